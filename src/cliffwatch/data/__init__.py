@@ -1,0 +1,1 @@
+"""Human data: built-in corpora and sources, user files, tokenisation."""

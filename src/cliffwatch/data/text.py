@@ -1,0 +1,121 @@
+"""Tokenised text as flat id arrays: a vocabulary and a ragged batch of sentences.
+
+Sentences are stored as one flat int32 array plus offsets, so taking, concatenating and
+counting are numpy operations, never per-token Python loops.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+UNK = "<unk>"
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['’.-][A-Za-z0-9]+)*|[^\sA-Za-z0-9]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n{2,}")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split running text into sentences at terminal punctuation and blank lines."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def tokenize(sentence: str, lowercase: bool = True) -> list[str]:
+    """Word-level tokens: words (with inner apostrophes, dots, hyphens) and single punctuation marks."""
+    if lowercase:
+        sentence = sentence.lower()
+    return _WORD.findall(sentence)
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """Word <-> id. Id 0 is always the unknown word."""
+
+    words: tuple[str, ...]
+    index: dict[str, int] = field(compare=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.words or self.words[0] != UNK:
+            raise ValueError("a vocabulary starts with the unknown word")
+        if not self.index:
+            object.__setattr__(self, "index", {w: i for i, w in enumerate(self.words)})
+
+    @classmethod
+    def build(cls, token_lists: list[list[str]]) -> "Vocab":
+        seen: dict[str, None] = {}
+        for tokens in token_lists:
+            seen.update(dict.fromkeys(tokens))
+        seen.pop(UNK, None)
+        return cls((UNK, *sorted(seen)))
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def encode(self, tokens: list[str]) -> np.ndarray:
+        get = self.index.get
+        return np.fromiter((get(t, 0) for t in tokens), dtype=np.int32, count=len(tokens))
+
+    def decode(self, ids: np.ndarray) -> list[str]:
+        return [self.words[i] for i in ids]
+
+
+@dataclass(frozen=True)
+class Sentences:
+    """A ragged batch of sentences: ids[offsets[i]:offsets[i+1]] is sentence i."""
+
+    ids: np.ndarray  # int32, flat
+    offsets: np.ndarray  # int64, len = n + 1, offsets[0] == 0
+
+    @classmethod
+    def from_lists(cls, sentences: list[np.ndarray] | list[list[int]]) -> "Sentences":
+        lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
+        offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        ids = (
+            np.concatenate([np.asarray(s, dtype=np.int32) for s in sentences])
+            if len(sentences)
+            else np.zeros(0, np.int32)
+        )
+        return cls(ids.astype(np.int32, copy=False), offsets)
+
+    @classmethod
+    def from_lengths(cls, ids: np.ndarray, lengths: np.ndarray) -> "Sentences":
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return cls(np.asarray(ids, dtype=np.int32), offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.offsets[-1])
+
+    def sentence(self, i: int) -> np.ndarray:
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]
+
+    def take(self, idx: np.ndarray) -> "Sentences":
+        """The sentences at positions idx (any order, repeats allowed), vectorised."""
+        idx = np.asarray(idx, dtype=np.int64)
+        starts = self.offsets[idx]
+        lengths = self.offsets[idx + 1] - starts
+        new_offsets = np.zeros(len(idx) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=new_offsets[1:])
+        gather = np.repeat(starts - new_offsets[:-1], lengths) + np.arange(new_offsets[-1])
+        return Sentences(self.ids[gather], new_offsets)
+
+    @staticmethod
+    def concat(parts: list["Sentences"]) -> "Sentences":
+        parts = [p for p in parts if len(p)] or parts[:1]
+        ids = np.concatenate([p.ids for p in parts])
+        lengths = np.concatenate([p.lengths for p in parts])
+        return Sentences.from_lengths(ids, lengths)
+
+    def sentence_index(self) -> np.ndarray:
+        """For each token, the index of its sentence."""
+        return np.repeat(np.arange(len(self), dtype=np.int64), self.lengths)

@@ -1,0 +1,103 @@
+"""The Family / Model interfaces every model family implements.
+
+Data shapes by modality (the leading axis C is the chain axis: independent replicate
+chains of one lineage that run in lockstep, so many chains cost one numpy call):
+
+- ``vector``: float64 array (C, n, d)
+- ``tokens``: int64 array (C, n) of states in [0, support)
+- ``text``:   :class:`cliffwatch.data.text.Sentences` (one chain: C == 1)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+
+class Params(BaseModel):
+    """Base for a family's knobs: strict, so a typo names the field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a family needs to know about the human data before it sees any."""
+
+    modality: str
+    dim: int | None = None  # vector
+    support: int | None = None  # tokens: number of states
+    vocab: Any = None  # text: cliffwatch.data.text.Vocab
+
+
+class Model(ABC):
+    """A fitted model (for all C chains at once)."""
+
+    family: "Family"
+
+    @abstractmethod
+    def sample(self, n: int, rng: np.random.Generator, *, temperature: float = 1.0, top_p: float = 1.0) -> Any:
+        """n items per chain, drawn with sampling bias (temperature; top-p truncation)."""
+
+    @abstractmethod
+    def nll(self, data: Any) -> np.ndarray:
+        """Per-item negative log-likelihood in nats.
+
+        vector/tokens: ``data`` is (n, ...) shared by every chain or (C, n, ...); returns (C, n).
+        text: returns (n,) nats per sentence, end-of-sentence included.
+        """
+
+    @abstractmethod
+    def state(self) -> dict[str, np.ndarray]:
+        """Arrays that fully describe the model (for save / resume)."""
+
+    def save(self, path: str | Path) -> None:
+        np.savez(path, **self.state())
+
+    @property
+    def chains(self) -> int:
+        return 1
+
+
+class Family(ABC):
+    """How to fit a model to data. Subclasses are registered with ``@register_family``."""
+
+    name: ClassVar[str]
+    modality: ClassVar[str]  # "vector" | "tokens" | "text"
+    Params: ClassVar[type[Params]] = Params
+    supports_top_p: ClassVar[bool] = True
+
+    def __init__(self, info: DataInfo, params: Params | dict | None = None) -> None:
+        if info.modality != self.modality:
+            raise ValueError(f"family {self.name!r} models {self.modality} data, not {info.modality}")
+        self.info = info
+        self.params = params if isinstance(params, Params) else self.Params(**(params or {}))
+
+    @abstractmethod
+    def fit(self, data: Any, rng: np.random.Generator, init: Model | None = None) -> Model:
+        """Fit one model per chain. ``init`` is the previous generation's model (warm start)."""
+
+    @abstractmethod
+    def from_state(self, state: dict[str, np.ndarray]) -> Model:
+        """Rebuild a model from :meth:`Model.state`."""
+
+    def load(self, path: str | Path) -> Model:
+        with np.load(path, allow_pickle=False) as f:
+            return self.from_state({k: f[k] for k in f.files})
+
+
+class TextModel(Model):
+    """A language model over a fixed vocabulary; sentences start after BOS and end with EOS."""
+
+    @abstractmethod
+    def continuation_nll(self, prompts: Any, continuations: Any) -> np.ndarray:
+        """Nats of each continuation given its prompt (row i with row i), shape (n,); no EOS counted."""
+
+    @abstractmethod
+    def greedy(self, prompts: Any, max_new: int) -> Any:
+        """The most likely next tokens after each prompt, up to max_new or end of sentence (Sentences)."""

@@ -1,0 +1,65 @@
+"""The Probe interface: collapse-sensitive metrics measured each generation against held-out human data."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from cliffwatch.families.base import DataInfo, Model
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number a probe reports. ``higher_is_better=None`` marks a diagnostic with no good direction."""
+
+    name: str
+    higher_is_better: bool | None
+    description: str
+    low: float = -math.inf
+    high: float = math.inf
+
+
+@dataclass
+class ProbeContext:
+    """Everything a probe may look at for one generation of one lineage (all chains)."""
+
+    model: Model
+    generation: int
+    train: Any  # this generation's training data
+    samples: Any  # the model's own samples, drawn with the policy's sampling settings
+    reference: Any  # held-out human data: vector (m, d), tokens (m,), text Sentences
+    info: DataInfo
+    rng: np.random.Generator
+    source: Any = None  # the human data source (a text corpus may carry a fact base)
+    prev_model: Model | None = None
+    prev_samples: Any = None  # the previous generation's samples (what a synthetic benchmark sees)
+    chains: int = 1
+    cache: dict = field(default_factory=dict)  # shared between probes within one generation
+
+
+class Probe(ABC):
+    """Registered with ``@register_probe(name)``; reports each metric as an array of shape (chains,)."""
+
+    name: ClassVar[str]
+    modality: ClassVar[str]  # "vector" | "tokens" | "text"
+    metrics: ClassVar[tuple[Metric, ...]]
+
+    @classmethod
+    def applies_to(cls, source: Any) -> bool:
+        """Whether this probe can run on data from ``source`` (e.g. fact probes need a fact base)."""
+        return True
+
+    @abstractmethod
+    def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:
+        """Metric name -> per-chain values, shape (chains,)."""
+
+
+def metric_index() -> dict[str, tuple[str, Metric]]:
+    """Every registered metric by name: (probe name, Metric)."""
+    from cliffwatch.registry import PROBES
+
+    return {m.name: (name, m) for name, probe in PROBES.items() for m in probe.metrics}
