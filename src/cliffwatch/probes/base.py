@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -30,15 +30,31 @@ class ProbeContext:
     model: Model
     generation: int
     train: Any  # this generation's training data
-    samples: Any  # the model's own samples, drawn with the policy's sampling settings
+    draw_samples: Callable[[], Any]  # the model's own samples (policy's sampling settings), drawn on first use
     reference: Any  # held-out human data: vector (m, d), tokens (m,), text Sentences
     info: DataInfo
     rng: np.random.Generator
     source: Any = None  # the human data source (a text corpus may carry a fact base)
     prev_model: Model | None = None
-    prev_samples: Any = None  # the previous generation's samples (what a synthetic benchmark sees)
+    draw_prev_samples: Callable[[], Any] | None = None  # the previous generation's samples, on first use
     chains: int = 1
     cache: dict = field(default_factory=dict)  # shared between probes within one generation
+
+    @property
+    def samples(self) -> Any:
+        """The model's samples; drawn once, and only if some probe asks."""
+        if "samples" not in self.cache:
+            self.cache["samples"] = self.draw_samples()
+        return self.cache["samples"]
+
+    @property
+    def prev_samples(self) -> Any:
+        """What the previous generation's model emitted (the data a synthetic benchmark is built from)."""
+        if self.draw_prev_samples is None:
+            return None
+        if "prev_samples" not in self.cache:
+            self.cache["prev_samples"] = self.draw_prev_samples()
+        return self.cache["prev_samples"]
 
 
 class Probe(ABC):

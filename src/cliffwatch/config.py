@@ -1,0 +1,219 @@
+"""Strict configs. Every model forbids unknown fields, so a typo names the field and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cliffwatch.errors import ConfigError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FamilySpec(BaseModel):
+    """``{name: gaussian, covariance: mle}``: a registered family and its own strict knobs."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str
+
+    @model_validator(mode="after")
+    def _check_params(self) -> "FamilySpec":
+        from cliffwatch.registry import FAMILIES
+
+        family = FAMILIES.get(self.name)
+        try:
+            family.Params(**self.params)
+        except ValidationError as err:
+            raise ValueError(_describe(err, prefix="")) from None
+        return self
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+# ---- human data sources -------------------------------------------------------------------
+
+
+class GaussianData(Strict):
+    """An infinite human source N(mean, cov): the analytic track."""
+
+    source: Literal["gaussian"]
+    dim: int = Field(1, ge=1)
+    mean: float | list[float] = 0.0
+    variance: float | list[float] = Field(1.0, description="a number (isotropic) or per-dimension variances")
+    correlation: float = Field(0.0, ge=-0.99, le=0.99, description="equal correlation between every pair of dimensions")
+
+
+class ZipfData(Strict):
+    """An infinite categorical source with Zipf(exponent) probabilities over `support` states."""
+
+    source: Literal["zipf"]
+    support: int = Field(100, ge=2)
+    exponent: float = Field(1.1, gt=0)
+
+
+class CategoricalData(Strict):
+    """An infinite categorical source with explicit probabilities (normalised)."""
+
+    source: Literal["categorical"]
+    probs: list[Annotated[float, Field(ge=0)]] = Field(min_length=2)
+
+
+class DigitsData(Strict):
+    """scikit-learn's bundled handwritten digits (real images), as PCA features."""
+
+    source: Literal["digits"]
+    components: int = Field(8, ge=1, le=64)
+
+
+class CorpusData(Strict):
+    """A text corpus: built-in `pydocs` / `facts`, or a path to user text (txt, jsonl, parquet, csv, HF dataset dir)."""
+
+    source: Literal["corpus"]
+    corpus: str = "pydocs"
+    field: str = "text"
+    max_sentences: int | None = Field(None, ge=1)
+
+
+DataSpec = Annotated[
+    Union[GaussianData, ZipfData, CategoricalData, DigitsData, CorpusData], Field(discriminator="source")
+]
+
+
+# ---- mixing policy -------------------------------------------------------------------------
+
+
+class Policy(Strict):
+    """How one generation's training set is assembled."""
+
+    synthetic_fraction: float = Field(1.0, ge=0.0, le=1.0, description="share of each generation's new data that is synthetic")
+    human: Literal["fixed", "fresh"] = Field("fixed", description="fixed: the same human anchor every generation; fresh: new human draws")
+    mode: Literal["replace", "accumulate", "accumulate-subsample"] = "replace"
+    samples: int = Field(100, ge=1, description="training-set size per generation (M)")
+    temperature: float = Field(1.0, gt=0.0, description="sampling bias: <1 sharpens (for gaussian: covariance scale λ)")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus truncation of sampling")
+
+
+class ExperimentConfig(Strict):
+    """One experiment: a family, a human data source, a policy, a number of generations, seeds."""
+
+    name: str = "experiment"
+    family: FamilySpec
+    data: DataSpec
+    policy: Policy = Policy()
+    generations: int = Field(10, ge=0, description="generations after generation 0 (fits on human data only)")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    chains: int = Field(1, ge=1, description="replicate chains per lineage, run in lockstep (vector families)")
+    holdout: int = Field(1000, ge=1, description="size of the held-out human reference")
+    probe_samples: int = Field(1000, ge=1, description="samples drawn from each generation's model for the probes")
+    probes: list[str] | None = Field(None, description="probe names; default: every probe for the data's modality")
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_count(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 1:
+                raise ValueError("seeds must be a positive count or a list of seeds")
+            return list(range(value))
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ExperimentConfig":
+        from cliffwatch.registry import FAMILIES, PROBES
+
+        family = FAMILIES.get(self.family.name)
+        modality = data_modality(self.data)
+        if family.modality != modality:
+            raise ValueError(f"family {self.family.name!r} models {family.modality} data; source {self.data.source!r} gives {modality} data")
+        if self.policy.top_p < 1 and not family.supports_top_p:
+            raise ValueError(f"family {self.family.name!r} does not support top_p < 1")
+        if modality == "text" and self.chains != 1:
+            raise ValueError("text lineages run one chain each: set chains: 1 and use more seeds")
+        for name in self.probes or []:
+            probe = PROBES.get(name)
+            if probe.modality != modality:
+                raise ValueError(f"probe {name!r} measures {probe.modality} data, not {modality}")
+        return self
+
+    def lineage_params(self) -> dict[str, Any]:
+        """What determines a lineage's random streams (everything but the name, seeds and probe list)."""
+        return self.model_dump(mode="json", exclude={"name", "seeds", "probes"})
+
+
+def data_modality(data: Any) -> str:
+    return {"gaussian": "vector", "digits": "vector", "zipf": "tokens", "categorical": "tokens", "corpus": "text"}[data.source]
+
+
+# ---- loading and error messages ---------------------------------------------------------------
+
+
+def _allowed_fields(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names allowed at ``loc`` (for 'unknown field' messages)."""
+    current: Any = model
+    for part in loc[:-1]:
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            if isinstance(part, str) and part in ("gaussian", "zipf", "categorical", "digits", "corpus"):
+                current = {"gaussian": GaussianData, "zipf": ZipfData, "categorical": CategoricalData,
+                           "digits": DigitsData, "corpus": CorpusData}[part]
+                continue
+            return []
+        annotation = fields[part].annotation
+        current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if current is None:
+            return []
+    return sorted(getattr(current, "model_fields", {}))
+
+
+def _describe(err: ValidationError, prefix: str, model: type[BaseModel] | None = None) -> str:
+    """The first error of a ValidationError as one line: ``field.path: problem``."""
+    first = err.errors()[0]
+    loc = tuple(first["loc"])
+    # discriminated unions put the tag into the location; a user never wrote it
+    path = ".".join(str(p) for p in loc if p not in ("gaussian", "zipf", "categorical", "digits", "corpus"))
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        allowed = _allowed_fields(model, loc) if model else []
+        msg = "unknown field" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+    elif first["type"] not in ("value_error", "missing") and "input" in first:
+        msg += f" (got {first['input']!r})"
+    location = f"{prefix}{path}" if path else prefix.rstrip(".")
+    return f"{location}: {msg}" if location else msg
+
+
+def parse(model: type[BaseModel], raw: Any, source: str = "config") -> Any:
+    """Validate ``raw`` against ``model``; on failure raise ConfigError naming the source and field."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {_describe(err, prefix='', model=model)}") from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: unreadable ({err.__class__.__name__}: {err})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path}{where}: invalid YAML ({problem})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of config fields at the top level")
+    return raw
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    return parse(ExperimentConfig, read_yaml(path), str(path))

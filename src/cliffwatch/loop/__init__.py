@@ -1,0 +1,1 @@
+"""The self-consuming loop: mixing policies, filters and the generation engine."""

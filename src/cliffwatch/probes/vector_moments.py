@@ -1,0 +1,46 @@
+"""Mean and covariance error against the human distribution."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cliffwatch.probes.base import Metric, Probe, ProbeContext
+from cliffwatch.registry import register_probe
+
+
+def model_moments(ctx: ProbeContext) -> tuple[np.ndarray, np.ndarray]:
+    """(C, d) means and (C, d, d) covariances: exact when the model knows them, else from its samples."""
+    if hasattr(ctx.model, "moments"):
+        return ctx.model.moments()
+    x = ctx.samples
+    mean = x.mean(axis=1)
+    centred = x - mean[:, None, :]
+    return mean, np.einsum("cni,cnj->cij", centred, centred) / max(x.shape[1] - 1, 1)
+
+
+def reference_moments(ctx: ProbeContext) -> tuple[np.ndarray, np.ndarray]:
+    """The human distribution's moments: exact for an analytic source, else from the held-out data."""
+    exact = ctx.source.true_moments() if ctx.source is not None else None
+    if exact is not None:
+        return exact
+    ref = ctx.reference
+    return ref.mean(axis=0), np.atleast_2d(np.cov(ref, rowvar=False))
+
+
+@register_probe("moments")
+class Moments(Probe):
+    modality = "vector"
+    metrics = (
+        Metric("mean_error", False, "Euclidean distance between model and human means", 0.0),
+        Metric("cov_error", False, "Frobenius norm of (model - human) covariance", 0.0),
+        Metric("variance_ratio", None, "total model variance / total human variance (1 = same spread; -> 0 on collapse)", 0.0),
+    )
+
+    def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:
+        mean, cov = model_moments(ctx)
+        ref_mean, ref_cov = reference_moments(ctx)
+        return {
+            "mean_error": np.linalg.norm(mean - ref_mean, axis=1),
+            "cov_error": np.linalg.norm(cov - ref_cov, axis=(1, 2)),
+            "variance_ratio": np.trace(cov, axis1=1, axis2=2) / np.trace(ref_cov),
+        }

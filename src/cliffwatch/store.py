@@ -1,0 +1,220 @@
+"""The run directory: config snapshot, per-generation Parquet results, checkpoints, a lock.
+
+Layout::
+
+    RUN/
+      run.json                 marker + metadata (cliffwatch version, kind, created)
+      config.yaml              the config snapshot the run was started with
+      .lock                    held (flock) by the process writing the run
+      lineages/<id>/
+        lineage.json           seed, labels (policy, family), corpus fingerprint and provenance
+        gen-000003.parquet     one generation's probe results (while the lineage runs)
+        checkpoint.npz         model + loop state after the last finished generation
+        results.parquet        every generation's results, once the lineage has finished
+
+Every file is written to a temporary name and renamed into place, so a crash never leaves
+a half-written file that a reader or a resume would trust.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import yaml
+
+from cliffwatch import __version__
+from cliffwatch.errors import RunLockedError, RunStoreError
+
+RESULT_SCHEMA = pa.schema(
+    [
+        ("generation", pa.int32()),
+        ("chain", pa.int32()),
+        ("probe", pa.string()),
+        ("metric", pa.string()),
+        ("value", pa.float64()),
+    ]
+)
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True, default=str)))
+
+
+class LineageStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write_meta(self, meta: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(self.path / "lineage.json", meta)
+
+    def meta(self) -> dict:
+        return json.loads((self.path / "lineage.json").read_text())
+
+    @property
+    def finished(self) -> bool:
+        return (self.path / "results.parquet").exists()
+
+    def checkpoint_generation(self) -> int | None:
+        """The last finished generation, or None if none has finished."""
+        if self.finished:
+            return int(pq.read_metadata(self.path / "results.parquet").metadata[b"last_generation"])
+        ckpt = self.path / "checkpoint.npz"
+        if not ckpt.exists():
+            return None
+        with np.load(ckpt) as f:
+            return int(f["generation"])
+
+    def load_checkpoint(self) -> dict[str, np.ndarray]:
+        with np.load(self.path / "checkpoint.npz", allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+
+    def write_generation(self, generation: int, table: pa.Table, checkpoint: dict[str, np.ndarray]) -> None:
+        """Results first, then the checkpoint: a crash in between only repeats this generation."""
+        _atomic_write(self.path / f"gen-{generation:06d}.parquet", lambda tmp: pq.write_table(table, tmp))
+        def save(tmp: str) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, generation=np.int64(generation), **checkpoint)
+
+        _atomic_write(self.path / "checkpoint.npz", save)
+
+    def finish(self, last_generation: int) -> None:
+        """Compact the per-generation files into results.parquet and drop them."""
+        parts = sorted(self.path.glob("gen-*.parquet"))
+        table = pa.concat_tables([pq.read_table(p) for p in parts]).cast(RESULT_SCHEMA)
+        table = table.filter(pc.less_equal(table["generation"], last_generation))
+        table = table.replace_schema_metadata({"last_generation": str(last_generation)})
+        _atomic_write(self.path / "results.parquet", lambda tmp: pq.write_table(table, tmp))
+        for p in parts:
+            p.unlink()
+
+    def results(self) -> pa.Table:
+        if self.finished:
+            return pq.read_table(self.path / "results.parquet")
+        parts = sorted(self.path.glob("gen-*.parquet"))
+        if not parts:
+            return RESULT_SCHEMA.empty_table()
+        last = self.checkpoint_generation()
+        table = pa.concat_tables([pq.read_table(p) for p in parts]).cast(RESULT_SCHEMA)
+        return table.filter(pc.less_equal(table["generation"], -1 if last is None else last))
+
+
+class RunStore:
+    MARKER = "run.json"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: str | Path, config: dict, kind: str = "run") -> "RunStore":
+        """Create a run directory atomically: it appears complete with its snapshot, or not at all."""
+        path = Path(path)
+        if path.exists():
+            raise RunStoreError(f"{path}: already exists")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+        try:
+            (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+            (staging / "lineages").mkdir()
+            meta = {"cliffwatch": __version__, "kind": kind, "created": datetime.now(timezone.utc).isoformat()}
+            (staging / cls.MARKER).write_text(json.dumps(meta, indent=2))
+            os.rename(staging, path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> "RunStore":
+        path = Path(path)
+        if not path.is_dir():
+            raise RunStoreError(f"{path}: no such run directory")
+        if not (path / cls.MARKER).is_file():
+            raise RunStoreError(f"{path}: not a cliffwatch run (no {cls.MARKER})")
+        try:
+            json.loads((path / cls.MARKER).read_text())
+        except (OSError, ValueError) as err:
+            raise RunStoreError(f"{path / cls.MARKER}: unreadable ({err})") from None
+        return cls(path)
+
+    @property
+    def meta(self) -> dict:
+        return json.loads((self.path / self.MARKER).read_text())
+
+    def config(self) -> dict:
+        return yaml.safe_load((self.path / "config.yaml").read_text())
+
+    def lineage(self, lineage_id: str) -> LineageStore:
+        return LineageStore(self.path / "lineages" / lineage_id)
+
+    def lineages(self) -> list[LineageStore]:
+        root = self.path / "lineages"
+        return [LineageStore(p) for p in sorted(root.iterdir()) if (p / "lineage.json").exists()] if root.exists() else []
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive write access; a second writer fails at once instead of interleaving."""
+        with open(self.path / ".lock", "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise RunLockedError(f"{self.path}: locked by {holder}; wait for it or stop it") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()}")
+            fh.flush()
+            try:
+                yield
+            finally:
+                fh.truncate(0)
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def load_results(run_dir: str | Path):
+    """Every result of a run as one pandas DataFrame: one row per lineage x chain x generation x metric.
+
+    Columns: lineage, seed, chain, generation, probe, metric, value, and the lineage labels
+    (family, synthetic_fraction, human, mode, samples, temperature, top_p, and any swept field).
+    """
+    import pandas as pd
+
+    store = RunStore.open(run_dir)
+    frames = []
+    for lineage in store.lineages():
+        meta = lineage.meta()
+        df = lineage.results().to_pandas()
+        if df.empty:
+            continue
+        df.insert(0, "lineage", lineage.path.name)
+        df.insert(1, "seed", meta["seed"])
+        for key, value in meta.get("labels", {}).items():
+            df[key] = value
+        frames.append(df)
+    if not frames:
+        raise RunStoreError(f"{run_dir}: the run has no finished generations yet")
+    return pd.concat(frames, ignore_index=True)
