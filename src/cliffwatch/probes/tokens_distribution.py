@@ -18,6 +18,14 @@ def _human_probs(ctx: ProbeContext) -> np.ndarray:
     return counts / counts.sum()
 
 
+def _heldout_nll(probs: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Mean NLL of the reference under each chain's model, via the reference's state counts (O(C K))."""
+    freq = np.bincount(reference, minlength=probs.shape[1]) / len(reference)
+    seen = freq > 0
+    with np.errstate(divide="ignore"):
+        return -(np.log(probs[:, seen]) * freq[seen]).sum(axis=1)
+
+
 @register_probe("distribution")
 class Distribution(Probe):
     modality = "tokens"
@@ -42,5 +50,5 @@ class Distribution(Probe):
             "support": (probs > 0).sum(axis=1).astype(float),
             "tail_mass": probs[:, tail].sum(axis=1),
             "tv_distance": 0.5 * np.abs(probs - human).sum(axis=1),
-            "heldout_nll": ctx.model.nll(ctx.reference).mean(axis=1),
+            "heldout_nll": _heldout_nll(probs, ctx.reference),
         }

@@ -1,0 +1,3 @@
+from cliffwatch.cli import main
+
+main()

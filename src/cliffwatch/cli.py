@@ -1,0 +1,120 @@
+"""The cliffwatch command line. Library errors become one-line messages and exit code 2 here, and only here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from cliffwatch.errors import CliffwatchError
+
+app = typer.Typer(
+    help="Find the quality cliff of training AI on AI outputs before your users do.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+def progress_bar(description: str, total: int, quiet: bool = False) -> Progress:
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("generations"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=errors, disable=quiet, transient=False,
+    )
+    progress.add_task(description, total=total)
+    return progress
+
+
+def _advance(progress: Progress):
+    task = progress.tasks[0].id
+    return lambda n: progress.advance(task, n)
+
+
+def _report_failures(outcome) -> None:
+    for lineage_id, reason in outcome.failed.items():
+        errors.print(f"[yellow]warning:[/yellow] lineage {lineage_id} failed: {reason}", highlight=False)
+
+
+@app.command()
+def run(
+    config: Path = typer.Argument(..., help="Experiment config (YAML): family, data, policy, generations, seeds."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<config name>]. An existing run of the same config is resumed."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Local worker processes (one lineage per seed each)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Run one experiment: every seed's lineage for G generations, then print a summary table.
+
+    Each generation fits the family to a mix of human and synthetic data (the policy), probes
+    the model against held-out human data, and stores results and a checkpoint in the run
+    directory, so a killed run resumes where it stopped when the same command runs again.
+    """
+    from cliffwatch.config import load_config
+    from cliffwatch.report.terminal import summarize, summary_table
+    from cliffwatch.store import load_results
+    from cliffwatch.sweep.runner import run_experiment
+
+    cfg = load_config(config)
+    out = out or Path("runs") / cfg.name
+    total = len(cfg.seeds) * (cfg.generations + 1)
+    with progress_bar(f"{cfg.name}", total, quiet) as progress:
+        outcome = run_experiment(cfg, out, workers, overwrite, _advance(progress))
+    _report_failures(outcome)
+    summary = summarize(load_results(out))
+    title = (f"{cfg.name}: {cfg.family.name} on {cfg.data.source}, s = {cfg.policy.synthetic_fraction:g}, "
+             f"{cfg.policy.mode}, {len(cfg.seeds)} seed(s) × {cfg.chains} chain(s)")
+    console.print(summary_table(summary, title))
+    console.print(f"results: {out}  (load with cliffwatch.load_results({str(out)!r}))", highlight=False)
+
+
+@app.command("list")
+def list_components() -> None:
+    """List the registered families, probes and their metrics."""
+    from rich.table import Table
+
+    from cliffwatch.registry import FAMILIES, PROBES
+
+    families = Table(title="families")
+    for col in ("name", "modality", "knobs"):
+        families.add_column(col)
+    for name, fam in FAMILIES.items():
+        families.add_row(name, fam.modality, ", ".join(fam.Params.model_fields) or "–")
+    console.print(families)
+    probes = Table(title="probes")
+    for col in ("probe", "modality", "metric", "better", "meaning"):
+        probes.add_column(col)
+    for name, probe in PROBES.items():
+        for m in probe.metrics:
+            probes.add_row(name, probe.modality, m.name, {True: "higher", False: "lower", None: "–"}[m.higher_is_better], m.description)
+    console.print(probes)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except CliffwatchError as err:
+        errors.print(f"error: {err}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        errors.print("interrupted: the run resumes from its last finished generation when started again")
+        sys.exit(130)
+    except (typer.Exit, typer.Abort) as exc:
+        sys.exit(getattr(exc, "exit_code", 1))
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Cliff analysis: quality loss, cliff location with bootstrap CIs, knee fit, adaptive search, cost."""

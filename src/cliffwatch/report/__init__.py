@@ -1,0 +1,1 @@
+"""Reports: terminal summaries and the self-contained HTML report."""

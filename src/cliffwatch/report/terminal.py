@@ -1,0 +1,76 @@
+"""Terminal summaries of a run (rich tables)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from rich.table import Table
+
+from cliffwatch.cliff.stats import bootstrap_mean_ci
+from cliffwatch.probes.base import metric_index
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Per metric: generation-0 and last-generation means with 95% bootstrap CIs over replicates.
+
+    A replicate is one (seed, chain): the unit whose randomness is independent.
+    """
+    index = metric_index()
+    last = int(df["generation"].max())
+    rows = []
+    for metric, group in df.groupby("metric", sort=False):
+        first_vals = group.loc[group["generation"] == 0, "value"].to_numpy()
+        last_vals = group.loc[group["generation"] == last, "value"].to_numpy()
+        mean0, lo0, hi0 = bootstrap_mean_ci(first_vals)
+        mean, lo, hi = bootstrap_mean_ci(last_vals)
+        direction = index[metric][1].higher_is_better if metric in index else None
+        rows.append({
+            "metric": metric, "higher_is_better": direction,
+            "gen0": mean0, "gen0_low": lo0, "gen0_high": hi0,
+            "last_generation": last, "last": mean, "last_low": lo, "last_high": hi,
+            "replicates": len(last_vals),
+        })
+    return pd.DataFrame(rows)
+
+
+def _fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    return f"{x:.4g}"
+
+
+def verdict(row: pd.Series) -> str:
+    """Whether the metric got better or worse, only when the CIs do not overlap."""
+    if row["higher_is_better"] is None or any(np.isnan([row["gen0_low"], row["last_low"]])):
+        if math.isinf(row["last"]) and not math.isinf(row["gen0"]):
+            return "[red]worse[/red]" if row["higher_is_better"] is False else "changed"
+        return ""
+    better_up = bool(row["higher_is_better"])
+    if row["last_low"] > row["gen0_high"]:
+        return "[green]better[/green]" if better_up else "[red]worse[/red]"
+    if row["last_high"] < row["gen0_low"]:
+        return "[red]worse[/red]" if better_up else "[green]better[/green]"
+    return "no clear change"
+
+
+def summary_table(summary: pd.DataFrame, title: str) -> Table:
+    last = int(summary["last_generation"].iloc[0]) if len(summary) else 0
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("better", justify="center")
+    table.add_column("generation 0 [95% CI]", justify="right")
+    table.add_column(f"generation {last} [95% CI]", justify="right")
+    table.add_column("change")
+    for _, row in summary.iterrows():
+        arrow = {True: "↑", False: "↓", None: "·"}[row["higher_is_better"]]
+        table.add_row(
+            row["metric"], arrow,
+            f"{_fmt(row['gen0'])} [{_fmt(row['gen0_low'])}, {_fmt(row['gen0_high'])}]",
+            f"{_fmt(row['last'])} [{_fmt(row['last_low'])}, {_fmt(row['last_high'])}]",
+            verdict(row),
+        )
+    return table
