@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cliffwatch.errors import ConfigError
+from cliffwatch.errors import ConfigError, RegistryError
 
 
 class Strict(BaseModel):
@@ -25,11 +25,14 @@ class FamilySpec(BaseModel):
     def _check_params(self) -> "FamilySpec":
         from cliffwatch.registry import FAMILIES
 
-        family = FAMILIES.get(self.name)
+        try:
+            family = FAMILIES.get(self.name)
+        except RegistryError as err:
+            raise ValueError(f"@name: {err}") from None
         try:
             family.Params(**self.params)
         except ValidationError as err:
-            raise ValueError(_describe(err, prefix="")) from None
+            raise ValueError("@" + _describe(err, prefix="", model=family.Params)) from None
         return self
 
     @property
@@ -136,7 +139,10 @@ class ExperimentConfig(Strict):
         if modality == "text" and self.chains != 1:
             raise ValueError("text lineages run one chain each: set chains: 1 and use more seeds")
         for name in self.probes or []:
-            probe = PROBES.get(name)
+            try:
+                probe = PROBES.get(name)
+            except RegistryError as err:
+                raise ValueError(f"@probes: {err}") from None
             if probe.modality != modality:
                 raise ValueError(f"probe {name!r} measures {probe.modality} data, not {modality}")
         return self
@@ -153,21 +159,19 @@ def data_modality(data: Any) -> str:
 # ---- loading and error messages ---------------------------------------------------------------
 
 
+_SOURCES = {"gaussian": GaussianData, "zipf": ZipfData, "categorical": CategoricalData, "digits": DigitsData, "corpus": CorpusData}
+
+
 def _allowed_fields(model: type[BaseModel], loc: tuple) -> list[str]:
-    """The field names allowed at ``loc`` (for 'unknown field' messages)."""
+    """The field names allowed where an unknown field ``loc`` was found."""
     current: Any = model
     for part in loc[:-1]:
-        fields = getattr(current, "model_fields", None)
-        if fields is None or part not in fields:
-            if isinstance(part, str) and part in ("gaussian", "zipf", "categorical", "digits", "corpus"):
-                current = {"gaussian": GaussianData, "zipf": ZipfData, "categorical": CategoricalData,
-                           "digits": DigitsData, "corpus": CorpusData}[part]
-                continue
-            return []
-        annotation = fields[part].annotation
+        if part in _SOURCES:  # a discriminated union's tag in the location
+            current = _SOURCES[part]
+            continue
+        fields = getattr(current, "model_fields", {})
+        annotation = fields[part].annotation if part in fields else None
         current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-        if current is None:
-            return []
     return sorted(getattr(current, "model_fields", {}))
 
 
@@ -175,15 +179,20 @@ def _describe(err: ValidationError, prefix: str, model: type[BaseModel] | None =
     """The first error of a ValidationError as one line: ``field.path: problem``."""
     first = err.errors()[0]
     loc = tuple(first["loc"])
-    # discriminated unions put the tag into the location; a user never wrote it
-    path = ".".join(str(p) for p in loc if p not in ("gaussian", "zipf", "categorical", "digits", "corpus"))
+    path = ".".join(str(p) for p in loc if p not in _SOURCES)
     msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
+    if msg.startswith("@"):  # a nested component's own error, already ``field: problem``
+        inner_path, _, msg = msg[1:].partition(": ")
+        path = f"{path}.{inner_path}" if path else inner_path
+    elif first["type"] == "extra_forbidden":
         allowed = _allowed_fields(model, loc) if model else []
         msg = "unknown field" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+    elif first["type"] == "union_tag_invalid":
+        path += ".source"
+        msg = f"unknown source {first['ctx']['tag']!r}; allowed: {', '.join(_SOURCES)}"
     elif first["type"] not in ("value_error", "missing") and "input" in first:
         msg += f" (got {first['input']!r})"
-    location = f"{prefix}{path}" if path else prefix.rstrip(".")
+    location = f"{prefix}{path}"
     return f"{location}: {msg}" if location else msg
 
 

@@ -32,9 +32,12 @@ class GaussianModel(Model):
         return self.mean.shape[0]
 
     def _root(self) -> np.ndarray:
-        """A square root of each covariance (eigen-based: robust when a chain has collapsed)."""
-        values, vectors = np.linalg.eigh(self.cov)
-        return vectors * np.sqrt(np.clip(values, 0.0, None))[:, None, :]
+        """A square root R (R R^T = cov) of each covariance: Cholesky, or eigen-based once a chain has collapsed."""
+        try:
+            return np.linalg.cholesky(self.cov)
+        except np.linalg.LinAlgError:
+            values, vectors = np.linalg.eigh(self.cov)
+            return vectors * np.sqrt(np.clip(values, 0.0, None))[:, None, :]
 
     def sample(self, n: int, rng: np.random.Generator, *, temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
         c, d = self.mean.shape
@@ -46,7 +49,7 @@ class GaussianModel(Model):
             z *= np.sqrt(r2 / np.einsum("cnd,cnd->cn", z, z))[..., None]
         root = self._root() if d > 1 else np.sqrt(np.clip(self.cov, 0.0, None))
         # sampling bias λ = temperature: draws from N(mean, λ·cov)
-        return self.mean[:, None, :] + np.sqrt(temperature) * np.einsum("cij,cnj->cni", root, z)
+        return self.mean[:, None, :] + np.sqrt(temperature) * (z @ np.swapaxes(root, 1, 2))
 
     def nll(self, data: np.ndarray) -> np.ndarray:
         data = np.asarray(data, dtype=float)
@@ -79,7 +82,7 @@ class GaussianFamily(Family):
         mean = data.mean(axis=1)
         centred = data - mean[:, None, :]
         ddof = 1 if self.params.covariance == "unbiased" else 0
-        cov = np.einsum("cni,cnj->cij", centred, centred) / max(n - ddof, 1)
+        cov = (np.swapaxes(centred, 1, 2) @ centred) / max(n - ddof, 1)
         return GaussianModel(self, mean, cov)
 
     def from_state(self, state: dict[str, np.ndarray]) -> GaussianModel:

@@ -1,0 +1,25 @@
+# Two entry points, each sets up its own environment (Python 3.11+ is all a machine needs).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch (the `neural` extra) is a CPU build here: install it pinned, never unpinned (several GB of CUDA)
+
+.PHONY: demo test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/cliffwatch demo
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/.installed
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

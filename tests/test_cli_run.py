@@ -1,0 +1,132 @@
+"""`cliffwatch run` end to end: summary, resume, and bad input (exit 2, one line, nothing half-written)."""
+
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from cliffwatch import cli
+from cliffwatch.store import load_results
+
+
+def invoke(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["cliffwatch", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+        raise SystemExit(0)
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+GOOD = {
+    "name": "tiny",
+    "family": {"name": "gaussian"},
+    "data": {"source": "gaussian", "dim": 2},
+    "policy": {"synthetic_fraction": 1.0, "samples": 30},
+    "generations": 4,
+    "seeds": 2,
+    "chains": 5,
+    "probes": ["moments", "wasserstein"],
+}
+
+
+def write(tmp_path, config: dict, name: str = "c.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_run_prints_summary_and_stores_results(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = invoke(monkeypatch, capsys, "run", write(tmp_path, GOOD), "--out", out, "-q")
+    assert code == 0
+    assert "variance_ratio" in stdout and "generation 4" in stdout
+    df = load_results(out)
+    assert set(df["seed"]) == {0, 1} and set(df["generation"]) == set(range(5)) and set(df["chain"]) == set(range(5))
+    assert {"synthetic_fraction", "mode", "family"} <= set(df.columns)
+
+
+def test_rerun_resumes_and_is_bit_identical(tmp_path, monkeypatch, capsys):
+    path = write(tmp_path, GOOD)
+    straight = tmp_path / "straight"
+    invoke(monkeypatch, capsys, "run", path, "--out", straight, "-q")
+    # a run killed after generation 2: its lineages hold generation files and a checkpoint
+    partial = tmp_path / "partial"
+    invoke(monkeypatch, capsys, "run", write(tmp_path, {**GOOD, "generations": 2}, "short.yaml"), "--out", partial, "-q")
+    from cliffwatch.config import load_config
+    from cliffwatch.loop.engine import Lineage, LineageRunner
+    from cliffwatch.store import RunStore
+
+    full_cfg = load_config(path)
+    store = RunStore.create(tmp_path / "resumed", full_cfg.model_dump(mode="json"))
+    lineage = Lineage(full_cfg, 0)
+    runner = LineageRunner(lineage, store.lineage(lineage.id))
+    runner.store.write_meta({"seed": 0, "labels": lineage.labels()})
+    # interrupt after generation 2 by making the probes fail on generation 3
+    original = runner._probe
+    def crash_at_3(generation, *a):
+        if generation == 3:
+            raise KeyboardInterrupt
+        return original(generation, *a)
+    runner._probe = crash_at_3
+    with pytest.raises(KeyboardInterrupt):
+        runner.run()
+    assert runner.store.checkpoint_generation() == 2 and not runner.store.finished
+    # the CLI resumes it (and runs seed 1 from scratch)
+    code, _, _ = invoke(monkeypatch, capsys, "run", path, "--out", tmp_path / "resumed", "-q")
+    assert code == 0
+    a = load_results(straight).sort_values(["seed", "generation", "chain", "metric"]).reset_index(drop=True)
+    b = load_results(tmp_path / "resumed").sort_values(["seed", "generation", "chain", "metric"]).reset_index(drop=True)
+    assert np.array_equal(a["value"].to_numpy(), b["value"].to_numpy())
+
+
+def test_rerun_of_a_different_config_is_refused(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    invoke(monkeypatch, capsys, "run", write(tmp_path, GOOD), "--out", out, "-q")
+    code, _, err = invoke(monkeypatch, capsys, "run", write(tmp_path, {**GOOD, "generations": 5}, "d.yaml"), "--out", out, "-q")
+    assert code == 2 and "different config" in err
+
+
+@pytest.mark.parametrize(
+    "patch, expected",
+    [
+        ({"policy": {"synthetic_fractoin": 0.5}}, "policy.synthetic_fractoin: unknown field; allowed: human, mode, samples, synthetic_fraction"),
+        ({"policy": {"synthetic_fraction": 1.5}}, "policy.synthetic_fraction: Input should be less than or equal to 1"),
+        ({"policy": {"synthetic_fraction": -0.1}}, "policy.synthetic_fraction: Input should be greater than or equal to 0"),
+        ({"policy": {"samples": -5}}, "policy.samples: Input should be greater than or equal to 1"),
+        ({"chains": 0}, "chains: Input should be greater than or equal to 1"),
+        ({"family": {"name": "gaussian", "covarance": "mle"}}, "family.covarance: unknown field; allowed: covariance"),
+        ({"family": {"name": "gausian"}}, "family.name: unknown family 'gausian'"),
+        ({"data": {"source": "gauss"}}, "data.source: unknown source 'gauss'"),
+        ({"probes": ["nope"]}, "unknown probe 'nope'"),
+    ],
+)
+def test_bad_config_exits_2_with_one_line_and_no_run_dir(tmp_path, monkeypatch, capsys, patch, expected):
+    config = {**GOOD, **patch}
+    out = tmp_path / "run"
+    code, stdout, err = invoke(monkeypatch, capsys, "run", write(tmp_path, config), "--out", out)
+    assert code == 2
+    assert expected in err and "c.yaml" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists() and not any(p.name.startswith(".run") for p in tmp_path.iterdir())
+
+
+def test_unreadable_configs(tmp_path, monkeypatch, capsys):
+    code, _, err = invoke(monkeypatch, capsys, "run", tmp_path / "missing.yaml")
+    assert code == 2 and "missing.yaml: no such file" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("family: {name: gaussian\ndata: x\n")
+    code, _, err = invoke(monkeypatch, capsys, "run", bad)
+    assert code == 2 and "bad.yaml:2: invalid YAML" in err
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    code, _, err = invoke(monkeypatch, capsys, "run", binary)
+    assert code == 2 and "bin.yaml: unreadable" in err
+
+
+def test_run_help_documents_every_option(monkeypatch, capsys):
+    code, stdout, _ = invoke(monkeypatch, capsys, "run", "--help")
+    assert code == 0
+    for option in ("--out", "--workers", "--overwrite", "--quiet"):
+        assert option in stdout

@@ -1,0 +1,113 @@
+"""One conformance suite over every registered family and probe (as scikit-learn's estimator checks)."""
+
+import numpy as np
+import pytest
+
+from cliffwatch.data.text import Sentences, Vocab, split_sentences, tokenize
+from cliffwatch.families.base import DataInfo, Family, Model
+from cliffwatch.probes.base import Probe
+from cliffwatch.registry import FAMILIES, PROBES
+
+
+def _text_data():
+    import json, csv, argparse  # noqa: E401 - real docstrings as a small real corpus
+
+    text = " ".join(m.__doc__ for m in (json, csv, argparse))
+    tokens = [tokenize(s) for s in split_sentences(text)]
+    tokens = [t for t in tokens if 3 <= len(t) <= 40]
+    vocab = Vocab.build(tokens)
+    return DataInfo("text", vocab=vocab), Sentences.from_lists([vocab.encode(t) for t in tokens])
+
+
+def family_data(family_cls) -> tuple[DataInfo, object, object]:
+    """(info, training data, held-out data) for the family's modality."""
+    rng = np.random.default_rng(0)
+    if family_cls.modality == "vector":
+        data = rng.normal(size=(3, 60, 2)) @ np.array([[1.0, 0.3], [0.0, 0.5]])
+        return DataInfo("vector", dim=2), data, rng.normal(size=(25, 2))
+    if family_cls.modality == "tokens":
+        return DataInfo("tokens", support=12), rng.integers(0, 12, size=(3, 80)), rng.integers(0, 12, size=30)
+    info, sentences = _text_data()
+    return info, sentences.take(np.arange(len(sentences) - 20)), sentences.take(np.arange(len(sentences) - 20, len(sentences)))
+
+
+FAMILY_NAMES = FAMILIES.names()
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_family_fit_sample_nll_shapes(name):
+    family_cls = FAMILIES.get(name)
+    assert issubclass(family_cls, Family) and family_cls.modality in ("vector", "tokens", "text")
+    info, train, heldout = family_data(family_cls)
+    model = family_cls(info).fit(train, np.random.default_rng(1))
+    assert isinstance(model, Model)
+    samples = model.sample(7, np.random.default_rng(2))
+    nll = model.nll(heldout)
+    if family_cls.modality == "text":
+        assert len(samples) == 7 and samples.ids.max() < len(info.vocab)
+        assert nll.shape == (len(heldout),)
+    else:
+        assert samples.shape[:2] == (3, 7)
+        assert nll.shape == (3, len(heldout))  # a shared reference is scored by every chain
+    assert np.isfinite(nll).all() or family_cls.modality == "tokens"  # an MLE categorical may give 0 mass
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_family_is_deterministic(name):
+    family_cls = FAMILIES.get(name)
+    info, train, _ = family_data(family_cls)
+    draws = [family_cls(info).fit(train, np.random.default_rng(5)).sample(9, np.random.default_rng(6)) for _ in range(2)]
+    if isinstance(draws[0], Sentences):
+        assert np.array_equal(draws[0].ids, draws[1].ids) and np.array_equal(draws[0].offsets, draws[1].offsets)
+    else:
+        assert np.array_equal(draws[0], draws[1])
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_family_save_load_round_trip(name, tmp_path):
+    family_cls = FAMILIES.get(name)
+    info, train, heldout = family_data(family_cls)
+    family = family_cls(info)
+    model = family.fit(train, np.random.default_rng(1))
+    model.save(tmp_path / "m.npz")
+    loaded = family.load(tmp_path / "m.npz")
+    assert np.array_equal(model.nll(heldout), loaded.nll(heldout))
+    a, b = (m.sample(5, np.random.default_rng(3)) for m in (model, loaded))
+    assert np.array_equal(a.ids, b.ids) if isinstance(a, Sentences) else np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", FAMILY_NAMES)
+def test_family_params_are_strict(name):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        FAMILIES.get(name).Params(no_such_knob=1)
+
+
+@pytest.mark.parametrize("name", PROBES.names())
+def test_probe_declares_metrics(name):
+    probe = PROBES.get(name)
+    assert issubclass(probe, Probe) and probe.modality in ("vector", "tokens", "text")
+    assert probe.metrics and len({m.name for m in probe.metrics}) == len(probe.metrics)
+    for m in probe.metrics:
+        assert m.higher_is_better in (True, False, None) and m.description and m.low <= m.high
+
+
+PROBE_RUNS = {
+    "vector": dict(family={"name": "gaussian"}, data={"source": "gaussian", "dim": 2}, chains=3),
+    "tokens": dict(family={"name": "categorical"}, data={"source": "zipf", "support": 30}, chains=3),
+}
+
+
+@pytest.mark.parametrize("modality", sorted(PROBE_RUNS))
+def test_every_probe_reports_in_range_per_chain(modality):
+    from conftest import run_lineage
+
+    results = run_lineage(**PROBE_RUNS[modality], policy={"samples": 50}, generations=2, holdout=200, probe_samples=100)
+    declared = {m.name: m for _, p in PROBES.items() if p.modality == modality for m in p.metrics}
+    for result in results:
+        assert set(result.metrics) == set(declared)
+        for name, values in result.metrics.items():
+            assert values.shape == (3,)
+            finite = values[np.isfinite(values)]
+            assert np.all((finite >= declared[name].low) & (finite <= declared[name].high)), (name, values)

@@ -1,0 +1,227 @@
+"""Text corpora: the built-in Python docs corpus, and user files in every supported format."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc
+import pyarrow.parquet
+import pytest
+
+from cliffwatch.data import corpora
+from cliffwatch.data.corpora import TextCorpus, load_corpus
+from cliffwatch.errors import DataError
+
+TEXTS = ["The cat sat on the mat. It was warm!", "A rare aardvark appeared.", "Dogs bark at night."]
+SENTENCES = [
+    ["the", "cat", "sat", "on", "the", "mat", "."],
+    ["it", "was", "warm", "!"],
+    ["a", "rare", "aardvark", "appeared", "."],
+    ["dogs", "bark", "at", "night", "."],
+]
+
+
+def decoded(corpus: TextCorpus) -> list[list[str]]:
+    return [corpus.vocab.decode(corpus.sentences.sentence(i)) for i in range(len(corpus.sentences))]
+
+
+# --- pydocs -------------------------------------------------------------------------------------
+
+
+def test_pydocs_is_large_real_prose_and_deterministic():
+    first = load_corpus("pydocs")
+    assert first.n_tokens >= 200_000
+    assert len(first.vocab) > 5_000
+    lengths = first.sentences.lengths
+    assert lengths.min() >= corpora.PYDOCS_MIN_TOKENS and lengths.max() <= corpora.PYDOCS_MAX_TOKENS
+    assert first.provenance["source"] == "pydocs" and first.provenance["python"]
+    counts = np.bincount(first.sentences.ids, minlength=len(first.vocab))
+    assert counts[first.vocab.index["the"]] > 5_000  # English prose
+    assert counts[0] == 0  # the vocabulary covers every token: no cut-off
+    assert (counts[1:] == 1).sum() > 1_000  # and keeps a long tail of words seen once
+
+    corpora._pydocs_sentences.cache_clear()
+    corpora._pydocs_corpus.cache_clear()
+    second = load_corpus("pydocs")
+    assert second is not first and second.fingerprint == first.fingerprint
+    # A fresh interpreter, which has imported far fewer modules than pytest, reads the same text.
+    script = "from cliffwatch.data.corpora import load_corpus; print(load_corpus('pydocs').fingerprint)"
+    fresh = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert fresh.stdout.strip() == first.fingerprint
+
+
+def test_pydocs_drops_doctests_code_and_markup():
+    text = corpora._prose(
+        "Return the sum of :func:`~math.fsum` and ``x``.\n\n"
+        "Example::\n\n    total = add(1, 2)\n\n"
+        ">>> add(1, 2)\n3\n\n"
+        ".. versionadded:: 3.2\n"
+        "Heading\n=======\n"
+        "The *value* is kept."
+    )
+    sentences = [" ".join(corpora.tokenize(s)) for s in corpora.split_sentences(text)]
+    assert sentences == ["return the sum of math.fsum and x .", "example :", "the value is kept ."]
+
+
+def test_pydocs_max_sentences_keeps_the_first_sentences():
+    small = load_corpus("pydocs", max_sentences=50)
+    full = load_corpus("pydocs")
+    assert len(small.sentences) == 50
+    assert decoded(small) == decoded(full)[:50]
+    assert len(small.vocab) < len(full.vocab)
+
+
+def test_cached_corpus_cannot_be_edited_in_place():
+    with pytest.raises(ValueError):
+        load_corpus("pydocs").sentences.ids[0] = 1
+
+
+# --- user files ---------------------------------------------------------------------------------
+
+
+def write_arrow_stream(path, table):
+    with pa.OSFile(str(path), "wb") as sink, pyarrow.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def write_dataset_folder(folder, texts, *, arrow_file_format=False):
+    """A folder as Hugging Face ``Dataset.save_to_disk`` writes it (an Arrow stream plus JSON metadata)."""
+    folder.mkdir(parents=True)
+    table = pa.table({"id": list(range(len(texts))), "text": texts})
+    if arrow_file_format:
+        with pa.OSFile(str(folder / "data-00000-of-00001.arrow"), "wb") as sink, pyarrow.ipc.new_file(
+            sink, table.schema
+        ) as writer:
+            writer.write_table(table)
+    else:
+        write_arrow_stream(folder / "data-00000-of-00001.arrow", table)
+    (folder / "dataset_info.json").write_text(json.dumps({"features": {"text": {"dtype": "string"}}}))
+    (folder / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
+    return folder
+
+
+@pytest.fixture
+def files(tmp_path):
+    txt = tmp_path / "notes.txt"
+    txt.write_text("\n\n".join(TEXTS) + "\n", encoding="utf-8")
+    jsonl = tmp_path / "notes.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": t, "n": i}) + "\n" for i, t in enumerate(TEXTS)) + "\n")
+    parquet = tmp_path / "notes.parquet"
+    pyarrow.parquet.write_table(pa.table({"text": TEXTS, "n": [1, 2, 3]}), parquet)
+    csv = tmp_path / "notes.csv"
+    csv.write_text("n,text\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(TEXTS)))
+    dataset = write_dataset_folder(tmp_path / "notes_dataset", TEXTS)
+    arrow_file_dataset = write_dataset_folder(tmp_path / "notes_arrow_file", TEXTS, arrow_file_format=True)
+    dataset_dict = tmp_path / "notes_dict"
+    write_dataset_folder(dataset_dict / "train", TEXTS)
+    write_dataset_folder(dataset_dict / "test", ["Other words entirely."])
+    (dataset_dict / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "test"]}))
+    return {"txt": txt, "jsonl": jsonl, "parquet": parquet, "csv": csv, "hf-dataset": dataset,
+            "arrow-file": arrow_file_dataset, "dataset-dict": dataset_dict}
+
+
+@pytest.mark.parametrize("kind", ["txt", "jsonl", "parquet", "csv", "hf-dataset", "arrow-file", "dataset-dict"])
+def test_each_format_loads_the_same_sentences(files, kind):
+    corpus = load_corpus(files[kind])
+    assert decoded(corpus) == SENTENCES
+    assert corpus.facts is None
+    assert corpus.provenance["path"].endswith(files[kind].name)
+    # The fingerprint is of the content, not of the file: every format gives the same one.
+    assert corpus.fingerprint == load_corpus(files["txt"]).fingerprint
+
+
+def test_fingerprint_changes_with_content_and_max_sentences_truncates(files, tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("The cat sat on the mat.")
+    assert load_corpus(other).fingerprint != load_corpus(files["txt"]).fingerprint
+    assert decoded(load_corpus(files["jsonl"], max_sentences=2)) == SENTENCES[:2]
+
+
+def test_text_in_another_field(tmp_path):
+    path = tmp_path / "chat.jsonl"
+    path.write_text(json.dumps({"content": "Hello there."}) + "\n" + json.dumps({"content": None}) + "\n")
+    assert decoded(load_corpus(path, field="content")) == [["hello", "there", "."]]
+
+
+def expect_data_error(source, *fragments, **kwargs):
+    with pytest.raises(DataError) as caught:
+        load_corpus(source, **kwargs)
+    message = str(caught.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def test_missing_file_and_folder_that_is_not_a_dataset(tmp_path):
+    expect_data_error(tmp_path / "absent.txt", "absent.txt", "no such file")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "readme.md").write_text("hi")
+    expect_data_error(tmp_path / "folder", "folder", "not a Hugging Face dataset")
+
+
+def test_binary_and_non_utf8_files(tmp_path):
+    binary = tmp_path / "model.txt"
+    binary.write_bytes(b"PK\x03\x04\x00\x00binary")
+    expect_data_error(binary, "model.txt", "binary", "offset 4")
+    latin1 = tmp_path / "latin.txt"
+    latin1.write_bytes("first line\ncaf\xe9 au lait\n".encode("latin-1"))
+    expect_data_error(latin1, "latin.txt:2:", "not UTF-8", "0xe9", "offset 14")
+    latin_csv = tmp_path / "latin.csv"
+    latin_csv.write_bytes("text\ncaf\xe9\n".encode("latin-1"))
+    expect_data_error(latin_csv, "latin.csv:2:", "not UTF-8")
+
+
+def test_bad_jsonl_lines_name_the_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "Fine."}\n{"text": "Broken\n')
+    expect_data_error(path, "bad.jsonl:2:", "not valid JSON")
+    path.write_text('{"text": "Fine."}\n\n{"body": "No text field."}\n')
+    expect_data_error(path, "bad.jsonl:3:", "no 'text' field")
+    path.write_text('{"text": "Fine."}\n{"text": 42}\n')
+    expect_data_error(path, "bad.jsonl:2:", "'text' is a int")
+    path.write_text('["a list"]\n')
+    expect_data_error(path, "bad.jsonl:1:", "no 'text' field")
+
+
+def test_missing_or_non_text_columns(files, tmp_path):
+    expect_data_error(files["parquet"], "notes.parquet", "no column 'body'", "columns: text, n", field="body")
+    expect_data_error(files["csv"], "notes.csv", "no column 'body'", field="body")
+    expect_data_error(files["hf-dataset"], "data-00000-of-00001.arrow", "no column 'body'", field="body")
+    expect_data_error(files["parquet"], "notes.parquet", "column 'n' holds int64, not text", field="n")
+
+
+def test_unreadable_and_unsupported_files(files, tmp_path):
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet at all")
+    expect_data_error(broken, "broken.parquet", "unreadable parquet")
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("text,n\nhello,1,extra\n")
+    expect_data_error(ragged, "ragged.csv", "unreadable csv")
+    expect_data_error(tmp_path / "notes.docx", "notes.docx", "no such file")
+    (tmp_path / "notes.docx").write_text("x")
+    expect_data_error(tmp_path / "notes.docx", "notes.docx", "unsupported file type '.docx'")
+    (files["hf-dataset"] / "data-00000-of-00001.arrow").write_bytes(b"garbage")
+    expect_data_error(files["hf-dataset"], "data-00000-of-00001.arrow", "not an Arrow file")
+    (files["dataset-dict"] / "dataset_dict.json").write_text(json.dumps({"splits": ["validation"]}))
+    expect_data_error(files["dataset-dict"], "notes_dict", "no 'train'")
+
+
+def test_empty_and_too_small_corpora(files, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n\n")
+    expect_data_error(empty, "empty.txt", "no sentences")
+    blank_texts = tmp_path / "blank.jsonl"
+    blank_texts.write_text(json.dumps({"text": ""}) + "\n")
+    expect_data_error(blank_texts, "blank.jsonl", "no sentences")
+    expect_data_error(files["txt"], "notes.txt", "only 21 tokens, need at least 1000", min_tokens=1000)
+    expect_data_error("pydocs", "pydocs", "only", min_tokens=10**9)
+    expect_data_error(files["txt"], "max_sentences", max_sentences=0)
