@@ -74,6 +74,87 @@ def run(
     console.print(f"results: {out}  (load with cliffwatch.load_results({str(out)!r}))", highlight=False)
 
 
+def _print_cliffs(cliffs, config=None) -> None:
+    from cliffwatch.cliff.cost import plan
+    from cliffwatch.report.terminal import cliff_table
+
+    cost = plan(cliffs, config.policy.samples, config.cost, config.policy.human) if config is not None else None
+    for cliff in cliffs:
+        console.print(cliff_table(cliff, cost))
+        console.print(cliff.summary(), highlight=False)
+    if cost is not None:
+        console.print(cost.summary(), highlight=False)
+
+
+@app.command()
+def sweep(
+    config: Path = typer.Argument(..., help="Sweep config (YAML): an experiment plus `sweep:` (field path -> values), `cliff:` and `cost:`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<config name>]. An existing run of the same config is resumed: finished lineages and generations are not recomputed."),
+    workers: int = typer.Option(0, "--workers", "-w", min=0, help="Local worker processes [default: 0 = one per core]."),
+    adaptive: bool = typer.Option(False, "--adaptive", help="Find the τ-crossing by bisection on the synthetic fraction instead of running the whole fraction grid."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Sweep the synthetic fraction (and any other field) x seeds, then locate the cliff and price the mixes.
+
+    Every grid point runs as its own lineages on local worker processes; the cliff analysis
+    (quality loss vs the all-human run, bootstrap CIs over seeds, knee fit) and the cheapest
+    safe mix are printed at the end. `cliffwatch report RUN_DIR` draws it all.
+    """
+    from cliffwatch.cliff.adaptive import planned_runs, run_adaptive
+    from cliffwatch.cliff.analysis import analyze
+    from cliffwatch.config import load_sweep
+    from cliffwatch.store import load_results
+    from cliffwatch.sweep.runner import default_workers, run_sweep, sweep_lineages
+
+    cfg = load_sweep(config)
+    out = out or Path("runs") / cfg.name
+    workers = workers or default_workers()
+    spec = cfg.cliff
+    if adaptive:
+        fractions = len(cfg.sweep.get("policy.synthetic_fraction", [0]))
+        total = len(sweep_lineages(cfg)) // fractions * planned_runs(cfg) * (cfg.generations + 1)
+        with progress_bar(f"{cfg.name} (adaptive)", total, quiet) as progress:
+            _, cliffs = run_adaptive(cfg, out, workers, overwrite, _advance(progress))
+    else:
+        total = len(sweep_lineages(cfg)) * (cfg.generations + 1)
+        with progress_bar(cfg.name, total, quiet) as progress:
+            outcome = run_sweep(cfg, out, workers, overwrite, _advance(progress))
+        _report_failures(outcome)
+        cliffs = analyze(load_results(out), spec.metric, spec.tolerance, spec.relative, spec.generation)
+    _print_cliffs(cliffs, cfg)
+    console.print(f"results: {out}   next: cliffwatch report {out}", highlight=False)
+
+
+@app.command()
+def cliff(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `cliffwatch sweep`."),
+    metric: Optional[str] = typer.Option(None, "--metric", "-m", help="Quality metric [default: the sweep's cliff.metric, else heldout_ppl / wasserstein / tv_distance]."),
+    tolerance: Optional[float] = typer.Option(None, "--tolerance", "-t", min=0.0, help="τ, the largest acceptable quality loss [default: the sweep's, else 0.1]."),
+    generation: Optional[int] = typer.Option(None, "--generation", "-g", min=0, help="Generation to locate the cliff at [default: the last]."),
+    absolute: bool = typer.Option(False, "--absolute", help="Quality loss as a difference instead of a ratio to the all-human run."),
+) -> None:
+    """Locate the cliff in a finished (or partly finished) sweep: the smallest synthetic fraction whose
+    quality loss exceeds τ, with a bootstrap CI over seeds, the knee of a two-segment fit, and the
+    cheapest safe mix."""
+    from cliffwatch.cliff.analysis import analyze
+    from cliffwatch.config import SweepConfig, parse
+    from cliffwatch.store import RunStore, load_results
+
+    store = RunStore.open(run_dir)
+    raw = {k: v for k, v in store.config().items() if k != "adaptive"}
+    cfg = parse(SweepConfig, raw, str(run_dir / "config.yaml")) if "sweep" in raw else None
+    spec = cfg.cliff if cfg else None
+    cliffs = analyze(
+        load_results(run_dir),
+        metric or (spec.metric if spec else None),
+        tolerance if tolerance is not None else (spec.tolerance if spec else 0.1),
+        not absolute and (spec.relative if spec else True),
+        generation if generation is not None else (spec.generation if spec else None),
+    )
+    _print_cliffs(cliffs, cfg)
+
+
 @app.command("list")
 def list_components() -> None:
     """List the registered families, probes and their metrics."""

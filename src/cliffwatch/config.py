@@ -226,3 +226,94 @@ def read_yaml(path: str | Path) -> Any:
 
 def load_config(path: str | Path) -> ExperimentConfig:
     return parse(ExperimentConfig, read_yaml(path), str(path))
+
+
+# ---- sweeps, cliff analysis, cost ---------------------------------------------------------------
+
+
+class CliffSpec(Strict):
+    """How the cliff is located."""
+
+    metric: str | None = Field(None, description="primary probe metric; default: heldout_ppl (text), wasserstein (vector), tv_distance (tokens)")
+    tolerance: float = Field(0.1, gt=0, description="tau: the largest acceptable quality loss (relative to s = 0 by default)")
+    relative: bool = Field(True, description="quality loss as a ratio to the all-human run (else a difference)")
+    generation: int | None = Field(None, ge=0, description="generation at which the cliff is located; default: the last")
+    adaptive_steps: int = Field(4, ge=1, le=10, description="bisection steps of the adaptive search")
+
+
+class CostSpec(Strict):
+    """Prices per training sample. Defaults follow the economics the field quotes per 1,000-sample
+    iteration: tens of thousands of dollars of human labelling vs a few hundred of generation."""
+
+    human_price: float = Field(20.0, ge=0, description="price of one new human sample")
+    synthetic_price: float = Field(0.3, ge=0, description="price of one synthetic sample")
+    currency: str = "$"
+
+
+DEFAULT_FRACTIONS = [round(0.1 * i, 1) for i in range(11)]
+
+
+class SweepConfig(ExperimentConfig):
+    """An experiment swept over a grid of policy (or any other) fields, x seeds."""
+
+    sweep: dict[str, list[Any]] = Field(
+        default_factory=lambda: {"policy.synthetic_fraction": list(DEFAULT_FRACTIONS)},
+        description="dotted field path -> values; the grid is their product",
+    )
+    cliff: CliffSpec = CliffSpec()
+    cost: CostSpec = CostSpec()
+
+    @model_validator(mode="after")
+    def _valid_grid(self) -> "SweepConfig":
+        for path, values in self.sweep.items():
+            if path in ("name", "seeds", "probes", "sweep", "cliff", "cost"):
+                raise ValueError(f"@sweep.{path}: cannot be swept")
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"@sweep.{path}: give a non-empty list of values")
+        self.variants()  # every grid point must be a valid experiment
+        return self
+
+    def base(self) -> ExperimentConfig:
+        return ExperimentConfig.model_validate(self.model_dump(exclude={"sweep", "cliff", "cost"}))
+
+    def variants(self) -> list[tuple[dict[str, Any], ExperimentConfig]]:
+        """(labels, experiment) for every grid point; labels name the swept values."""
+        import copy
+        import itertools
+
+        base = self.model_dump(mode="json", exclude={"sweep", "cliff", "cost"})
+        paths = list(self.sweep)
+        out = []
+        for values in itertools.product(*(self.sweep[p] for p in paths)):
+            raw = copy.deepcopy(base)
+            for path, value in zip(paths, values):
+                _assign(raw, path, value)
+            try:
+                variant = ExperimentConfig.model_validate(raw)
+            except ValidationError as err:
+                where = ", ".join(f"{p}={v!r}" for p, v in zip(paths, values))
+                raise ValueError(f"@sweep: grid point {where}: {_describe(err, prefix='')}") from None
+            out.append(({label_name(p): v for p, v in zip(paths, values)}, variant))
+        return out
+
+
+def label_name(path: str) -> str:
+    """The results column of a swept field: policy fields by their own name, others by their path."""
+    return path.removeprefix("policy.")
+
+
+def _assign(raw: dict, path: str, value: Any) -> None:
+    """Set a dotted field path; it must exist already (a family's knobs may be new), so a typo is an error."""
+    node: Any = raw
+    *parents, leaf = path.split(".")
+    for part in parents:
+        if not isinstance(node, dict) or part not in node:
+            raise ValueError(f"@sweep.{path}: no such field")
+        node = node[part]
+    if not isinstance(node, dict) or (leaf not in node and parents != ["family"]):
+        raise ValueError(f"@sweep.{path}: no such field")
+    node[leaf] = value
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    return parse(SweepConfig, read_yaml(path), str(path))

@@ -36,7 +36,7 @@ from cliffwatch.data.facts import (
     render_facts,
     world_facts,
 )
-from cliffwatch.data.text import Sentences, Vocab, split_sentences, tokenize
+from cliffwatch.data.text import UNK, Sentences, Vocab, split_sentences, tokenize
 from cliffwatch.errors import DataError
 
 BUILTIN_CORPORA = ("pydocs", "facts")
@@ -77,7 +77,7 @@ class TextCorpus:
 def load_corpus(
     source: str | Path, *, field: str = "text", max_sentences: int | None = None, min_tokens: int = 0
 ) -> TextCorpus:
-    """A built-in corpus ("pydocs", "facts") or a user file, tokenised.
+    """A built-in corpus ("pydocs", "facts", or both: "pydocs+facts") or a user file, tokenised.
 
     Files: .txt (running text), .jsonl (one object per line, text in ``field``), .parquet and .csv
     (text in column ``field``), or a folder written by Hugging Face ``Dataset.save_to_disk`` (the
@@ -88,11 +88,29 @@ def load_corpus(
         raise DataError(f"max_sentences must be at least 1, got {max_sentences}")
     if isinstance(source, str) and source in BUILTIN_CORPORA:
         corpus = _facts_corpus(max_sentences) if source == "facts" else _pydocs_corpus(max_sentences)
+    elif isinstance(source, str) and "+" in source and all(p in BUILTIN_CORPORA for p in source.split("+")):
+        corpus = combine([load_corpus(part, max_sentences=max_sentences) for part in source.split("+")])
     else:
         corpus = _file_corpus(Path(source), field, max_sentences)
     if corpus.n_tokens < min_tokens:
         raise DataError(f"{source}: only {corpus.n_tokens} tokens, need at least {min_tokens}")
     return corpus
+
+
+def combine(corpora: list[TextCorpus]) -> TextCorpus:
+    """One corpus holding every sentence of ``corpora``, over the union of their vocabularies."""
+    words = sorted({w for c in corpora for w in c.vocab.words[1:]})
+    vocab = Vocab((UNK, *words))
+    remapped = [np.array([vocab.index[w] for w in c.vocab.words], dtype=np.int32)[c.sentences.ids] for c in corpora]
+    lengths = np.concatenate([c.sentences.lengths for c in corpora])
+    sentences = Sentences.from_lengths(np.concatenate(remapped), lengths)
+    sentences.ids.flags.writeable = sentences.offsets.flags.writeable = False
+    facts = [c.facts for c in corpora if c.facts is not None]
+    fingerprint = hashlib.sha256("+".join(c.fingerprint for c in corpora).encode()).hexdigest()
+    return TextCorpus(
+        "+".join(c.name for c in corpora), vocab, sentences, fingerprint,
+        {c.name: c.provenance for c in corpora}, facts[0].with_vocab(vocab) if facts else None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ class Lineage:
 
     config: ExperimentConfig
     seed: int
+    tags: tuple[tuple[str, Any], ...] = ()  # swept values that are not policy fields (results columns)
 
     @property
     def key(self) -> int:
@@ -46,7 +47,7 @@ class Lineage:
     def labels(self) -> dict[str, Any]:
         """Columns that describe this lineage in the results table."""
         p = self.config.policy
-        return {"family": self.config.family.name, **p.model_dump(mode="json")}
+        return {"family": self.config.family.name, **p.model_dump(mode="json"), **dict(self.tags)}
 
     def rng(self, generation: int, purpose: str) -> np.random.Generator:
         return rng(self.seed, self.key, generation, purpose)

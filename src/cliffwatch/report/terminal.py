@@ -74,3 +74,27 @@ def summary_table(summary: pd.DataFrame, title: str) -> Table:
             verdict(row),
         )
     return table
+
+
+def cliff_table(cliff, plan=None) -> Table:
+    """ΔQ by synthetic fraction at the cliff's generation, with CIs (and prices, if planned)."""
+    where = "".join(f", {k} = {v}" for k, v in cliff.group.items())
+    kind = "relative" if cliff.relative else "absolute"
+    table = Table(title=f"quality loss ΔQ ({kind}) of {cliff.metric} at generation {cliff.generation}{where}; τ = {cliff.tolerance:g}")
+    table.add_column("synthetic fraction", justify="right")
+    table.add_column("ΔQ [95% CI]", justify="right")
+    table.add_column("within τ", justify="center")
+    prices = {}
+    if plan is not None:
+        table.add_column("cost", justify="right")
+        for _, row in plan.table.iterrows():
+            if all(row.get(k) == v for k, v in cliff.group.items()):
+                prices[row["synthetic_fraction"]] = row["cost"]
+    for i, s in enumerate(cliff.fractions):
+        high = cliff.loss_high[i]
+        mark = "[green]yes[/green]" if high <= cliff.tolerance else ("[red]no[/red]" if cliff.loss_low[i] > cliff.tolerance else "[yellow]unsure[/yellow]")
+        cells = [f"{s:g}", f"{_fmt(cliff.loss[i])} [{_fmt(cliff.loss_low[i])}, {_fmt(high)}]", mark]
+        if plan is not None:
+            cells.append(f"{plan.currency}{prices.get(float(s), float('nan')):,.0f}")
+        table.add_row(*cells)
+    return table

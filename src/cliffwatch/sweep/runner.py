@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cliffwatch.config import ExperimentConfig
+from cliffwatch.config import ExperimentConfig, SweepConfig
 from cliffwatch.errors import CliffwatchError, LineageError, RunStoreError
 from cliffwatch.loop.engine import Lineage, LineageRunner
 from cliffwatch.store import LineageStore, RunStore
@@ -130,3 +130,19 @@ def run_experiment(config: ExperimentConfig, out: str | Path, workers: int = 1, 
     """Run (or resume) every seed of one experiment into ``out``."""
     store = prepare_run(out, config.model_dump(mode="json"), "run", overwrite)
     return execute(store, [Lineage(config, seed) for seed in config.seeds], workers, progress)
+
+
+def sweep_lineages(config: SweepConfig) -> list[Lineage]:
+    """Every (grid point, seed) lineage of a sweep."""
+    out = []
+    for labels, variant in config.variants():
+        tags = tuple((k, v) for k, v in labels.items() if f"policy.{k}" not in config.sweep)
+        out.extend(Lineage(variant, seed, tags) for seed in variant.seeds)
+    return out
+
+
+def run_sweep(config: SweepConfig, out: str | Path, workers: int = 1, overwrite: bool = False,
+              progress: Callable[[int], None] | None = None) -> Outcome:
+    """Run (or resume) the whole grid x seeds into ``out``."""
+    store = prepare_run(out, config.model_dump(mode="json"), "sweep", overwrite)
+    return execute(store, sweep_lineages(config), workers, progress)
