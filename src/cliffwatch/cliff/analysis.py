@@ -98,7 +98,8 @@ def hinge_fit(fractions: np.ndarray, curves: np.ndarray, knots: int = 101) -> tu
     """Continuous two-segment least-squares fit of each curve (rows): (knee, left slope, right slope)."""
     curves = np.atleast_2d(curves)
     lo, hi = fractions[1], fractions[-2]
-    candidates = np.linspace(lo, hi, knots) if hi > lo else np.array([lo])
+    # a fine grid of knots, plus the data points themselves (a knee is often at one)
+    candidates = np.union1d(np.linspace(lo, hi, knots), fractions[1:-1])
     best_sse = np.full(len(curves), np.inf)
     out = np.full((3, len(curves)), np.nan)
     finite = np.isfinite(curves).all(axis=1)

@@ -1,0 +1,148 @@
+"""Sweeps, cliff location with CIs, knee fit, adaptive bisection, the cost planner, and their bad input."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from cliffwatch import cli
+from cliffwatch.cliff.adaptive import run_adaptive
+from cliffwatch.cliff.analysis import analyze, crossing, hinge_fit, loss_table
+from cliffwatch.cliff.cost import mix_cost, plan
+from cliffwatch.config import CostSpec, SweepConfig
+from cliffwatch.errors import AnalysisError, LineageError
+from cliffwatch.store import RunStore, load_results
+from cliffwatch.sweep.runner import run_sweep
+
+FRACTIONS = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+SWEEP = {
+    "name": "gauss-sweep",
+    "family": {"name": "gaussian"},
+    "data": {"source": "gaussian", "dim": 2},
+    "policy": {"human": "fresh", "samples": 40},
+    "generations": 6,
+    "seeds": 4,
+    "chains": 8,
+    "probes": ["moments", "wasserstein"],
+    "cliff": {"metric": "wasserstein", "tolerance": 0.5, "adaptive_steps": 3},
+    "sweep": {"policy.synthetic_fraction": FRACTIONS},
+}
+
+
+@pytest.fixture(scope="module")
+def grid_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "grid"
+    run_sweep(SweepConfig.model_validate(SWEEP), out, workers=2)
+    return out
+
+
+def test_crossing_interpolates_between_grid_points():
+    s = np.array([0.0, 0.5, 1.0])
+    assert crossing(s, np.array([0.0, 0.1, 0.3]), 0.2) == pytest.approx(0.75)
+    assert crossing(s, np.array([0.0, 0.3, 0.9]), 0.15) == pytest.approx(0.25)
+    assert np.isnan(crossing(s, np.array([0.0, 0.05, 0.1]), 0.2))
+    rows = crossing(s, np.array([[0.0, 0.1, 0.3], [0.0, 0.3, 0.9]]), 0.2)
+    assert rows == pytest.approx([0.75, 1 / 3])
+
+
+def test_hinge_fit_recovers_a_known_knee():
+    s = np.linspace(0, 1, 21)
+    curve = 0.05 * s + 2.0 * np.maximum(0, s - 0.65)
+    knee, left, right = hinge_fit(s, curve)
+    assert knee[0] == pytest.approx(0.65, abs=0.01)
+    assert left[0] == pytest.approx(0.05, abs=1e-6) and right[0] == pytest.approx(2.05, abs=1e-6)
+
+
+def test_grid_sweep_locates_the_cliff_with_a_ci(grid_run):
+    df = load_results(grid_run)
+    assert sorted(df["synthetic_fraction"].unique()) == FRACTIONS
+    losses = loss_table(df, "wasserstein")
+    assert np.allclose(losses.loc[losses["synthetic_fraction"] == 0, "loss"], 0.0)  # paired with itself
+    (cliff,) = analyze(df, "wasserstein", tolerance=0.5)
+    assert cliff.replicates == 4 * 8
+    assert cliff.found and 0 < cliff.cliff < 1
+    assert cliff.cliff_low <= cliff.cliff <= cliff.cliff_high
+    # the loss at s = 1 is clearly above tau, and the all-synthetic loss exceeds the mid-grid one
+    assert cliff.loss_low[-1] > 0.5 and cliff.loss[-1] > cliff.loss[2]
+    assert "quality holds up to s =" in cliff.summary()
+
+
+def test_adaptive_search_agrees_with_the_grid_with_fewer_runs(grid_run, tmp_path):
+    (grid,) = analyze(load_results(grid_run), "wasserstein", tolerance=0.5)
+    _, cliffs = run_adaptive(SweepConfig.model_validate(SWEEP), tmp_path / "adaptive", workers=2)
+    (adaptive,) = cliffs
+    assert len(adaptive.fractions) == 2 + 3 < len(FRACTIONS) + 1
+    assert grid.cliff_low <= adaptive.cliff <= grid.cliff_high
+
+
+def test_resumed_sweep_recomputes_nothing(grid_run):
+    finished = {p.path.name: (p.path / "results.parquet").stat().st_mtime_ns for p in RunStore.open(grid_run).lineages()}
+    outcome = run_sweep(SweepConfig.model_validate(SWEEP), grid_run, workers=2)
+    assert sorted(outcome.finished) == sorted(finished)
+    assert finished == {p.path.name: (p.path / "results.parquet").stat().st_mtime_ns for p in RunStore.open(grid_run).lineages()}
+
+
+def test_workers_do_not_change_results(grid_run, tmp_path):
+    small = {**SWEEP, "sweep": {"policy.synthetic_fraction": [0.0, 1.0]}}
+    run_sweep(SweepConfig.model_validate(small), tmp_path / "one", workers=1)
+    a = load_results(tmp_path / "one").sort_values(["lineage", "chain", "generation", "metric"])
+    b = load_results(grid_run)
+    b = b[b["synthetic_fraction"].isin([0.0, 1.0])].sort_values(["lineage", "chain", "generation", "metric"])
+    assert np.array_equal(a["value"].to_numpy(), b["value"].to_numpy())
+
+
+def test_cost_of_a_mix():
+    prices = CostSpec(human_price=10.0, synthetic_price=1.0)
+    # generation 0: 100 human; then 5 generations of 30 synthetic + 70 fresh human
+    assert mix_cost(0.3, 100, 5, "fresh", prices) == 100 * 10 + 5 * (30 * 1 + 70 * 10)
+    assert mix_cost(0.3, 100, 5, "fixed", prices) == 100 * 10 + 5 * 30 * 1
+
+
+def test_plan_picks_the_cheapest_mix_whose_whole_ci_is_within_tau(grid_run):
+    cliffs = analyze(load_results(grid_run), "wasserstein", tolerance=0.5)
+    cost = plan(cliffs, 40, CostSpec(), "fresh")
+    safe = cost.table[cost.table["loss_high"] <= 0.5]
+    assert cost.best["cost"] == safe["cost"].min()
+    assert cost.best["synthetic_fraction"] < cliffs[0].cliff
+    assert "Cheapest safe mix" in cost.summary()
+
+
+def invoke(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["cliffwatch", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+        raise SystemExit(0)
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def test_cliff_cli_on_the_grid(grid_run, monkeypatch, capsys):
+    code, out, _ = invoke(monkeypatch, capsys, "cliff", grid_run)
+    assert code == 0 and "quality holds up to s =" in out and "Cheapest safe mix" in out
+
+
+def test_cliff_cli_rejects_a_directory_that_is_not_a_run(tmp_path, monkeypatch, capsys):
+    code, _, err = invoke(monkeypatch, capsys, "cliff", tmp_path)
+    assert code == 2 and "not a cliffwatch run" in err
+
+
+def test_one_fraction_says_no_cliff_can_be_located(tmp_path, monkeypatch, capsys):
+    one = {**SWEEP, "sweep": {"policy.synthetic_fraction": [0.0]}, "seeds": 1, "generations": 1}
+    with pytest.raises(AnalysisError, match="only one synthetic fraction"):
+        run_sweep(SweepConfig.model_validate(one), tmp_path / "one", workers=1)
+        analyze(load_results(tmp_path / "one"), "wasserstein")
+    code, _, err = invoke(monkeypatch, capsys, "cliff", tmp_path / "one")
+    assert code == 2 and "only one synthetic fraction" in err
+
+
+def test_all_seeds_failing_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    broken = {**SWEEP, "family": {"name": "gmm"}, "data": {"source": "digits"}, "holdout": 5000, "probes": None,
+              "sweep": {"policy.synthetic_fraction": [0.0, 1.0]}, "seeds": 2, "generations": 1, "chains": 1}
+    with pytest.raises(LineageError, match="all 4 lineages failed"):
+        run_sweep(SweepConfig.model_validate(broken), tmp_path / "broken", workers=1)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(broken))
+    code, _, err = invoke(monkeypatch, capsys, "sweep", path, "--out", tmp_path / "broken2", "-q")
+    assert code == 2 and "lineages failed" in err and "holdout" in err
