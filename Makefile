@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/cliffwatch demo
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed chromium
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
@@ -23,3 +23,8 @@ bench: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# the report test renders in headless Chromium (Debian's package); install it when we can (root)
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); } || echo "chromium not installed: the report rendering test will be skipped"

@@ -1,3 +1,13 @@
 """cliffwatch: find the quality cliff of training AI on AI outputs before your users do."""
 
 __version__ = "0.1.0"
+
+
+def load_results(run_dir):
+    """Every result of a run directory as one pandas DataFrame (see docs/results.md)."""
+    from cliffwatch.store import load_results as _load
+
+    return _load(run_dir)
+
+
+__all__ = ["__version__", "load_results"]

@@ -155,6 +155,22 @@ def cliff(
     _print_cliffs(cliffs, cfg)
 
 
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory (from `cliffwatch sweep` or `cliffwatch run`)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write [default: RUN_DIR/report.html]."),
+    metric: Optional[str] = typer.Option(None, "--metric", "-m", help="Quality metric for the cliff [default: the sweep's]."),
+    tolerance: Optional[float] = typer.Option(None, "--tolerance", "-t", min=0.0, help="τ [default: the sweep's, else 0.1]."),
+    generation: Optional[int] = typer.Option(None, "--generation", "-g", min=0, help="Generation of the cliff [default: the last]."),
+) -> None:
+    """Write one self-contained HTML report (opens offline): summary, cliff plot with CI, ΔQ heatmap,
+    metric trajectories, fluency vs truthfulness, gaming gap, cost table and provenance."""
+    from cliffwatch.report.html import write_report
+
+    path = write_report(run_dir, out, metric=metric, tolerance=tolerance, generation=generation)
+    console.print(f"report: {path}", highlight=False)
+
+
 @app.command("list")
 def list_components() -> None:
     """List the registered families, probes and their metrics."""

@@ -48,7 +48,7 @@ RESULT_SCHEMA = pa.schema(
 )
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -60,7 +60,7 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True, default=str)))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True, default=str)))
 
 
 class LineageStore:
@@ -94,12 +94,12 @@ class LineageStore:
 
     def write_generation(self, generation: int, table: pa.Table, checkpoint: dict[str, np.ndarray]) -> None:
         """Results first, then the checkpoint: a crash in between only repeats this generation."""
-        _atomic_write(self.path / f"gen-{generation:06d}.parquet", lambda tmp: pq.write_table(table, tmp))
+        atomic_write(self.path / f"gen-{generation:06d}.parquet", lambda tmp: pq.write_table(table, tmp))
         def save(tmp: str) -> None:
             with open(tmp, "wb") as fh:
                 np.savez(fh, generation=np.int64(generation), **checkpoint)
 
-        _atomic_write(self.path / "checkpoint.npz", save)
+        atomic_write(self.path / "checkpoint.npz", save)
 
     def finish(self, last_generation: int) -> None:
         """Compact the per-generation files into results.parquet and drop them."""
@@ -107,7 +107,7 @@ class LineageStore:
         table = pa.concat_tables([pq.read_table(p) for p in parts]).cast(RESULT_SCHEMA)
         table = table.filter(pc.less_equal(table["generation"], last_generation))
         table = table.replace_schema_metadata({"last_generation": str(last_generation)})
-        _atomic_write(self.path / "results.parquet", lambda tmp: pq.write_table(table, tmp))
+        atomic_write(self.path / "results.parquet", lambda tmp: pq.write_table(table, tmp))
         for p in parts:
             p.unlink()
 

@@ -155,11 +155,15 @@ class Cliff:
         return bool(np.isfinite(self.cliff))
 
     @property
+    def safe(self) -> np.ndarray:
+        """Per fraction: its whole CI of ΔQ stays within τ, and so does every smaller fraction's
+        (a safe mix past an unsure one would be a bet on noise)."""
+        return np.cumprod(self.loss_high <= self.tolerance).astype(bool)
+
+    @property
     def safe_fraction(self) -> float:
-        """The largest grid fraction whose whole CI of ΔQ stays within τ (every smaller one too)."""
-        ok = self.loss_high <= self.tolerance
-        safe = np.cumprod(ok).astype(bool)
-        return float(self.fractions[safe][-1]) if safe.any() else float("nan")
+        """The largest safe grid fraction (nan if none is)."""
+        return float(self.fractions[self.safe][-1]) if self.safe.any() else float("nan")
 
     @property
     def sharpness(self) -> float:
@@ -227,7 +231,7 @@ def _analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation
         loss_low, loss_high = np.nanquantile(boot, [0.025, 0.975], axis=0) if len(r) > 1 else (mean, mean)
     cliff = float(crossing(fractions, mean, tolerance))
     cliff_low, cliff_high = _ci(crossing(fractions, boot, tolerance)) if len(r) > 1 else (np.nan, np.nan)
-    if len(fractions) >= 4:
+    if len(fractions) >= 4 and len(r) > 1:  # one replicate has no sampling distribution to judge a bend by
         knee, left, right = (float(v[0]) for v in hinge_fit(fractions, mean))
         b_knee, b_left, b_right = hinge_fit(fractions, boot[: min(resamples, 500)])
         knee_low, knee_high = np.nanquantile(b_knee, [0.025, 0.975]) if np.isfinite(b_knee).any() else (np.nan, np.nan)

@@ -3,7 +3,8 @@
 Purchases per lineage: generation 0 buys ``samples`` human items; every later generation buys
 its synthetic share, and its human share only when the anchor is ``fresh`` (a ``fixed`` anchor
 re-uses generation 0's human data). A mix counts as safe when the upper end of its ΔQ
-confidence interval stays within τ, so the plan does not bet on a lucky point estimate.
+confidence interval stays within τ, and so does every smaller fraction's: the plan does not
+bet on a lucky point estimate.
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ def plan(cliffs: list[Cliff], samples: int, prices: CostSpec, human: str = "fixe
     for cliff in cliffs:
         mode = str(cliff.group.get("human", human))
         n = int(cliff.group.get("samples", samples))
-        for s, loss, low, high in zip(cliff.fractions, cliff.loss, cliff.loss_low, cliff.loss_high):
+        for s, loss, low, high, safe in zip(cliff.fractions, cliff.loss, cliff.loss_low, cliff.loss_high, cliff.safe):
             rows.append({**cliff.group, FRACTION: float(s), "cost": mix_cost(s, n, cliff.generation, mode, prices),
                          "loss": loss, "loss_low": low, "loss_high": high, "tolerance": cliff.tolerance,
-                         "safe": bool(high <= cliff.tolerance)})
+                         "safe": bool(safe)})
     table = pd.DataFrame(rows).sort_values("cost", kind="stable").reset_index(drop=True)
     safe = table[table["safe"]]
     all_human = table[table[FRACTION] == 0].sort_values("cost").iloc[0]

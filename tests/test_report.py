@@ -1,0 +1,154 @@
+"""The HTML report: self-contained, summary first, the right figures, graceful without a cliff or text
+metrics, and it renders in a real (headless) browser."""
+
+import html
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from cliffwatch.cliff.analysis import analyze
+from cliffwatch.cliff.cost import plan
+from cliffwatch.config import ExperimentConfig, SweepConfig
+from cliffwatch.errors import AnalysisError
+from cliffwatch.report.html import write_report
+from cliffwatch.store import RunStore, load_results
+from cliffwatch.sweep.runner import run_experiment, run_sweep
+
+FRACTIONS = [0, 0.25, 0.5, 0.75, 1.0]
+SWEEP = {
+    "name": "report-sweep",
+    "family": {"name": "gaussian"},
+    "data": {"source": "gaussian", "dim": 2},
+    "policy": {"human": "fresh", "samples": 50},
+    "generations": 5,
+    "seeds": 3,
+    "chains": 5,
+    "probes": ["moments", "wasserstein"],
+    "cliff": {"metric": "wasserstein", "tolerance": 0.5},
+    "sweep": {"policy.synthetic_fraction": FRACTIONS},
+}
+FIGURE = "<figure class='plot'>"
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def sweep_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "sweep"
+    run_sweep(SweepConfig.model_validate(SWEEP), out, workers=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sweep_report(sweep_run):
+    return write_report(sweep_run)
+
+
+def test_sweep_report_is_self_contained_with_summary_first(sweep_run, sweep_report):
+    assert sweep_report == sweep_run / "report.html"
+    page = sweep_report.read_text(encoding="utf-8")
+    assert not EXTERNAL.search(page), "the report must open without a network"
+    assert "<link" not in page and "@import" not in page
+    cliffs = analyze(load_results(sweep_run), "wasserstein", 0.5)
+    cost = plan(cliffs, 50, SweepConfig.model_validate(SWEEP).cost, "fresh")
+    summaries = [html.escape(c.summary()) for c in cliffs] + [html.escape(cost.summary())]
+    positions = [page.index(s) for s in summaries]
+    assert max(positions) < page.index(FIGURE), "the plain-language summary comes before any figure"
+    # cliff, heatmap, trajectories; the text-track plots say they were not measured
+    assert page.count(FIGURE) == 3 and page.count("data:image/svg+xml;base64,") == 3
+    assert page.count("Not measured in this run") == 2
+    assert "ΔQ [95% CI]" in page and "class=best" in page  # cost table with the cheapest safe mix marked
+    assert "gaussian:2" in page and "policy.synthetic_fraction:" in page  # fingerprint and config snapshot
+    assert not [p for p in sweep_run.iterdir() if p.name.endswith(".tmp")], "no temp file left behind"
+
+
+def test_options_override_the_sweep_and_output_is_reproducible(sweep_run, sweep_report, tmp_path):
+    out = write_report(sweep_run, tmp_path / "sub" / "r.html", tolerance=5.0, generation=3)
+    page = out.read_text(encoding="utf-8")
+    assert "τ = 5" in page and "at generation 3" in page
+    again = write_report(sweep_run, tmp_path / "again.html", tolerance=5.0, generation=3)
+    assert again.read_bytes() == out.read_bytes(), "same run and options, same bytes"
+    with pytest.raises(AnalysisError, match="not in this run"):
+        write_report(sweep_run, tmp_path / "x.html", metric="no_such_metric")
+    with pytest.raises(AnalysisError, match="generation 99"):
+        write_report(sweep_run, tmp_path / "x.html", generation=99)
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_plain_run_gets_trajectories_and_says_why_there_is_no_cliff(tmp_path):
+    config = {k: v for k, v in SWEEP.items() if k not in ("sweep", "cliff")}
+    config["policy"] = {**config["policy"], "synthetic_fraction": 0.5}
+    run_experiment(ExperimentConfig.model_validate({**config, "generations": 3}), tmp_path / "run")
+    page = write_report(tmp_path / "run").read_text(encoding="utf-8")
+    assert "No cliff can be located in this run" in page and "single synthetic fraction (s = 0.5)" in page
+    assert page.count(FIGURE) == 1  # trajectories only
+    assert "No cost plan" in page
+
+
+def fake_text_run(path, generations: int = 4, seeds: int = 3):
+    """A run with the text track's fluency, fact and gaming metrics (invented values with the expected
+    trends), written through the run store as a sweep would write it."""
+    store = RunStore.create(path, SweepConfig.model_validate(SWEEP).model_dump(mode="json"), "sweep")
+    for s in FRACTIONS:
+        for seed in range(seeds):
+            lineage = store.lineage(f"s{s}-seed{seed}")
+            labels = {"family": "ngram", "synthetic_fraction": s, "human": "fresh", "mode": "replace", "samples": 50}
+            lineage.write_meta({"seed": seed, "labels": labels, "fingerprint": "pydocs:abc123",
+                                "provenance": {"python": "3.11.9"}})
+            rng = np.random.default_rng([seed, int(100 * s)])
+            for g in range(generations + 1):
+                drift = s * g
+                values = {
+                    "wasserstein": 0.1 + 0.05 * drift,
+                    "self_ppl": 60 / (1 + 0.3 * drift),
+                    "fact_accuracy": 0.8 / (1 + 0.2 * drift),
+                    "synthetic_ppl": 80 / (1 + 0.2 * drift),
+                    # one collapsed replicate: its infinite perplexity must be reported, not averaged away
+                    "heldout_ppl": np.inf if (s, seed, g) == (1.0, 0, generations) else 80 * (1 + 0.1 * drift),
+                }
+                noisy = {k: v * (1 + 0.02 * rng.standard_normal()) for k, v in values.items()}
+                table = pa.table({
+                    "generation": pa.array([g] * len(noisy), pa.int32()), "chain": pa.array([0] * len(noisy), pa.int32()),
+                    "probe": ["fake"] * len(noisy), "metric": list(noisy), "value": list(noisy.values()),
+                })
+                lineage.write_generation(g, table, {"state": np.zeros(1)})
+            lineage.finish(generations)
+    return path
+
+
+def test_text_track_metrics_get_fluency_truth_and_gaming_gap_plots(tmp_path):
+    page = write_report(fake_text_run(tmp_path / "text")).read_text(encoding="utf-8")
+    assert "Not measured in this run" not in page
+    assert page.count(FIGURE) == 5
+    assert "Fluency vs truthfulness" in page and "Gaming gap" in page
+    assert "infinite mean" in page  # the collapsed replicate is admitted in a caption
+    assert "pydocs:abc123" in page and "python 3.11.9" in page
+
+
+def chromium() -> str | None:
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+
+
+def test_report_renders_in_headless_chromium(sweep_report, tmp_path):
+    browser = chromium()
+    if browser is None:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail("chromium is not installed, but CI is set: install it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium); set CI=true to make this a failure")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--window-size=1200,3000"]
+    url = sweep_report.resolve().as_uri()
+    dom = subprocess.run([*flags, "--dump-dom", url], check=False, capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    body = re.search(r"<body[^>]*>", dom.stdout).group(0)
+    # set by the report's inline script once every figure has decoded
+    assert 'data-figures="3"' in body and 'data-figures-ok="true"' in body, body
+    assert "data-js-error" not in body, body
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 50_000, "a page with figures makes a sizeable screenshot"
