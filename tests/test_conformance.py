@@ -96,6 +96,7 @@ def test_probe_declares_metrics(name):
 PROBE_RUNS = {
     "vector": dict(family={"name": "gaussian"}, data={"source": "gaussian", "dim": 2}, chains=3),
     "tokens": dict(family={"name": "categorical"}, data={"source": "zipf", "support": 30}, chains=3),
+    "text": dict(family={"name": "ngram"}, data={"source": "corpus", "corpus": "pydocs+facts", "max_sentences": 3000}, chains=1),
 }
 
 
@@ -103,11 +104,12 @@ PROBE_RUNS = {
 def test_every_probe_reports_in_range_per_chain(modality):
     from conftest import run_lineage
 
-    results = run_lineage(**PROBE_RUNS[modality], policy={"samples": 50}, generations=2, holdout=200, probe_samples=100)
+    chains = PROBE_RUNS[modality]["chains"]
+    results = run_lineage(**PROBE_RUNS[modality], policy={"samples": 500}, generations=2, holdout=200, probe_samples=300)
     declared = {m.name: m for _, p in PROBES.items() if p.modality == modality for m in p.metrics}
     for result in results:
         assert set(result.metrics) == set(declared)
         for name, values in result.metrics.items():
-            assert values.shape == (3,)
+            assert values.shape == (chains,)
             finite = values[np.isfinite(values)]
             assert np.all((finite >= declared[name].low) & (finite <= declared[name].high)), (name, values)

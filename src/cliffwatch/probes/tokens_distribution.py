@@ -33,7 +33,7 @@ class Distribution(Probe):
         Metric("collision", None, "sum of squared state probabilities S (-> 1 as the chain fixes on one state)", 0.0, 1.0),
         Metric("entropy", True, "entropy of the model's distribution in nats", 0.0),
         Metric("support", True, "number of states the model still gives positive probability", 0.0),
-        Metric("tail_mass", True, "probability the model gives to the human distribution's rarest half of states", 0.0, 1.0),
+        Metric("tail_state_mass", True, "probability the model gives to the human distribution's rarest half of states", 0.0, 1.0),
         Metric("tv_distance", False, "total-variation distance to the human distribution", 0.0, 1.0),
         Metric("heldout_nll", False, "mean NLL (nats) of held-out human data; inf once a seen state is forgotten", 0.0),
     )
@@ -48,7 +48,7 @@ class Distribution(Probe):
             "collision": (probs**2).sum(axis=1),
             "entropy": entropy,
             "support": (probs > 0).sum(axis=1).astype(float),
-            "tail_mass": probs[:, tail].sum(axis=1),
+            "tail_state_mass": probs[:, tail].sum(axis=1),
             "tv_distance": 0.5 * np.abs(probs - human).sum(axis=1),
             "heldout_nll": _heldout_nll(probs, ctx.reference),
         }
