@@ -91,7 +91,7 @@ def test_rerun_of_a_different_config_is_refused(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize(
     "patch, expected",
     [
-        ({"policy": {"synthetic_fractoin": 0.5}}, "policy.synthetic_fractoin: unknown field; allowed: human, mode, samples, synthetic_fraction"),
+        ({"policy": {"synthetic_fractoin": 0.5}}, "policy.synthetic_fractoin: unknown field; allowed: filters, generators, human, mode, samples, synthetic_fraction"),
         ({"policy": {"synthetic_fraction": 1.5}}, "policy.synthetic_fraction: Input should be less than or equal to 1"),
         ({"policy": {"synthetic_fraction": -0.1}}, "policy.synthetic_fraction: Input should be greater than or equal to 0"),
         ({"policy": {"samples": -5}}, "policy.samples: Input should be greater than or equal to 1"),

@@ -40,6 +40,39 @@ class FamilySpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class FilterSpec(BaseModel):
+    """``{name: self_score, mode: resample, quantile: 0.8}``: a registered filter, its mode and its own knobs."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str
+    mode: Literal["discard", "resample"] = Field("discard", description="discard: train on what passes; resample: draw more until the synthetic share is full")
+
+    @model_validator(mode="after")
+    def _check_params(self) -> "FilterSpec":
+        from cliffwatch.registry import FILTERS
+
+        try:
+            filter_cls = FILTERS.get(self.name)
+        except RegistryError as err:
+            raise ValueError(f"@name: {err}") from None
+        try:
+            filter_cls.Params(**self.params)
+        except ValidationError as err:
+            raise ValueError("@" + _describe(err, prefix="", model=filter_cls.Params)) from None
+        return self
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class GeneratorSpec(Strict):
+    """One source of synthetic data: a model family trained in its own lineage, and its share."""
+
+    family: FamilySpec
+    weight: float = Field(1.0, ge=0, description="relative share of the synthetic data")
+
+
 # ---- human data sources -------------------------------------------------------------------
 
 
@@ -101,6 +134,17 @@ class Policy(Strict):
     samples: int = Field(100, ge=1, description="training-set size per generation (M)")
     temperature: float = Field(1.0, gt=0.0, description="sampling bias: <1 sharpens (for gaussian: covariance scale λ)")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus truncation of sampling")
+    generators: list[GeneratorSpec] | None = Field(
+        None, description="synthetic data from several families (each its own model chain); default: the lineage's family"
+    )
+    filters: list[FilterSpec] = Field(default_factory=list, description="checks synthetic samples must pass before training")
+
+    @field_validator("generators")
+    @classmethod
+    def _positive_weights(cls, value: list[GeneratorSpec] | None) -> list[GeneratorSpec] | None:
+        if value is not None and (not value or sum(g.weight for g in value) <= 0):
+            raise ValueError("generator weights must sum to a positive number")
+        return value
 
 
 class ExperimentConfig(Strict):
@@ -136,6 +180,16 @@ class ExperimentConfig(Strict):
             raise ValueError(f"family {self.family.name!r} models {family.modality} data; source {self.data.source!r} gives {modality} data")
         if self.policy.top_p < 1 and not family.supports_top_p:
             raise ValueError(f"family {self.family.name!r} does not support top_p < 1")
+        for i, generator in enumerate(self.policy.generators or []):
+            gen_modality = FAMILIES.get(generator.family.name).modality
+            if gen_modality != modality:
+                raise ValueError(f"@policy.generators.{i}.family: {generator.family.name!r} models {gen_modality} data, not {modality}")
+        for i, spec in enumerate(self.policy.filters):
+            from cliffwatch.registry import FILTERS
+
+            filter_cls = FILTERS.get(spec.name)
+            if modality not in filter_cls.modalities:
+                raise ValueError(f"@policy.filters.{i}: filter {spec.name!r} does not apply to {modality} data")
         if modality == "text" and self.chains != 1:
             raise ValueError("text lineages run one chain each: set chains: 1 and use more seeds")
         for name in self.probes or []:

@@ -47,3 +47,18 @@ def from_arrays(prefix: str, arrays: dict[str, np.ndarray]) -> Any:
     if f"{prefix}.ids" in arrays:
         return Sentences(arrays[f"{prefix}.ids"], arrays[f"{prefix}.offsets"])
     return arrays.get(f"{prefix}.array")
+
+
+def select(data: Any, mask: np.ndarray) -> Any:
+    """The items where mask is True. Arrays stay rectangular: every chain keeps as many accepted
+    items as the chain with the fewest (its first ones), so chains stay in lockstep."""
+    if isinstance(data, Sentences):
+        return data.take(np.flatnonzero(mask))
+    keep = int(mask.sum(axis=1).min())
+    order = np.argsort(~mask, axis=1, kind="stable")[:, :keep]
+    return np.take_along_axis(data, order.reshape(order.shape + (1,) * (data.ndim - 2)), axis=1)
+
+
+def count(mask: np.ndarray) -> int:
+    """Accepted items per chain, as ``select`` keeps them."""
+    return int(mask.sum()) if mask.ndim == 1 else int(mask.sum(axis=1).min())

@@ -7,7 +7,7 @@ quality loss between fractions a paired comparison); model draws are keyed by th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -15,11 +15,12 @@ import pyarrow as pa
 
 from cliffwatch.config import ExperimentConfig
 from cliffwatch.data.sources import HumanSource, make_source
-from cliffwatch.errors import ConfigError
+from cliffwatch.errors import ConfigError, LineageError
 from cliffwatch.families.base import Family, Model
 from cliffwatch.loop import batch
 from cliffwatch.probes.base import Probe, ProbeContext
-from cliffwatch.registry import FAMILIES, PROBES
+from cliffwatch.loop.filters.base import FilterContext
+from cliffwatch.registry import FAMILIES, FILTERS, PROBES
 from cliffwatch.seeding import rng, stable_hash
 from cliffwatch.store import RESULT_SCHEMA, LineageStore
 
@@ -47,7 +48,11 @@ class Lineage:
     def labels(self) -> dict[str, Any]:
         """Columns that describe this lineage in the results table."""
         p = self.config.policy
-        return {"family": self.config.family.name, **p.model_dump(mode="json"), **dict(self.tags)}
+        labels = p.model_dump(mode="json", exclude={"generators", "filters"})
+        # lists become one readable string each, so every label is a plain table column
+        labels["generators"] = "+".join(_generator_label(p.generators, i) for i in range(len(p.generators))) if p.generators else "self"
+        labels["filters"] = "+".join(f"{f.name}:{f.mode}" for f in p.filters) or "none"
+        return {"family": self.config.family.name, **labels, **dict(self.tags)}
 
     def rng(self, generation: int, purpose: str) -> np.random.Generator:
         return rng(self.seed, self.key, generation, purpose)
@@ -64,6 +69,36 @@ def select_probes(config: ExperimentConfig, source: HumanSource, modality: str) 
                 raise ConfigError(f"probes: {probe.name!r} cannot run on this data ({config.data.source})")
         return [p() for p in chosen]
     return [p() for _, p in PROBES.items() if p.modality == modality and p.applies_to(source)]
+
+
+MAX_RESAMPLE_ROUNDS = 20  # a filter that accepts almost nothing must not loop forever
+
+
+@dataclass
+class Models:
+    """The lineage's models after one generation, and what they were fitted on."""
+
+    main: Model | None = None
+    generators: list[Model] = field(default_factory=list)
+    train: Any = None
+
+
+def _generator_label(generators: list, i: int) -> str:
+    """A readable, unique name for generator i (its family, with its knobs if two share a family)."""
+    names = [g.family.name for g in generators]
+    if names.count(names[i]) == 1:
+        return names[i]
+    knobs = ",".join(f"{k}={v}" for k, v in sorted(generators[i].family.params.items()))
+    return f"{names[i]}({knobs})" if knobs else f"{names[i]}#{i}"
+
+
+def _split(n: int, weights: list[float]) -> list[int]:
+    """n items split by weight, largest remainder first (deterministic)."""
+    w = np.asarray(weights, dtype=float) / sum(weights)
+    base = np.floor(n * w).astype(int)
+    order = np.argsort(-(n * w - base), kind="stable")
+    base[order[: n - base.sum()]] += 1
+    return base.tolist()
 
 
 @dataclass
@@ -85,6 +120,19 @@ class LineageRunner:
         family_cls = FAMILIES.get(self.config.family.name)
         self.family: Family = family_cls(self.source.info, self.config.family.params)
         self.probes = select_probes(self.config, self.source, family_cls.modality)
+        policy = self.config.policy
+        # extra generator families, each with its own chain of models (none: the lineage's own model)
+        self.generators = [
+            (_generator_label(policy.generators, i), FAMILIES.get(g.family.name)(self.source.info, g.family.params), g.weight)
+            for i, g in enumerate(policy.generators or [])
+        ]
+        self.filters = []
+        for i, spec in enumerate(policy.filters):
+            filter_cls = FILTERS.get(spec.name)
+            reason = filter_cls.check(self.source)
+            if reason:
+                raise ConfigError(f"policy.filters.{i}: {spec.name} cannot run here: {reason}")
+            self.filters.append((spec, filter_cls(spec.params)))
 
     # -- one generation's training set ----------------------------------------------------------
     def _human(self, generation: int, n: int, anchor: Any) -> Any:
@@ -94,56 +142,134 @@ class LineageRunner:
             return batch.head(anchor, n)
         return self.source.draw(n, self.lineage.data_rng(generation, "human"), self.config.chains)
 
-    def _synthetic(self, generation: int, n: int, model: Model) -> Any:
+    def _synthetic(self, generation: int, n: int, models: "Models", anchor: Any) -> tuple[Any, dict[str, float]]:
+        """n synthetic items per chain from the generator models (split by weight), through the filters."""
         if n == 0:
-            return None
-        p = self.config.policy
-        return model.sample(n, self.lineage.rng(generation, "sample"), temperature=p.temperature, top_p=p.top_p)
+            return None, {}
+        if not self.generators:
+            sources = [("", models.main, 1.0)]
+        else:
+            sources = [(label, m, w) for (label, _, w), m in zip(self.generators, models.generators)]
+        parts, stats = [], {}
+        for (label, model, _), k in zip(sources, _split(n, [w for *_, w in sources])):
+            if k:
+                part, part_stats = self._filtered(generation, label, model, k, models.train, anchor)
+                parts.append(part)
+                for key, value in part_stats.items():
+                    stats[key] = stats.get(key, 0.0) + value
+                if label:
+                    stats[f"share:{label}"] = batch.size(part)
+        kept = sum(batch.size(p) for p in parts)
+        metrics = {f"acceptance:{name}": stats[f"passed:{name}"] / stats[f"seen:{name}"] for name in self._filter_names()}
+        metrics.update({k: v / kept for k, v in stats.items() if k.startswith("share:")})
+        if self.filters:
+            metrics["synthetic_drawn"] = stats["drawn"]
+            metrics["synthetic_kept"] = float(kept)
+        return batch.concat(parts), metrics
 
-    def _training_set(self, generation: int, model: Model | None, anchor: Any, pool: Any) -> tuple[Any, Any]:
-        """(training set, accumulated pool) for this generation."""
+    def _filter_names(self) -> list[str]:
+        names = [spec.name for spec, _ in self.filters]
+        return [f"{n}#{i}" if names.count(n) > 1 else n for i, n in enumerate(names)]
+
+    def _filtered(self, generation: int, label: str, model: Model, k: int, train: Any, anchor: Any) -> tuple[Any, dict]:
+        """k draws from one generator model, passed through the filters. Items rejected by a
+        ``resample`` filter are replaced by new draws (up to MAX_RESAMPLE_ROUNDS); items rejected by
+        a ``discard`` filter are dropped."""
+        p = self.config.policy
+        stats: dict[str, float] = {"drawn": 0.0}
+        kept, need = [], k
+        for round_ in range(MAX_RESAMPLE_ROUNDS if self.filters else 1):
+            purpose = "sample" if not label and round_ == 0 else f"sample:{label}:{round_}"
+            draw = model.sample(need, self.lineage.rng(generation, purpose), temperature=p.temperature, top_p=p.top_p)
+            stats["drawn"] += need
+            need = 0
+            ctx = FilterContext(generation, model, self.family, train, anchor, self.source.info, self.source,
+                                self.lineage.rng(generation, f"filter:{label}:{round_}"))
+            for name, (spec, filt) in zip(self._filter_names(), self.filters):
+                mask = np.asarray(filt.accept(draw, ctx), dtype=bool)
+                seen, passed = batch.size(draw), batch.count(mask)
+                stats[f"seen:{name}"] = stats.get(f"seen:{name}", 0.0) + seen
+                stats[f"passed:{name}"] = stats.get(f"passed:{name}", 0.0) + passed
+                if spec.mode == "resample":
+                    need += seen - passed
+                draw = batch.select(draw, mask)
+                if passed == 0 and round_ == 0:
+                    raise LineageError(
+                        f"filter {name!r} rejected all {seen} synthetic samples at generation {generation}; "
+                        "the lineage stops (loosen the filter or lower synthetic_fraction)"
+                    )
+            kept.append(draw)
+            if need == 0:
+                break
+        return batch.concat(kept), stats
+
+    def _training_set(self, generation: int, models: "Models", anchor: Any, pool: Any) -> tuple[Any, Any, dict]:
+        """(training set, accumulated pool, loop metrics) for this generation."""
         p = self.config.policy
         if generation == 0:
-            return anchor, anchor
+            return anchor, anchor, {}
         n_synthetic = round(p.synthetic_fraction * p.samples)
-        fresh = batch.concat([self._human(generation, p.samples - n_synthetic, anchor), self._synthetic(generation, n_synthetic, model)])
+        synthetic, metrics = self._synthetic(generation, n_synthetic, models, anchor)
+        fresh = batch.concat([self._human(generation, p.samples - n_synthetic, anchor), synthetic])
         if p.mode == "replace":
-            return fresh, None
+            return fresh, None, metrics
         pool = batch.concat([pool, fresh])
         if p.mode == "accumulate":
-            return pool, pool
-        return batch.subsample(pool, p.samples, self.lineage.rng(generation, "subsample")), pool
+            return pool, pool, metrics
+        return batch.subsample(pool, p.samples, self.lineage.rng(generation, "subsample")), pool, metrics
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, progress: Callable[[int], None] | None = None) -> list[GenerationResult]:
         """Run (or resume) to the last generation; returns the results of the generations run now."""
         cfg, lineage = self.config, self.lineage
         anchor = self.source.draw(cfg.policy.samples, lineage.data_rng(0, "human"), cfg.chains)
-        start, model, pool = 0, None, None
+        start, models, pool = 0, Models(), None
         done = self.store.checkpoint_generation() if self.store else None
         if done is not None:
-            state = self.store.load_checkpoint()
-            model = self.family.from_state({k[6:]: v for k, v in state.items() if k.startswith("model.")})
-            pool = batch.from_arrays("pool", state)
+            models, pool = self._restore(self.store.load_checkpoint())
             start = done + 1
             if progress:
                 progress(start)
         out = []
         for generation in range(start, cfg.generations + 1):
-            train, pool = self._training_set(generation, model, anchor, pool)
-            prev_model, model = model, self.family.fit(train, lineage.rng(generation, "fit"), init=model)
-            result = self._probe(generation, model, prev_model, train)
+            train, pool, loop_metrics = self._training_set(generation, models, anchor, pool)
+            prev_model = models.main
+            models = Models(
+                self.family.fit(train, lineage.rng(generation, "fit"), init=prev_model),
+                [fam.fit(train, lineage.rng(generation, f"fit:{label}"), init=m)
+                 for (label, fam, _), m in zip(self.generators, models.generators or [None] * len(self.generators))],
+                train,
+            )
+            result = self._probe(generation, models.main, prev_model, train)
+            for name, value in loop_metrics.items():
+                result.metrics[name] = np.full(cfg.chains, value)
+                result.probes[name] = "loop"
             out.append(result)
             if self.store:
-                checkpoint = {f"model.{k}": v for k, v in model.state().items()}
-                if pool is not None and cfg.policy.mode != "replace":
-                    checkpoint.update(batch.to_arrays("pool", pool))
-                self.store.write_generation(generation, _to_table(result), checkpoint)
+                self.store.write_generation(generation, _to_table(result), self._checkpoint(models, pool))
             if progress:
                 progress(1)
         if self.store:
             self.store.finish(cfg.generations)
         return out
+
+    def _checkpoint(self, models: "Models", pool: Any) -> dict[str, np.ndarray]:
+        state = {f"model.{k}": v for k, v in models.main.state().items()}
+        for i, m in enumerate(models.generators):
+            state.update({f"gen{i}.{k}": v for k, v in m.state().items()})
+        if pool is not None and self.config.policy.mode != "replace":
+            state.update(batch.to_arrays("pool", pool))
+        if self.filters:  # filters may look at what the generators were fitted on
+            state.update(batch.to_arrays("train", models.train))
+        return state
+
+    def _restore(self, state: dict[str, np.ndarray]) -> tuple["Models", Any]:
+        def part(prefix: str) -> dict[str, np.ndarray]:
+            return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+        main = self.family.from_state(part("model."))
+        generators = [fam.from_state(part(f"gen{i}.")) for i, (_, fam, _) in enumerate(self.generators)]
+        return Models(main, generators, batch.from_arrays("train", state)), batch.from_arrays("pool", state)
 
     def _probe_samples(self, model: Model, generation: int) -> Any:
         p = self.config.policy

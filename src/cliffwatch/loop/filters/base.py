@@ -1,0 +1,51 @@
+"""The Filter interface: self-correction / verification of synthetic samples before training.
+
+A filter sees one batch of samples from one generator model and returns an accept mask. The
+loop chains the policy's filters (each sees what the previous ones accepted), records each
+filter's acceptance rate per generation, and in ``resample`` mode draws more samples until the
+synthetic share is full.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from cliffwatch.families.base import DataInfo, Family, Model, Params
+
+
+@dataclass
+class FilterContext:
+    """What a filter may look at for one batch of one generation."""
+
+    generation: int
+    generator: Model  # the model that produced the samples (self-scoring uses it)
+    family: Family  # the lineage's family (e.g. to fit a reference model of the human data)
+    train: Any  # the previous generation's training set (what the generator was fitted on)
+    human: Any  # generation 0's human training set (the only human data every policy has)
+    info: DataInfo
+    source: Any  # the human data source (a text corpus may carry a fact base: ground truth)
+    rng: np.random.Generator
+
+
+class Filter(ABC):
+    """Registered with ``@register_filter(name)``. Constructed once per lineage."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[Params]] = Params
+    modalities: ClassVar[tuple[str, ...]] = ("vector", "tokens", "text")
+
+    def __init__(self, params: Params | dict | None = None) -> None:
+        self.params = params if isinstance(params, Params) else self.Params(**(params or {}))
+
+    @classmethod
+    def check(cls, source: Any) -> str | None:
+        """Why this filter cannot run on data from ``source`` (None if it can)."""
+        return None
+
+    @abstractmethod
+    def accept(self, samples: Any, ctx: FilterContext) -> np.ndarray:
+        """Boolean mask of accepted samples: (n,) for text, (chains, n) for arrays."""
