@@ -127,6 +127,40 @@ def sweep(
 
 
 @app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run directory; an existing demo run is resumed."),
+    workers: int = typer.Option(0, "--workers", "-w", min=0, help="Local worker processes [default: 0 = one per core]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start the demo run afresh."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """The main job on the built-in default, no arguments needed: sweep the synthetic fraction
+    (11 fractions x 3 seeds x 10 generations of a word 4-gram model on Python's documentation
+    plus real geography facts), locate the cliff, and write the HTML report."""
+    from importlib.resources import files
+
+    from cliffwatch.cliff.analysis import analyze
+    from cliffwatch.config import SweepConfig, parse
+    from cliffwatch.report.html import write_report
+    from cliffwatch.store import load_results
+    from cliffwatch.sweep.runner import default_workers, run_sweep, sweep_lineages
+
+    import yaml
+
+    cfg = parse(SweepConfig, yaml.safe_load(files("cliffwatch").joinpath("demo.yaml").read_text()), "demo.yaml")
+    console.print(f"cliffwatch demo: {cfg.family.name} (order {cfg.family.params['order']}) on {cfg.data.corpus}, "
+                  f"{len(cfg.sweep['policy.synthetic_fraction'])} synthetic fractions x {len(cfg.seeds)} seeds x "
+                  f"{cfg.generations} generations", highlight=False)
+    total = len(sweep_lineages(cfg)) * (cfg.generations + 1)
+    with progress_bar("demo", total, quiet) as progress:
+        outcome = run_sweep(cfg, out, workers or default_workers(), overwrite, _advance(progress))
+    _report_failures(outcome)
+    spec = cfg.cliff
+    _print_cliffs(analyze(load_results(out), spec.metric, spec.tolerance, spec.relative, spec.generation), cfg)
+    path = write_report(out)
+    console.print(f"report: {path}", highlight=False)
+
+
+@app.command()
 def cliff(
     run_dir: Path = typer.Argument(..., help="A run directory written by `cliffwatch sweep`."),
     metric: Optional[str] = typer.Option(None, "--metric", "-m", help="Quality metric [default: the sweep's cliff.metric, else heldout_ppl / wasserstein / tv_distance]."),

@@ -296,11 +296,11 @@ class CliffSpec(Strict):
 
 
 class CostSpec(Strict):
-    """Prices per training sample. Defaults follow the economics the field quotes per 1,000-sample
-    iteration: tens of thousands of dollars of human labelling vs a few hundred of generation."""
+    """Prices per training sample. Defaults follow the economics the field quotes for a 10,000-sample
+    iteration: about $20,000 of human labelling vs about $300 of generation."""
 
-    human_price: float = Field(20.0, ge=0, description="price of one new human sample")
-    synthetic_price: float = Field(0.3, ge=0, description="price of one synthetic sample")
+    human_price: float = Field(2.0, ge=0, description="price of one new human sample")
+    synthetic_price: float = Field(0.03, ge=0, description="price of one synthetic sample")
     currency: str = "$"
 
 

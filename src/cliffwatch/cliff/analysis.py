@@ -4,8 +4,9 @@ Quality loss ΔQ(s, g) of the primary metric is measured against the all-human r
 the same generation, paired by replicate (seed, chain): lineages of one seed share their human
 data (common random numbers), so the pairing removes most of the between-seed noise.
 
+- ΔQ per fraction: mean over replicates with a Student-t 95% interval.
 - cliff: the smallest s with mean ΔQ(s, G) > τ, linearly interpolated between grid points;
-  its CI comes from resampling replicates (a percentile bootstrap).
+  its CI comes from resampling replicates (a percentile bootstrap; rough with few replicates).
 - knee: the breakpoint of a continuous two-segment (hinge) fit of ΔQ over s, with the slopes
   left and right of it; the curve counts as non-linear when the bootstrap CI of the slope
   increase excludes zero.
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cliffwatch.cliff.stats import BOOTSTRAP_SEED, RESAMPLES
+from cliffwatch.cliff.stats import BOOTSTRAP_SEED, FEW_REPLICATES, RESAMPLES, t_interval
 from cliffwatch.errors import AnalysisError
 from cliffwatch.probes.base import metric_index
 
@@ -187,6 +188,8 @@ class Cliff:
         if collapsing:
             s = min(collapsing)
             text += f" Past s = {s:g} it crosses τ within {collapsing[s]} generation{'s' * (collapsing[s] != 1)}."
+        if self.replicates < FEW_REPLICATES:
+            text += f" (Only {self.replicates} replicates: the bootstrap intervals of the cliff and knee are rough; run more seeds to decide.)"
         if np.isfinite(self.knee):
             shape = "non-linear" if self.nonlinear else "not clearly non-linear"
             text += (f" The curve is {shape}: a two-segment fit bends at s = {self.knee:.2f} "
@@ -227,8 +230,7 @@ def _analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     boot = r[rng.integers(0, len(r), size=(resamples, len(r)))].mean(axis=1)  # (B, n_s)
     mean = r.mean(axis=0)
-    with np.errstate(invalid="ignore"):
-        loss_low, loss_high = np.nanquantile(boot, [0.025, 0.975], axis=0) if len(r) > 1 else (mean, mean)
+    _, loss_low, loss_high = t_interval(r, axis=0)
     cliff = float(crossing(fractions, mean, tolerance))
     cliff_low, cliff_high = _ci(crossing(fractions, boot, tolerance)) if len(r) > 1 else (np.nan, np.nan)
     if len(fractions) >= 4 and len(r) > 1:  # one replicate has no sampling distribution to judge a bend by

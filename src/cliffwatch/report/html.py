@@ -2,7 +2,7 @@
 
 Figures are matplotlib SVGs embedded as data URIs (no pyplot, so no global backend state), CSS is
 inline, and a few lines of inline script record on <body> whether every figure decoded, which lets
-a headless browser check the page. Every mean comes with its 95% bootstrap CI over replicates
+a headless browser check the page. Every mean comes with its 95% Student-t CI over replicates
 (seed, chain); where a CI is undefined (one replicate, or an infinite value) the page says so.
 """
 
@@ -38,7 +38,7 @@ from cliffwatch.cliff.analysis import (
     loss_surface,
 )
 from cliffwatch.cliff.cost import CostPlan, plan
-from cliffwatch.cliff.stats import bootstrap_mean_ci
+from cliffwatch.cliff.stats import mean_ci
 from cliffwatch.config import CliffSpec, SweepConfig, parse
 from cliffwatch.errors import AnalysisError
 from cliffwatch.probes.base import metric_index
@@ -224,10 +224,10 @@ def _s_colourbar(fig: Figure, axes, norm: Normalize) -> None:
 
 
 def _stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Mean and 95% bootstrap CI of ``value`` over replicates per ``keys``; n = replicates."""
+    """Mean and 95% Student-t CI of ``value`` over replicates per ``keys``; n = replicates."""
     rows = []
     for key, part in df.groupby(keys, sort=True):
-        mean, low, high = bootstrap_mean_ci(part["value"].to_numpy())
+        mean, low, high = mean_ci(part["value"].to_numpy())
         rows.append((*key, mean, low, high, len(part)))
     return pd.DataFrame(rows, columns=[*keys, "mean", "low", "high", "n"])
 
@@ -284,7 +284,7 @@ def _cliff_figure(c: Cliff) -> str:
     kind = "relative change" if c.relative else "difference"
     caption = (f"ΔQ is the {kind} of {_e(c.metric)} ({_direction(c.metric)}) against the all-human run (s = 0) at "
                f"generation {c.generation}, paired by replicate, so positive means worse. Mean over {c.replicates} "
-               "replicates (seed × chain) with a 95% percentile-bootstrap band. The cliff is the smallest s whose mean "
+               "replicates (seed × chain) with a 95% Student-t band. The cliff is the smallest s whose mean "
                "ΔQ exceeds τ (interpolated), with its bootstrap CI shaded.")
     if c.replicates < 2:
         caption += " With one replicate the CIs are undefined: the band and the cliff CI are not drawn."
@@ -377,7 +377,7 @@ def _trajectories(df: pd.DataFrame, groups: list[str]) -> list[str]:
             axes[0].legend(fontsize=8)
         n = int(stats["n"].min())
         caption = (f"Mean over replicates (seed × chain; at least {n} per point) per synthetic fraction, with a shaded "
-                   f"95% bootstrap CI.{_ci_note(stats)}")
+                   f"95% Student-t CI.{_ci_note(stats)}")
         described = "".join(f"<dt>{_e(m)}</dt><dd>{_e(index[m][1].description)}</dd>" for m in metrics if m in index)
         out.append(_figure(fig, f"metric trajectories{title}", caption) + f"<dl class='metrics'>{described}</dl>")
     return out
@@ -416,7 +416,7 @@ def _fluency_truth(df: pd.DataFrame, groups: list[str]) -> list[str]:
         ax.set_title(f"Fluency vs truthfulness over generations{title}")
         ax.grid(alpha=0.3)
         caption = ("One trajectory per synthetic fraction, from generation 0 (open circle) to the last (square); "
-                   "error bars are 95% bootstrap CIs over replicates. A model collapsing the way the field warns about "
+                   "error bars are 95% Student-t CIs over replicates. A model collapsing the way the field warns about "
                    "moves down and to the left: more confident, less truthful." + _ci_note(long))
         out.append(_figure(fig, f"fluency vs truthfulness{title}", caption))
     return out
@@ -451,7 +451,7 @@ def _gaming_gap(df: pd.DataFrame, groups: list[str]) -> list[str]:
         fig.suptitle(f"Gaming gap{title}", fontsize=10)
         caption = ("Perplexity of each generation's model on the previous generation's samples (what a benchmark built "
                    "from synthetic data measures) beside its perplexity on held-out human text, mean over replicates "
-                   "with 95% bootstrap bands (at generation 0 there is no previous model, so both score the human "
+                   "with 95% Student-t bands (at generation 0 there is no previous model, so both score the human "
                    "reference). Where the first falls while the second rises, the benchmark says "
                    "\u201cbetter\u201d while the model gets worse." + _ci_note(stats))
         out.append(_figure(fig, f"gaming gap{title}", caption))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from cliffwatch.cliff.stats import bootstrap_mean_ci
+from cliffwatch.cliff.stats import mean_ci
 from cliffwatch.probes.base import metric_index
 
 
@@ -23,8 +23,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     for metric, group in df.groupby("metric", sort=False):
         first_vals = group.loc[group["generation"] == 0, "value"].to_numpy()
         last_vals = group.loc[group["generation"] == last, "value"].to_numpy()
-        mean0, lo0, hi0 = bootstrap_mean_ci(first_vals)
-        mean, lo, hi = bootstrap_mean_ci(last_vals)
+        mean0, lo0, hi0 = mean_ci(first_vals)
+        mean, lo, hi = mean_ci(last_vals)
         direction = index[metric][1].higher_is_better if metric in index else None
         rows.append({
             "metric": metric, "higher_is_better": direction,
