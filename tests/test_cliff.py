@@ -135,14 +135,29 @@ def test_one_fraction_says_no_cliff_can_be_located(tmp_path, monkeypatch, capsys
     assert code == 2 and "only one synthetic fraction" in err
 
 
-def test_all_seeds_failing_is_a_clear_error(tmp_path, monkeypatch, capsys):
+def test_bad_data_fails_before_anything_is_written(tmp_path, monkeypatch, capsys):
     import yaml
+
+    from cliffwatch.errors import DataError
 
     broken = {**SWEEP, "family": {"name": "gmm"}, "data": {"source": "digits"}, "holdout": 5000, "probes": None,
               "sweep": {"policy.synthetic_fraction": [0.0, 1.0]}, "seeds": 2, "generations": 1, "chains": 1}
-    with pytest.raises(LineageError, match="all 4 lineages failed"):
+    with pytest.raises(DataError, match="holdout"):
         run_sweep(SweepConfig.model_validate(broken), tmp_path / "broken", workers=1)
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(broken))
     code, _, err = invoke(monkeypatch, capsys, "sweep", path, "--out", tmp_path / "broken2", "-q")
-    assert code == 2 and "lineages failed" in err and "holdout" in err
+    assert code == 2 and "holdout" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "broken").exists() and not (tmp_path / "broken2").exists()
+
+
+def test_all_lineages_failing_is_a_clear_error(tmp_path, monkeypatch):
+    import cliffwatch.loop.engine as engine
+
+    def fail(self, *args):
+        raise LineageError("the filter rejected everything")
+
+    monkeypatch.setattr(engine.LineageRunner, "_training_set", fail)
+    small = {**SWEEP, "sweep": {"policy.synthetic_fraction": [0.0, 1.0]}, "seeds": 2, "generations": 1}
+    with pytest.raises(LineageError, match="all 4 lineages failed; first: the filter rejected everything"):
+        run_sweep(SweepConfig.model_validate(small), tmp_path / "failing", workers=1)

@@ -109,6 +109,17 @@ def _collect(outcome: Outcome, lineage_id: str, failure: str | None) -> None:
         outcome.failed[lineage_id] = failure
 
 
+def preflight(lineages: list[Lineage]) -> None:
+    """Build one runner per distinct variant before anything is written: bad data (a missing or too
+    small corpus) or an inapplicable filter fails here, with nothing on disk. It also loads the
+    corpus into this process, so forked workers inherit it instead of each reading it again."""
+    seen = set()
+    for lineage in lineages:
+        if lineage.key not in seen:
+            seen.add(lineage.key)
+            LineageRunner(lineage)
+
+
 def prepare_run(out: str | Path, snapshot: dict, kind: str, overwrite: bool = False) -> RunStore:
     """A run directory for ``snapshot``: new, or the existing one if it holds the same config (resume)."""
     import shutil
@@ -128,8 +139,10 @@ def prepare_run(out: str | Path, snapshot: dict, kind: str, overwrite: bool = Fa
 def run_experiment(config: ExperimentConfig, out: str | Path, workers: int = 1, overwrite: bool = False,
                    progress: Callable[[int], None] | None = None) -> Outcome:
     """Run (or resume) every seed of one experiment into ``out``."""
+    lineages = [Lineage(config, seed) for seed in config.seeds]
+    preflight(lineages)
     store = prepare_run(out, config.model_dump(mode="json"), "run", overwrite)
-    return execute(store, [Lineage(config, seed) for seed in config.seeds], workers, progress)
+    return execute(store, lineages, workers, progress)
 
 
 def sweep_lineages(config: SweepConfig) -> list[Lineage]:
@@ -144,5 +157,7 @@ def sweep_lineages(config: SweepConfig) -> list[Lineage]:
 def run_sweep(config: SweepConfig, out: str | Path, workers: int = 1, overwrite: bool = False,
               progress: Callable[[int], None] | None = None) -> Outcome:
     """Run (or resume) the whole grid x seeds into ``out``."""
+    lineages = sweep_lineages(config)
+    preflight(lineages)
     store = prepare_run(out, config.model_dump(mode="json"), "sweep", overwrite)
-    return execute(store, sweep_lineages(config), workers, progress)
+    return execute(store, lineages, workers, progress)
