@@ -17,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: "[default: ...]" must stay text, paragraphs re-wrap
 )
 console = Console()
 errors = Console(stderr=True)
@@ -50,8 +51,9 @@ def run(
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Run one experiment: every seed's lineage for G generations, then print a summary table.
+    """Run one experiment and print a summary table.
 
+    Runs every seed's lineage for G generations.
     Each generation fits the family to a mix of human and synthetic data (the policy), probes
     the model against held-out human data, and stores results and a checkpoint in the run
     directory, so a killed run resumes where it stopped when the same command runs again.
@@ -95,7 +97,7 @@ def sweep(
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Sweep the synthetic fraction (and any other field) x seeds, then locate the cliff and price the mixes.
+    """Sweep the synthetic fraction x seeds, locate the cliff, price the mixes.
 
     Every grid point runs as its own lineages on local worker processes; the cliff analysis
     (quality loss vs the all-human run, bootstrap CIs over seeds, knee fit) and the cheapest
@@ -133,9 +135,11 @@ def demo(
     overwrite: bool = typer.Option(False, "--overwrite", help="Start the demo run afresh."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """The main job on the built-in default, no arguments needed: sweep the synthetic fraction
-    (11 fractions x 3 seeds x 10 generations of a word 4-gram model on Python's documentation
-    plus real geography facts), locate the cliff, and write the HTML report."""
+    """The main job on the built-in default: sweep, cliff, report.
+
+    No arguments needed: sweeps the synthetic fraction (11 fractions x 3 seeds x 10 generations
+    of a word 4-gram model on Python's documentation plus real geography facts), locates the
+    cliff, and writes the HTML report."""
     from importlib.resources import files
 
     from cliffwatch.cliff.analysis import analyze
@@ -168,9 +172,11 @@ def cliff(
     generation: Optional[int] = typer.Option(None, "--generation", "-g", min=0, help="Generation to locate the cliff at [default: the last]."),
     absolute: bool = typer.Option(False, "--absolute", help="Quality loss as a difference instead of a ratio to the all-human run."),
 ) -> None:
-    """Locate the cliff in a finished (or partly finished) sweep: the smallest synthetic fraction whose
-    quality loss exceeds τ, with a bootstrap CI over seeds, the knee of a two-segment fit, and the
-    cheapest safe mix."""
+    """Locate the cliff in a sweep's results.
+
+    The cliff is the smallest synthetic fraction whose quality loss exceeds τ, with a bootstrap
+    CI over seeds; also the knee of a two-segment fit and the cheapest safe mix. Works on a
+    partly finished sweep too."""
     from cliffwatch.cliff.analysis import analyze
     from cliffwatch.config import SweepConfig, parse
     from cliffwatch.store import RunStore, load_results
@@ -197,8 +203,10 @@ def report(
     tolerance: Optional[float] = typer.Option(None, "--tolerance", "-t", min=0.0, help="τ [default: the sweep's, else 0.1]."),
     generation: Optional[int] = typer.Option(None, "--generation", "-g", min=0, help="Generation of the cliff [default: the last]."),
 ) -> None:
-    """Write one self-contained HTML report (opens offline): summary, cliff plot with CI, ΔQ heatmap,
-    metric trajectories, fluency vs truthfulness, gaming gap, cost table and provenance."""
+    """Write one self-contained HTML report (opens offline).
+
+    Summary, cliff plot with CI, ΔQ heatmap, metric trajectories, fluency vs truthfulness,
+    gaming gap, cost table and provenance."""
     from cliffwatch.report.html import write_report
 
     path = write_report(run_dir, out, metric=metric, tolerance=tolerance, generation=generation)
