@@ -151,13 +151,15 @@ def test_bad_data_fails_before_anything_is_written(tmp_path, monkeypatch, capsys
     assert not (tmp_path / "broken").exists() and not (tmp_path / "broken2").exists()
 
 
-def test_all_lineages_failing_is_a_clear_error(tmp_path, monkeypatch):
-    import cliffwatch.loop.engine as engine
+def test_all_lineages_failing_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import yaml
 
-    def fail(self, *args):
-        raise LineageError("the filter rejected everything")
-
-    monkeypatch.setattr(engine.LineageRunner, "_training_set", fail)
-    small = {**SWEEP, "sweep": {"policy.synthetic_fraction": [0.0, 1.0]}, "seeds": 2, "generations": 1}
-    with pytest.raises(LineageError, match="all 4 lineages failed; first: the filter rejected everything"):
-        run_sweep(SweepConfig.model_validate(small), tmp_path / "failing", workers=1)
+    # a filter that rejects every synthetic sample stops each lineage at generation 1
+    rejecting = {**SWEEP, "sweep": {"policy.synthetic_fraction": [0.5, 1.0]}, "seeds": 2, "generations": 2,
+                 "policy": {**SWEEP["policy"], "filters": [{"name": "self_score", "threshold": -1.0}]}}
+    with pytest.raises(LineageError, match="all 4 lineages failed; first: filter 'self_score' rejected all"):
+        run_sweep(SweepConfig.model_validate(rejecting), tmp_path / "failing", workers=2)
+    path = tmp_path / "failing.yaml"
+    path.write_text(yaml.safe_dump(rejecting))
+    code, _, err = invoke(monkeypatch, capsys, "sweep", path, "--out", tmp_path / "failing2", "-q", "--workers", "1")
+    assert code == 2 and "lineages failed" in err and "self_score" in err

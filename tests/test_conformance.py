@@ -6,7 +6,7 @@ import pytest
 from cliffwatch.data.text import Sentences, Vocab, split_sentences, tokenize
 from cliffwatch.families.base import DataInfo, Family, Model
 from cliffwatch.probes.base import Probe
-from cliffwatch.registry import FAMILIES, PROBES
+from cliffwatch.registry import FAMILIES, FILTERS, PROBES
 
 
 def _text_data():
@@ -113,3 +113,55 @@ def test_every_probe_reports_in_range_per_chain(modality):
             assert values.shape == (chains,)
             finite = values[np.isfinite(values)]
             assert np.all((finite >= declared[name].low) & (finite <= declared[name].high)), (name, values)
+
+
+# -- filters -----------------------------------------------------------------------------------
+
+CRITICS = {"vector": {"name": "kde"}, "tokens": {"name": "categorical", "smoothing": 1.0}, "text": {"name": "ngram", "order": 2}}
+FAMILY_OF = {"vector": "gaussian", "tokens": "categorical", "text": "ngram"}
+
+
+def filter_cases():
+    for name, filter_cls in FILTERS.items():
+        for modality in filter_cls.modalities:
+            yield pytest.param(name, modality, id=f"{name}-{modality}")
+
+
+def _filter_setup(name: str, modality: str):
+    from cliffwatch.data.sources import TextSource
+    from cliffwatch.config import CorpusData
+    from cliffwatch.loop.filters.base import FilterContext
+
+    family_cls = FAMILIES.get(FAMILY_OF[modality])
+    if modality == "text":
+        source = TextSource(CorpusData(source="corpus", corpus="pydocs+facts", max_sentences=3000), 200, np.random.default_rng(0))
+        info, train = source.info, source.pool.take(np.arange(1500))
+    else:
+        info, train, _ = family_data(family_cls)
+        source = None
+    family = family_cls(info)
+    model = family.fit(train, np.random.default_rng(1))
+    samples = model.sample(60, np.random.default_rng(2))
+    params = {"family": CRITICS[modality]} if name == "critic" else {}
+    filt = FILTERS.get(name)(params)
+    ctx = lambda: FilterContext(1, model, family, train, train, info, source, np.random.default_rng(3))  # noqa: E731
+    return filt, samples, ctx
+
+
+@pytest.mark.parametrize("name, modality", list(filter_cases()))
+def test_filter_returns_a_deterministic_boolean_mask(name, modality):
+    filt, samples, ctx = _filter_setup(name, modality)
+    mask = np.asarray(filt.accept(samples, ctx()))
+    expected = (len(samples),) if isinstance(samples, Sentences) else samples.shape[:2]
+    assert mask.dtype == bool and mask.shape == expected
+    assert mask.any()  # default settings keep real samples
+    again, _, ctx2 = _filter_setup(name, modality)
+    assert np.array_equal(mask, np.asarray(again.accept(samples, ctx2())))
+
+
+@pytest.mark.parametrize("name", FILTERS.names())
+def test_filter_params_are_strict(name):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        FILTERS.get(name).Params(no_such_knob=1)

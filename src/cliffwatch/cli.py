@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -23,19 +24,27 @@ console = Console()
 errors = Console(stderr=True)
 
 
-def progress_bar(description: str, total: int, quiet: bool = False) -> Progress:
+@contextmanager
+def progress_bar(description: str, total: int, quiet: bool = False) -> Iterator[Callable[[int], None]]:
+    """Yields ``advance(n)``. The bar appears with the first finished generation, so a config or
+    data error found before any work prints its message alone."""
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("generations"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=errors, disable=quiet, transient=False,
+        console=errors, disable=quiet,
     )
-    progress.add_task(description, total=total)
-    return progress
+    task = progress.add_task(description, total=total)
 
+    def advance(n: int) -> None:
+        if not progress.live.is_started:
+            progress.start()
+        progress.advance(task, n)
 
-def _advance(progress: Progress):
-    task = progress.tasks[0].id
-    return lambda n: progress.advance(task, n)
+    try:
+        yield advance
+    finally:
+        if progress.live.is_started:
+            progress.stop()
 
 
 def _report_failures(outcome) -> None:
@@ -66,8 +75,8 @@ def run(
     cfg = load_config(config)
     out = out or Path("runs") / cfg.name
     total = len(cfg.seeds) * (cfg.generations + 1)
-    with progress_bar(f"{cfg.name}", total, quiet) as progress:
-        outcome = run_experiment(cfg, out, workers, overwrite, _advance(progress))
+    with progress_bar(f"{cfg.name}", total, quiet) as advance:
+        outcome = run_experiment(cfg, out, workers, overwrite, advance)
     _report_failures(outcome)
     summary = summarize(load_results(out))
     title = (f"{cfg.name}: {cfg.family.name} on {cfg.data.source}, s = {cfg.policy.synthetic_fraction:g}, "
@@ -116,12 +125,12 @@ def sweep(
     if adaptive:
         fractions = len(cfg.sweep.get("policy.synthetic_fraction", [0]))
         total = len(sweep_lineages(cfg)) // fractions * planned_runs(cfg) * (cfg.generations + 1)
-        with progress_bar(f"{cfg.name} (adaptive)", total, quiet) as progress:
-            _, cliffs = run_adaptive(cfg, out, workers, overwrite, _advance(progress))
+        with progress_bar(f"{cfg.name} (adaptive)", total, quiet) as advance:
+            _, cliffs = run_adaptive(cfg, out, workers, overwrite, advance)
     else:
         total = len(sweep_lineages(cfg)) * (cfg.generations + 1)
-        with progress_bar(cfg.name, total, quiet) as progress:
-            outcome = run_sweep(cfg, out, workers, overwrite, _advance(progress))
+        with progress_bar(cfg.name, total, quiet) as advance:
+            outcome = run_sweep(cfg, out, workers, overwrite, advance)
         _report_failures(outcome)
         cliffs = analyze(load_results(out), spec.metric, spec.tolerance, spec.relative, spec.generation)
     _print_cliffs(cliffs, cfg)
@@ -155,8 +164,8 @@ def demo(
                   f"{len(cfg.sweep['policy.synthetic_fraction'])} synthetic fractions x {len(cfg.seeds)} seeds x "
                   f"{cfg.generations} generations", highlight=False)
     total = len(sweep_lineages(cfg)) * (cfg.generations + 1)
-    with progress_bar("demo", total, quiet) as progress:
-        outcome = run_sweep(cfg, out, workers or default_workers(), overwrite, _advance(progress))
+    with progress_bar("demo", total, quiet) as advance:
+        outcome = run_sweep(cfg, out, workers or default_workers(), overwrite, advance)
     _report_failures(outcome)
     spec = cfg.cliff
     _print_cliffs(analyze(load_results(out), spec.metric, spec.tolerance, spec.relative, spec.generation), cfg)
