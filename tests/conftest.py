@@ -22,3 +22,17 @@ def metric(results, name: str) -> np.ndarray:
 @pytest.fixture
 def tmp_run(tmp_path):
     return tmp_path / "run"
+
+
+def invoke(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """Run the CLI in-process: (exit code, stdout, stderr)."""
+    import sys
+
+    from cliffwatch import cli
+
+    monkeypatch.setattr(sys, "argv", ["cliffwatch", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+        raise SystemExit(0)
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err

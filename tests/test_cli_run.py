@@ -1,22 +1,12 @@
 """`cliffwatch run` end to end: summary, resume, and bad input (exit 2, one line, nothing half-written)."""
 
-import sys
 
 import numpy as np
 import pytest
 import yaml
 
-from cliffwatch import cli
+from conftest import invoke
 from cliffwatch.store import load_results
-
-
-def invoke(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["cliffwatch", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-        raise SystemExit(0)
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 GOOD = {

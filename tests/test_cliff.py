@@ -1,16 +1,15 @@
 """Sweeps, cliff location with CIs, knee fit, adaptive bisection, the cost planner, and their bad input."""
 
-import sys
 
 import numpy as np
 import pytest
 
-from cliffwatch import cli
 from cliffwatch.cliff.adaptive import run_adaptive
 from cliffwatch.cliff.analysis import analyze, crossing, hinge_fit, loss_table
 from cliffwatch.cliff.cost import mix_cost, plan
 from cliffwatch.config import CostSpec, SweepConfig
 from cliffwatch.errors import AnalysisError, LineageError
+from conftest import invoke
 from cliffwatch.store import RunStore, load_results
 from cliffwatch.sweep.runner import run_sweep
 
@@ -105,15 +104,6 @@ def test_plan_picks_the_cheapest_mix_whose_whole_ci_is_within_tau(grid_run):
     assert cost.best["cost"] == safe["cost"].min()
     assert cost.best["synthetic_fraction"] < cliffs[0].cliff
     assert "Cheapest safe mix" in cost.summary()
-
-
-def invoke(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["cliffwatch", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-        raise SystemExit(0)
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 def test_cliff_cli_on_the_grid(grid_run, monkeypatch, capsys):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pytest
 import yaml
-from conftest import experiment, metric, run_lineage
+from conftest import experiment, invoke, metric, run_lineage
 from pydantic import ValidationError
 
-from cliffwatch import cli
 from cliffwatch.config import CorpusData
 from cliffwatch.data.facts import TEMPLATES
 from cliffwatch.data.sources import make_source
@@ -274,12 +272,10 @@ def test_cli_refuses_a_verifier_without_ground_truth(tmp_path, monkeypatch, caps
               "policy": {"filters": [{"name": "verifier"}]}}
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
-    monkeypatch.setattr(sys, "argv", ["cliffwatch", "run", str(path), "--out", str(tmp_path / "run"), "-q"])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2
+    code, _, err = invoke(monkeypatch, capsys, "run", path, "--out", tmp_path / "run", "-q")
+    assert code == 2
     assert len(err.strip().splitlines()) == 1 and "verifier cannot run here: a verifier needs ground truth" in err
+    assert not (tmp_path / "run").exists()  # checked before the run directory is made
 
 
 def test_the_verifier_keeps_false_facts_out_of_what_the_next_generation_learns():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -15,55 +15,43 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FamilySpec(BaseModel):
+class ComponentSpec(BaseModel):
+    """``{name: ..., knob: value}``: a registered component whose knobs its own strict Params check."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str
+    registry: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _check_params(self) -> "ComponentSpec":
+        from cliffwatch import registry
+
+        try:
+            component = getattr(registry, self.registry).get(self.name)
+        except RegistryError as err:
+            raise ValueError(f"@name: {err}") from None
+        try:
+            component.Params(**self.params)
+        except ValidationError as err:
+            raise ValueError("@" + _describe(err, prefix="", model=component.Params)) from None
+        return self
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class FamilySpec(ComponentSpec):
     """``{name: gaussian, covariance: mle}``: a registered family and its own strict knobs."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    name: str
-
-    @model_validator(mode="after")
-    def _check_params(self) -> "FamilySpec":
-        from cliffwatch.registry import FAMILIES
-
-        try:
-            family = FAMILIES.get(self.name)
-        except RegistryError as err:
-            raise ValueError(f"@name: {err}") from None
-        try:
-            family.Params(**self.params)
-        except ValidationError as err:
-            raise ValueError("@" + _describe(err, prefix="", model=family.Params)) from None
-        return self
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+    registry = "FAMILIES"
 
 
-class FilterSpec(BaseModel):
+class FilterSpec(ComponentSpec):
     """``{name: self_score, mode: resample, quantile: 0.8}``: a registered filter, its mode and its own knobs."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    name: str
+    registry = "FILTERS"
     mode: Literal["discard", "resample"] = Field("discard", description="discard: train on what passes; resample: draw more until the synthetic share is full")
-
-    @model_validator(mode="after")
-    def _check_params(self) -> "FilterSpec":
-        from cliffwatch.registry import FILTERS
-
-        try:
-            filter_cls = FILTERS.get(self.name)
-        except RegistryError as err:
-            raise ValueError(f"@name: {err}") from None
-        try:
-            filter_cls.Params(**self.params)
-        except ValidationError as err:
-            raise ValueError("@" + _describe(err, prefix="", model=filter_cls.Params)) from None
-        return self
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
 
 
 class GeneratorSpec(Strict):
