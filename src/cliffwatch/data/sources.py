@@ -102,9 +102,10 @@ class CategoricalSource(HumanSource):
 class PoolSource(HumanSource):
     """A finite human data set: a per-seed held-out reference and a training pool to draw from."""
 
-    def __init__(self, items: Any, holdout: int, rng: np.random.Generator, take, size: int) -> None:
+    def __init__(self, items: Any, holdout: int, rng: np.random.Generator, take, size: int, name: str) -> None:
         if holdout >= size:
-            raise DataError(f"{self.fingerprint or 'data'}: {size} items, but the holdout alone needs {holdout}; lower `holdout`")
+            raise DataError(f"{name}: {size} items (sentences), but the holdout alone needs {holdout} and training "
+                            "needs more; lower `holdout` or use a larger corpus")
         order = rng.permutation(size)
         self._take = take
         self._reference = take(items, order[:holdout])
@@ -136,7 +137,7 @@ class DigitsSource(PoolSource):
         features /= features.std(axis=0)
         self.fingerprint = f"sklearn-digits:pca{spec.components}"
         self.dim = spec.components
-        super().__init__(features, holdout, rng, lambda a, i: a[i], len(features))
+        super().__init__(features, holdout, rng, lambda a, i: a[i], len(features), "sklearn digits")
 
     @property
     def info(self) -> DataInfo:
@@ -154,7 +155,7 @@ class TextSource(PoolSource):
         self.fingerprint = corpus.fingerprint
         self.provenance = corpus.provenance
         self.facts = corpus.facts
-        super().__init__(corpus.sentences, holdout, rng, lambda s, i: s.take(i), len(corpus.sentences))
+        super().__init__(corpus.sentences, holdout, rng, lambda s, i: s.take(i), len(corpus.sentences), spec.corpus)
 
     @property
     def info(self) -> DataInfo:
