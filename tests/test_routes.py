@@ -280,3 +280,20 @@ def test_analysing_a_run_that_is_no_comparison_is_an_error(gauss, tmp_path):
     run_sweep(SweepConfig.model_validate(plain), tmp_path / "sweep")
     with pytest.raises(AnalysisError, match="not a route comparison"):
         analyze_routes(tmp_path / "sweep")
+
+
+def test_compare_cli_and_its_report(gauss, tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from conftest import invoke
+
+    path = tmp_path / "routes.yaml"
+    path.write_text(yaml.safe_dump(GAUSS))
+    out, _ = gauss
+    code, stdout, _ = invoke(monkeypatch, capsys, "compare", path, "--out", out, "-q", "--workers", "1")
+    assert code == 0 and "fresh-50" in stdout and "accumulate" in stdout  # resumed: nothing recomputed
+    code, stdout, _ = invoke(monkeypatch, capsys, "report", out)
+    page = (out / "report.html").read_text()
+    assert code == 0 and "Escape routes" in page and "fresh-50" in page and "Cost of each mix" not in page
+    code, _, err = invoke(monkeypatch, capsys, "cliff", out)
+    assert code == 2 and "escape-route comparison" in err

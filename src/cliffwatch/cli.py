@@ -138,6 +138,35 @@ def sweep(
 
 
 @app.command()
+def compare(
+    config: Path = typer.Argument(..., help="Compare config (YAML): a setup plus `routes:` (route name -> field overrides)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<config name>]. An existing run of the same config is resumed."),
+    workers: int = typer.Option(0, "--workers", "-w", min=0, help="Local worker processes [default: 0 = one per core]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Run escape routes side by side on one setup and measure each one.
+
+    Every route (a human anchor, fresh human data, accumulation, several generator families,
+    a filter...) runs beside the same all-human reference; for each: the quality loss at
+    generation G with a CI, the difference to the baseline route, the shift of the cliff
+    when swept, and the cost (samples discarded, extra human data). `cliffwatch report RUN_DIR`
+    draws it."""
+    from cliffwatch.cliff.routes import compare as run_compare
+    from cliffwatch.cliff.routes import compare_lineages, load_compare
+    from cliffwatch.sweep.runner import default_workers
+
+    cfg = load_compare(config)
+    out = out or Path("runs") / cfg.name
+    total = len(compare_lineages(cfg)) * (cfg.generations + 1)
+    with progress_bar(cfg.name, total, quiet) as advance:
+        result = run_compare(cfg, out, workers or default_workers(), overwrite, advance)
+    for line in result.summaries():
+        console.print(line, highlight=False)
+    console.print(f"results: {out}   next: cliffwatch report {out}", highlight=False)
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run directory; an existing demo run is resumed."),
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Local worker processes [default: 0 = one per core]."),
@@ -188,10 +217,13 @@ def cliff(
     partly finished sweep too."""
     from cliffwatch.cliff.analysis import analyze
     from cliffwatch.config import SweepConfig, parse
+    from cliffwatch.errors import AnalysisError
     from cliffwatch.store import RunStore, load_results
 
     store = RunStore.open(run_dir)
     raw = {k: v for k, v in store.config().items() if k != "adaptive"}
+    if "routes" in raw:
+        raise AnalysisError(f"{run_dir}: an escape-route comparison; its cliffs are in `cliffwatch report {run_dir}`")
     cfg = parse(SweepConfig, raw, str(run_dir / "config.yaml")) if "sweep" in raw else None
     spec = cfg.cliff if cfg else None
     cliffs = analyze(

@@ -33,7 +33,7 @@ class ComponentSpec(BaseModel):
         try:
             component.Params(**self.params)
         except ValidationError as err:
-            raise ValueError("@" + _describe(err, prefix="", model=component.Params)) from None
+            raise ValueError("@" + describe_error(err, prefix="", model=component.Params)) from None
         return self
 
     @property
@@ -217,7 +217,7 @@ def _allowed_fields(model: type[BaseModel], loc: tuple) -> list[str]:
     return sorted(getattr(current, "model_fields", {}))
 
 
-def _describe(err: ValidationError, prefix: str, model: type[BaseModel] | None = None) -> str:
+def describe_error(err: ValidationError, prefix: str, model: type[BaseModel] | None = None) -> str:
     """The first error of a ValidationError as one line: ``field.path: problem``."""
     first = err.errors()[0]
     loc = tuple(first["loc"])
@@ -243,7 +243,7 @@ def parse(model: type[BaseModel], raw: Any, source: str = "config") -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(f"{source}: {_describe(err, prefix='', model=model)}") from None
+        raise ConfigError(f"{source}: {describe_error(err, prefix='', model=model)}") from None
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -334,7 +334,7 @@ class SweepConfig(ExperimentConfig):
                 variant = ExperimentConfig.model_validate(raw)
             except ValidationError as err:
                 where = ", ".join(f"{p}={v!r}" for p, v in zip(paths, values))
-                raise ValueError(f"@sweep: grid point {where}: {_describe(err, prefix='')}") from None
+                raise ValueError(f"@sweep: grid point {where}: {describe_error(err, prefix='')}") from None
             out.append(({label_name(p): v for p, v in zip(paths, values)}, variant))
         return out
 

@@ -210,11 +210,11 @@ def analyze(df: pd.DataFrame, metric: str | None = None, tolerance: float = 0.1,
     out = []
     for key, part in (losses.groupby(groups, sort=True) if groups else [((), losses)]):
         key = key if isinstance(key, tuple) else (key,)
-        out.append(_analyze_curve(part, metric, tolerance, relative, generation, dict(zip(groups, key)), resamples))
+        out.append(analyze_curve(part, metric, tolerance, relative, generation, dict(zip(groups, key)), resamples))
     return out
 
 
-def _analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation, group, resamples) -> Cliff:
+def analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation, group, resamples) -> Cliff:
     fractions = np.sort(losses[FRACTION].unique()).astype(float)
     if len(fractions) < 2:
         raise AnalysisError(

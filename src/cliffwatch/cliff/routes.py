@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from cliffwatch.cliff.analysis import FRACTION, REPLICATE, Cliff, _analyze_curve, crossing, default_metric, direction
+from cliffwatch.cliff.analysis import FRACTION, REPLICATE, Cliff, analyze_curve, crossing, default_metric, direction
 from cliffwatch.cliff.cost import mix_cost
 from cliffwatch.cliff.stats import BOOTSTRAP_SEED, RESAMPLES, mean_ci
-from cliffwatch.config import CostSpec, ExperimentConfig, SweepConfig, _describe, parse, read_yaml
+from cliffwatch.config import CostSpec, ExperimentConfig, SweepConfig, describe_error, parse, read_yaml
 from cliffwatch.errors import AnalysisError
 from cliffwatch.loop.engine import Lineage
 from cliffwatch.probes.base import metric_index
@@ -161,7 +161,7 @@ def _route_config(name: str, overrides: dict[str, Any], base: dict) -> Experimen
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as err:
-        raise ValueError("@" + _describe(err, prefix=f"routes.{name}.", model=ExperimentConfig)) from None
+        raise ValueError("@" + describe_error(err, prefix=f"routes.{name}.", model=ExperimentConfig)) from None
 
 
 def load_compare(path: str | Path) -> CompareConfig:
@@ -410,7 +410,7 @@ def _analyze(config: CompareConfig, df: pd.DataFrame, failures: dict[str, str], 
         route.growth = _growth(curves[metric][name], operating[name], generation)
         if len(pts) > 1:
             try:
-                route.cliff = _analyze_curve(curves[metric][name], metric, spec.tolerance, spec.relative, generation,
+                route.cliff = analyze_curve(curves[metric][name], metric, spec.tolerance, spec.relative, generation,
                                              {ROUTE: name}, resamples)
             except AnalysisError as err:
                 route.note = f"no cliff: {err}"

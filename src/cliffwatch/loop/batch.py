@@ -15,7 +15,10 @@ def size(data: Any) -> int:
 
 
 def concat(parts: list[Any]) -> Any:
+    """Items of every part, chain by chain; None parts are skipped (None if nothing is left)."""
     parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
     if isinstance(parts[0], Sentences):
         return Sentences.concat(parts)
     return np.concatenate(parts, axis=1)

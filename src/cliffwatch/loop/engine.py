@@ -210,7 +210,10 @@ class LineageRunner:
             return anchor, anchor, {}
         n_synthetic = round(p.synthetic_fraction * p.samples)
         synthetic, metrics = self._synthetic(generation, n_synthetic, models, anchor)
-        fresh = batch.concat([self._human(generation, p.samples - n_synthetic, anchor), synthetic])
+        # an accumulating pool already holds the fixed anchor (from generation 0): adding it again
+        # would only duplicate it, so only fresh human data joins the pool
+        n_human = 0 if p.mode != "replace" and p.human == "fixed" else p.samples - n_synthetic
+        fresh = batch.concat([self._human(generation, n_human, anchor), synthetic])
         if p.mode == "replace":
             return fresh, None, metrics
         pool = batch.concat([pool, fresh])

@@ -90,6 +90,14 @@ def write_report(run_dir: str | Path, out: Path | None = None, *, metric: str | 
     snapshot = store.config()
     # an adaptive sweep records `adaptive: true` beside the sweep config (see cliff/adaptive.py)
     raw = {k: v for k, v in snapshot.items() if k != "adaptive"}
+    if "routes" in raw:  # an escape-route comparison: each route against the one all-human run
+        from cliffwatch.cliff.routes import analyze_routes
+        from cliffwatch.report.routes_section import routes_section
+
+        comparison = analyze_routes(run_dir)
+        with rc_context(SVG_RC):
+            page = _page(store, df, snapshot, [], None, None, routes=(comparison.summaries(), routes_section(comparison)))
+        return _write(page, Path(out) if out is not None else run_dir / "report.html")
     config = parse(SweepConfig, raw, str(run_dir / "config.yaml")) if "sweep" in raw else None
     spec = config.cliff if config else CliffSpec()
     if metric is not None and metric not in set(df["metric"]):
@@ -114,7 +122,10 @@ def write_report(run_dir: str | Path, out: Path | None = None, *, metric: str | 
 
     with rc_context(SVG_RC):  # for every artist and savefig (rcParams are read when artists are made)
         page = _page(store, df, snapshot, cliffs, cost, problem)
-    out = Path(out) if out is not None else run_dir / "report.html"
+    return _write(page, Path(out) if out is not None else run_dir / "report.html")
+
+
+def _write(page: str, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def write(tmp: str) -> None:
@@ -129,7 +140,7 @@ def write_report(run_dir: str | Path, out: Path | None = None, *, metric: str | 
 
 
 def _page(store: RunStore, df: pd.DataFrame, snapshot: dict, cliffs: list[Cliff], cost: CostPlan | None,
-          problem: str | None) -> str:
+          problem: str | None, routes: tuple[list[str], str] | None = None) -> str:
     meta = store.meta
     groups = group_columns(df)
     fractions = np.sort(df[FRACTION].unique())
@@ -141,7 +152,7 @@ def _page(store: RunStore, df: pd.DataFrame, snapshot: dict, cliffs: list[Cliff]
              f"{len(fractions)} synthetic fraction{'s' * (len(fractions) != 1)} · {replicates} replicates "
              f"(seed × chain) · created {meta.get('created', '?')}")
 
-    summary = [f"<p>{_e(c.summary())}</p>" for c in cliffs]
+    summary = [f"<p>{_e(c.summary())}</p>" for c in cliffs] + [f"<p>{_e(line)}</p>" for line in (routes[0] if routes else [])]
     if cost is not None:
         summary.append(f"<p>{_e(cost.summary())}</p>")
     if replicates < 2:
@@ -156,10 +167,13 @@ def _page(store: RunStore, df: pd.DataFrame, snapshot: dict, cliffs: list[Cliff]
     if cliffs:
         body += ["<h2>The cliff</h2>", *(_cliff_figure(c) for c in cliffs)]
         body += ["<h2>Quality loss over fraction and generation</h2>", *_heatmaps(df, cliffs[0], groups)]
+    if routes:
+        body.append(routes[1])
     body += ["<h2>Metric trajectories</h2>", *_trajectories(df, groups)]
     body += ["<h2>Fluency vs truthfulness</h2>", *_fluency_truth(df, groups)]
     body += ["<h2>Gaming gap: automated benchmark vs human-anchored probe</h2>", *_gaming_gap(df, groups)]
-    body += ["<h2>Cost of each mix</h2>", _cost_table(cost)]
+    if not routes:  # a comparison prices each route in its own section
+        body += ["<h2>Cost of each mix</h2>", _cost_table(cost)]
     body += ["<h2>Provenance</h2>", _provenance(store, snapshot)]
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>cliffwatch: {_e(name)}</title>"
