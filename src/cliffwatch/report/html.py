@@ -96,7 +96,9 @@ def write_report(run_dir: str | Path, out: Path | None = None, *, metric: str | 
 
         comparison = analyze_routes(run_dir)
         with rc_context(SVG_RC):
-            page = _page(store, df, snapshot, [], None, None, routes=(comparison.summaries(), routes_section(comparison)))
+            lead = [f"This run measures {len(comparison.summaries())} escape routes against one all-human reference; "
+                    "each route's effect, interval and cost is in the Escape routes section below."]
+            page = _page(store, df, snapshot, [], None, None, routes=(lead, routes_section(comparison)))
         return _write(page, Path(out) if out is not None else run_dir / "report.html")
     config = parse(SweepConfig, raw, str(run_dir / "config.yaml")) if "sweep" in raw else None
     spec = config.cliff if config else CliffSpec()
