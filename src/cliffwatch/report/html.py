@@ -8,9 +8,6 @@ a headless browser check the page. Every mean comes with its 95% Student-t CI ov
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import math
 import os
@@ -42,6 +39,8 @@ from cliffwatch.cliff.stats import mean_ci
 from cliffwatch.config import CliffSpec, SweepConfig, parse
 from cliffwatch.errors import AnalysisError
 from cliffwatch.probes.base import metric_index
+from cliffwatch.report.figures import escape as _e
+from cliffwatch.report.figures import figure_html as _figure
 from cliffwatch.store import RunStore, atomic_write, load_results
 
 CMAP_S = colormaps["viridis"]  # synthetic fraction: ordered, colour-blind safe
@@ -183,16 +182,6 @@ def _page(store: RunStore, df: pd.DataFrame, snapshot: dict, cliffs: list[Cliff]
             + f"\n<script>{FIGURE_CHECK}</script>\n</body></html>\n")
 
 
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _figure(fig: Figure, alt: str, caption: str) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return (f"<figure class='plot'><img alt='{_e(alt)}' src='data:image/svg+xml;base64,{data}'>"
-            f"<figcaption>{caption}</figcaption></figure>")
 
 
 def _new_figure(width: float, height: float) -> Figure:

@@ -7,11 +7,7 @@ hash salt and no date, so the same comparison gives the same bytes.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import math
-from typing import Any
 
 import numpy as np
 from matplotlib import colormaps, rc_context
@@ -19,6 +15,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from cliffwatch.cliff.routes import RouteComparison, RouteResult, ci_text, money
+from cliffwatch.report.figures import escape as _e
+from cliffwatch.report.figures import figure_html as _figure
 
 SVG_RC = {"svg.hashsalt": "cliffwatch", "font.size": 9, "axes.titlesize": 10}
 COLOURS = colormaps["tab10"]
@@ -44,16 +42,6 @@ def routes_section(comparison: RouteComparison) -> str:
 # ---- pieces ---------------------------------------------------------------------------------------
 
 
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _figure(fig: Figure, alt: str, caption: str) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return (f"<figure class='plot'><img alt='{_e(alt)}' src='data:image/svg+xml;base64,{data}'>"
-            f"<figcaption>{caption}</figcaption></figure>")
 
 
 def _signed_money(currency: str, x: float) -> str:

@@ -1,0 +1,23 @@
+"""Pieces shared by the report's sections: HTML escaping and inline SVG figures (no network)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+from matplotlib.figure import Figure
+
+
+def escape(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def figure_html(fig: Figure, alt: str, caption: str) -> str:
+    """The figure as an inline SVG <img> with its caption (no date in the SVG: same bytes every render)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return (f"<figure class='plot'><img alt='{escape(alt)}' src='data:image/svg+xml;base64,{data}'>"
+            f"<figcaption>{caption}</figcaption></figure>")
