@@ -40,7 +40,7 @@ def _fmt(x: float) -> str:
         return "–"
     if math.isinf(x):
         return "∞" if x > 0 else "-∞"
-    return f"{x:.4g}"
+    return f"{x:.3g}"
 
 
 def verdict(row: pd.Series) -> str:
