@@ -10,10 +10,7 @@ imported), in sorted file order until ~1M tokens; it is repeated only if the lib
     PYTHONPATH=src python benchmarks/bench_ngram.py
 """
 
-import os
-
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
-    os.environ[_var] = "1"
+import _bench  # first: it pins BLAS/OpenMP to one thread before numpy loads
 
 import ast  # noqa: E402
 import math  # noqa: E402
@@ -60,11 +57,7 @@ def encode(vocab: Vocab, token_lists: list[list[str]]) -> Sentences:
 
 def timed(fn, repeats=1):
     """(result, seconds of the first call, median seconds of all calls)."""
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
+    result, times = _bench.timed(fn, repeats)
     return result, times[0], float(np.median(times))
 
 

@@ -10,21 +10,17 @@ its per-source setup); the total runs all of them on one context, sharing the ca
     python benchmarks/bench_text_probes.py
 """
 
-import os
+from _bench import best_of  # first: it pins BLAS/OpenMP to one thread before numpy loads
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = "1"
+from dataclasses import dataclass
 
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from cliffwatch.data.corpora import load_corpus  # noqa: E402
-from cliffwatch.data.text import Sentences  # noqa: E402
-from cliffwatch.families.base import DataInfo  # noqa: E402
-from cliffwatch.probes.base import ProbeContext  # noqa: E402
-from cliffwatch.registry import FAMILIES, PROBES  # noqa: E402
+from cliffwatch.data.corpora import load_corpus
+from cliffwatch.data.text import Sentences
+from cliffwatch.families.base import DataInfo
+from cliffwatch.probes.base import ProbeContext
+from cliffwatch.registry import FAMILIES, PROBES
 
 TOKENS = 1_000_000
 TARGET_S = 2.0
@@ -46,14 +42,6 @@ def draw(model, rng: np.random.Generator) -> Sentences:
         tokens += batches[-1].n_tokens
     return Sentences.concat(batches)
 
-
-def best_of(repeats, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -7,15 +7,9 @@ same process, so the speed-up is measured side by side.
     python benchmarks/bench_vector_families.py
 """
 
-import os
-
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = "1"
-
-import time  # noqa: E402
-
-from cliffwatch.config import ExperimentConfig  # noqa: E402
-from cliffwatch.loop.engine import Lineage, LineageRunner  # noqa: E402
+from _bench import best_of  # first: it pins BLAS/OpenMP to one thread before numpy loads
+from cliffwatch.config import ExperimentConfig
+from cliffwatch.loop.engine import Lineage, LineageRunner
 
 GENERATIONS, LINEAGES, M = 1000, 100, 100
 
@@ -32,14 +26,6 @@ def config(family, data, probes, chains, generations):
         "generations": generations - 1, "policy": {"synthetic_fraction": 1.0, "samples": M}, "holdout": 1000,
     })
 
-
-def best_of(repeats, fn):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
