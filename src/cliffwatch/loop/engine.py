@@ -8,6 +8,7 @@ quality loss between fractions a paired comparison); model draws are keyed by th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
@@ -33,11 +34,11 @@ class Lineage:
     seed: int
     tags: tuple[tuple[str, Any], ...] = ()  # swept values that are not policy fields (results columns)
 
-    @property
+    @cached_property  # hashed once: every random draw derives its stream from it
     def key(self) -> int:
         return stable_hash(self.config.lineage_params())
 
-    @property
+    @cached_property
     def data_key(self) -> int:
         return stable_hash({"data": self.config.data.model_dump(mode="json"), "holdout": self.config.holdout})
 
