@@ -20,7 +20,7 @@ from cliffwatch.data.corpora import load_corpus
 from cliffwatch.data.text import Sentences
 from cliffwatch.families.base import DataInfo
 from cliffwatch.probes.base import ProbeContext
-from cliffwatch.registry import FAMILIES, PROBES
+from cliffwatch.core.registry import FAMILIES, PROBES
 
 TOKENS = 1_000_000
 TARGET_S = 2.0

@@ -8,7 +8,7 @@ same process, so the speed-up is measured side by side.
 """
 
 from _bench import best_of  # first: it pins BLAS/OpenMP to one thread before numpy loads
-from cliffwatch.config import ExperimentConfig
+from cliffwatch.config.schema import ExperimentConfig
 from cliffwatch.loop.engine import Lineage, LineageRunner
 
 GENERATIONS, LINEAGES, M = 1000, 100, 100

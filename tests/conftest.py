@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cliffwatch.config import ExperimentConfig
+from cliffwatch.config.schema import ExperimentConfig
 from cliffwatch.loop.engine import Lineage, LineageRunner
 
 

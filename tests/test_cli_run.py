@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from conftest import invoke
-from cliffwatch.store import load_results
+from cliffwatch.execution.store import load_results
 
 
 GOOD = {
@@ -44,9 +44,9 @@ def test_rerun_resumes_and_is_bit_identical(tmp_path, monkeypatch, capsys):
     # a run killed after generation 2: its lineages hold generation files and a checkpoint
     partial = tmp_path / "partial"
     invoke(monkeypatch, capsys, "run", write(tmp_path, {**GOOD, "generations": 2}, "short.yaml"), "--out", partial, "-q")
-    from cliffwatch.config import load_config
+    from cliffwatch.config.schema import load_config
     from cliffwatch.loop.engine import Lineage, LineageRunner
-    from cliffwatch.store import RunStore
+    from cliffwatch.execution.store import RunStore
 
     full_cfg = load_config(path)
     store = RunStore.create(tmp_path / "resumed", full_cfg.model_dump(mode="json"))

@@ -4,14 +4,14 @@
 import numpy as np
 import pytest
 
-from cliffwatch.cliff.adaptive import run_adaptive
-from cliffwatch.cliff.analysis import analyze, crossing, hinge_fit, loss_table
-from cliffwatch.cliff.cost import mix_cost, plan
-from cliffwatch.config import CostSpec, SweepConfig
-from cliffwatch.errors import AnalysisError, LineageError
+from cliffwatch.analysis.adaptive import run_adaptive
+from cliffwatch.analysis.cliff import analyze, crossing, hinge_fit, loss_table
+from cliffwatch.analysis.cost import mix_cost, plan
+from cliffwatch.config.schema import CostSpec, SweepConfig
+from cliffwatch.core.errors import AnalysisError, LineageError
 from conftest import invoke
-from cliffwatch.store import RunStore, load_results
-from cliffwatch.sweep.runner import run_sweep
+from cliffwatch.execution.store import RunStore, load_results
+from cliffwatch.execution.runner import run_sweep
 
 FRACTIONS = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 SWEEP = {
@@ -128,7 +128,7 @@ def test_one_fraction_says_no_cliff_can_be_located(tmp_path, monkeypatch, capsys
 def test_bad_data_fails_before_anything_is_written(tmp_path, monkeypatch, capsys):
     import yaml
 
-    from cliffwatch.errors import DataError
+    from cliffwatch.core.errors import DataError
 
     broken = {**SWEEP, "family": {"name": "gmm"}, "data": {"source": "digits"}, "holdout": 5000, "probes": None,
               "sweep": {"policy.synthetic_fraction": [0.0, 1.0]}, "seeds": 2, "generations": 1, "chains": 1}

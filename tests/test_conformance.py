@@ -6,7 +6,7 @@ import pytest
 from cliffwatch.data.text import Sentences, Vocab, split_sentences, tokenize
 from cliffwatch.families.base import DataInfo, Family, Model
 from cliffwatch.probes.base import Probe
-from cliffwatch.registry import FAMILIES, FILTERS, PROBES
+from cliffwatch.core.registry import FAMILIES, FILTERS, PROBES
 
 
 def _text_data():
@@ -129,8 +129,8 @@ def filter_cases():
 
 def _filter_setup(name: str, modality: str):
     from cliffwatch.data.sources import TextSource
-    from cliffwatch.config import CorpusData
-    from cliffwatch.loop.filters.base import FilterContext
+    from cliffwatch.config.schema import CorpusData
+    from cliffwatch.filters.base import FilterContext
 
     family_cls = FAMILIES.get(FAMILY_OF[modality])
     if modality == "text":

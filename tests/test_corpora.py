@@ -15,7 +15,7 @@ import pytest
 
 from cliffwatch.data import corpora
 from cliffwatch.data.corpora import TextCorpus, load_corpus
-from cliffwatch.errors import DataError
+from cliffwatch.core.errors import DataError
 
 TEXTS = ["The cat sat on the mat. It was warm!", "A rare aardvark appeared.", "Dogs bark at night."]
 SENTENCES = [

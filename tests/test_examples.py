@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cliffwatch.config import ExperimentConfig, SweepConfig, parse
+from cliffwatch.config.schema import ExperimentConfig, SweepConfig, parse
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.yaml"))
 
@@ -15,7 +15,7 @@ def load_any(path: Path, text: str):
     """Dispatch on the top-level keys: `routes` (escape-route comparison), `sweep`, else one experiment."""
     raw = yaml.safe_load(text)
     if "routes" in raw:
-        from cliffwatch.cliff.routes import CompareConfig
+        from cliffwatch.analysis.routes import CompareConfig
 
         return parse(CompareConfig, raw, str(path))
     return parse(SweepConfig if "sweep" in raw else ExperimentConfig, raw, str(path))

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from cliffwatch.config import CorpusData
+from cliffwatch.config.schema import CorpusData
 from cliffwatch.data.sources import make_source
 from cliffwatch.data.text import Sentences
 from cliffwatch.probes.facts_accuracy import (
@@ -17,7 +17,7 @@ from cliffwatch.probes.facts_accuracy import (
     learnable_facts,
     real_answers,
 )
-from cliffwatch.registry import FAMILIES, PROBES
+from cliffwatch.core.registry import FAMILIES, PROBES
 
 ORDER = 6  # long enough a context to tell "X is a city in" from "X is a country in"
 

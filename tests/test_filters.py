@@ -9,16 +9,16 @@ import yaml
 from conftest import experiment, invoke, metric, run_lineage
 from pydantic import ValidationError
 
-from cliffwatch.config import CorpusData
+from cliffwatch.config.schema import CorpusData
 from cliffwatch.data.facts import TEMPLATES
 from cliffwatch.data.sources import make_source
 from cliffwatch.data.text import Sentences, tokenize
-from cliffwatch.errors import ConfigError, LineageError
+from cliffwatch.core.errors import ConfigError, LineageError
 from cliffwatch.families.base import DataInfo
 from cliffwatch.loop.engine import Lineage, LineageRunner
-from cliffwatch.loop.filters.base import FilterContext
-from cliffwatch.loop.filters.verifier import FactChecker
-from cliffwatch.registry import FAMILIES, FILTERS
+from cliffwatch.filters.base import FilterContext
+from cliffwatch.filters.verifier import FactChecker
+from cliffwatch.core.registry import FAMILIES, FILTERS
 
 PROSE = 1500  # sentences of each part of pydocs+facts
 
@@ -298,7 +298,7 @@ def test_the_verifier_keeps_false_facts_out_of_what_the_next_generation_learns()
 
 def test_a_resumed_lineage_filters_exactly_as_a_straight_one(tmp_path):
     """The critic and the human model are refitted after a resume, from the same random streams."""
-    from cliffwatch.store import RunStore
+    from cliffwatch.execution.store import RunStore
 
     cfg = experiment(family={"name": "gmm", "components": 2}, data={"source": "gaussian", "dim": 2}, chains=2, generations=4,
                      probes=["moments"], policy={"samples": 200, "filters": [

@@ -12,10 +12,10 @@ import pytest
 import scipy.stats
 
 from cliffwatch.data.text import UNK, Sentences, Vocab, split_sentences, tokenize
-from cliffwatch.errors import DataError
+from cliffwatch.core.errors import DataError
 from cliffwatch.families.base import DataInfo
 from cliffwatch.families.ngram import MIN_DISCOUNT, NgramFamily
-from cliffwatch.registry import FAMILIES
+from cliffwatch.core.registry import FAMILIES
 
 MODULES = ("argparse", "collections", "json", "csv", "textwrap", "difflib", "functools", "inspect",
            "pathlib", "subprocess", "threading", "unittest", "logging")

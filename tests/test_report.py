@@ -11,13 +11,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from cliffwatch.cliff.analysis import analyze
-from cliffwatch.cliff.cost import plan
-from cliffwatch.config import ExperimentConfig, SweepConfig
-from cliffwatch.errors import AnalysisError
+from cliffwatch.analysis.cliff import analyze
+from cliffwatch.analysis.cost import plan
+from cliffwatch.config.schema import ExperimentConfig, SweepConfig
+from cliffwatch.core.errors import AnalysisError
 from cliffwatch.report.html import write_report
-from cliffwatch.store import RunStore, load_results
-from cliffwatch.sweep.runner import run_experiment, run_sweep
+from cliffwatch.execution.store import RunStore, load_results
+from cliffwatch.execution.runner import run_experiment, run_sweep
 
 FRACTIONS = [0, 0.25, 0.5, 0.75, 1.0]
 SWEEP = {

@@ -8,12 +8,12 @@ the literature reports, the test asserts what it does (docs/escape-routes.md say
 import numpy as np
 import pytest
 
-from cliffwatch.cliff.cost import mix_cost
-from cliffwatch.cliff.routes import REFERENCE, CompareConfig, analyze_routes, compare, compare_lineages
-from cliffwatch.config import parse
-from cliffwatch.errors import AnalysisError, ConfigError
+from cliffwatch.analysis.cost import mix_cost
+from cliffwatch.analysis.routes import REFERENCE, CompareConfig, analyze_routes, compare, compare_lineages
+from cliffwatch.config.schema import parse
+from cliffwatch.core.errors import AnalysisError, ConfigError
 from cliffwatch.report.routes_section import routes_section
-from cliffwatch.store import RunStore, load_results
+from cliffwatch.execution.store import RunStore, load_results
 
 GAUSS = {
     "name": "gauss-routes",
@@ -273,8 +273,8 @@ def test_a_route_whose_lineages_all_fail_is_reported_not_hidden(tmp_path):
 
 
 def test_analysing_a_run_that_is_no_comparison_is_an_error(gauss, tmp_path):
-    from cliffwatch.config import SweepConfig
-    from cliffwatch.sweep.runner import run_sweep
+    from cliffwatch.config.schema import SweepConfig
+    from cliffwatch.execution.runner import run_sweep
 
     plain = {k: v for k, v in GAUSS.items() if k != "routes"} | {"generations": 1, "seeds": 1, "chains": 2}
     run_sweep(SweepConfig.model_validate(plain), tmp_path / "sweep")

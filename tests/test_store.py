@@ -4,8 +4,8 @@ import multiprocessing as mp
 
 import pytest
 
-from cliffwatch.errors import RunLockedError, RunStoreError
-from cliffwatch.store import RunStore, load_results
+from cliffwatch.core.errors import RunLockedError, RunStoreError
+from cliffwatch.execution.store import RunStore, load_results
 
 
 def test_create_is_atomic_and_refuses_existing(tmp_path):

@@ -8,7 +8,7 @@ come from, the test asserts what the model really does (see docs/text-track.md).
 import numpy as np
 import pytest
 
-from cliffwatch.cliff.stats import t_interval
+from cliffwatch.analysis.stats import t_interval
 from conftest import run_lineage
 
 SEEDS, G = 5, 4

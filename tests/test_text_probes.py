@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from cliffwatch.config import CorpusData
+from cliffwatch.config.schema import CorpusData
 from cliffwatch.data.sources import make_source
 from cliffwatch.data.text import Sentences, Vocab
 from cliffwatch.families.base import DataInfo
@@ -27,7 +27,7 @@ from cliffwatch.probes.text_diversity import (
 from cliffwatch.probes.text_fidelity import TextFidelity
 from cliffwatch.probes.text_gaming import TextGaming
 from cliffwatch.probes.text_tail import RARE_MAX_POOL_COUNT, TextTail, rare_words
-from cliffwatch.registry import FAMILIES, PROBES
+from cliffwatch.core.registry import FAMILIES, PROBES
 
 TINY_VOCAB = Vocab(("<unk>", *"abcdefghi"))  # ids 1..9
 

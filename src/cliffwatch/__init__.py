@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 
 def load_results(run_dir):
     """Every result of a run directory as one pandas DataFrame (see docs/results.md)."""
-    from cliffwatch.store import load_results as _load
+    from cliffwatch.execution.store import load_results as _load
 
     return _load(run_dir)
 

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from cliffwatch.errors import CliffwatchError
+from cliffwatch.core.errors import CliffwatchError
 
 app = typer.Typer(
     help="Find the quality cliff of training AI on AI outputs before your users do.",
@@ -67,10 +67,10 @@ def run(
     the model against held-out human data, and stores results and a checkpoint in the run
     directory, so a killed run resumes where it stopped when the same command runs again.
     """
-    from cliffwatch.config import load_config
+    from cliffwatch.config.schema import load_config
     from cliffwatch.report.terminal import summarize, summary_table
-    from cliffwatch.store import load_results
-    from cliffwatch.sweep.runner import run_experiment
+    from cliffwatch.execution.store import load_results
+    from cliffwatch.execution.runner import run_experiment
 
     cfg = load_config(config)
     out = out or Path("runs") / cfg.name
@@ -86,7 +86,7 @@ def run(
 
 
 def _print_cliffs(cliffs, config=None) -> None:
-    from cliffwatch.cliff.cost import plan
+    from cliffwatch.analysis.cost import plan
     from cliffwatch.report.terminal import cliff_table
 
     cost = plan(cliffs, config.policy.samples, config.cost, config.policy.human) if config is not None else None
@@ -112,11 +112,11 @@ def sweep(
     (quality loss vs the all-human run, bootstrap CIs over seeds, knee fit) and the cheapest
     safe mix are printed at the end. `cliffwatch report RUN_DIR` draws it all.
     """
-    from cliffwatch.cliff.adaptive import planned_runs, run_adaptive
-    from cliffwatch.cliff.analysis import analyze
-    from cliffwatch.config import load_sweep
-    from cliffwatch.store import load_results
-    from cliffwatch.sweep.runner import default_workers, run_sweep, sweep_lineages
+    from cliffwatch.analysis.adaptive import planned_runs, run_adaptive
+    from cliffwatch.analysis.cliff import analyze
+    from cliffwatch.config.schema import load_sweep
+    from cliffwatch.execution.store import load_results
+    from cliffwatch.execution.runner import default_workers, run_sweep, sweep_lineages
 
     cfg = load_sweep(config)
     out = out or Path("runs") / cfg.name
@@ -152,9 +152,9 @@ def compare(
     generation G with a CI, the difference to the baseline route, the shift of the cliff
     when swept, and the cost (samples discarded, extra human data). `cliffwatch report RUN_DIR`
     draws it."""
-    from cliffwatch.cliff.routes import compare as run_compare
-    from cliffwatch.cliff.routes import compare_lineages, load_compare
-    from cliffwatch.sweep.runner import default_workers
+    from cliffwatch.analysis.routes import compare as run_compare
+    from cliffwatch.analysis.routes import compare_lineages, load_compare
+    from cliffwatch.execution.runner import default_workers
 
     cfg = load_compare(config)
     out = out or Path("runs") / cfg.name
@@ -180,11 +180,11 @@ def demo(
     cliff, and writes the HTML report."""
     from importlib.resources import files
 
-    from cliffwatch.cliff.analysis import analyze
-    from cliffwatch.config import SweepConfig, parse
+    from cliffwatch.analysis.cliff import analyze
+    from cliffwatch.config.schema import SweepConfig, parse
     from cliffwatch.report.html import write_report
-    from cliffwatch.store import load_results
-    from cliffwatch.sweep.runner import default_workers, run_sweep, sweep_lineages
+    from cliffwatch.execution.store import load_results
+    from cliffwatch.execution.runner import default_workers, run_sweep, sweep_lineages
 
     import yaml
 
@@ -215,10 +215,10 @@ def cliff(
     The cliff is the smallest synthetic fraction whose quality loss exceeds τ, with a bootstrap
     CI over seeds; also the knee of a two-segment fit and the cheapest safe mix. Works on a
     partly finished sweep too."""
-    from cliffwatch.cliff.analysis import analyze
-    from cliffwatch.config import SweepConfig, parse
-    from cliffwatch.errors import AnalysisError
-    from cliffwatch.store import RunStore, load_results
+    from cliffwatch.analysis.cliff import analyze
+    from cliffwatch.config.schema import SweepConfig, parse
+    from cliffwatch.core.errors import AnalysisError
+    from cliffwatch.execution.store import RunStore, load_results
 
     store = RunStore.open(run_dir)
     raw = {k: v for k, v in store.config().items() if k != "adaptive"}
@@ -259,7 +259,7 @@ def list_components() -> None:
     """List the registered families, probes and their metrics."""
     from rich.table import Table
 
-    from cliffwatch.registry import FAMILIES, PROBES
+    from cliffwatch.core.registry import FAMILIES, PROBES
 
     families = Table(title="families")
     for col in ("name", "modality", "knobs"):

@@ -37,7 +37,7 @@ from cliffwatch.data.facts import (
     world_facts,
 )
 from cliffwatch.data.text import UNK, Sentences, Vocab, split_sentences, tokenize
-from cliffwatch.errors import DataError
+from cliffwatch.core.errors import DataError
 
 BUILTIN_CORPORA = ("pydocs", "facts")
 FILE_FORMATS = (".txt", ".jsonl", ".parquet", ".csv")

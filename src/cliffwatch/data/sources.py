@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from cliffwatch.config import CategoricalData, CorpusData, DigitsData, GaussianData, ZipfData, data_modality
-from cliffwatch.errors import DataError
+from cliffwatch.config.schema import CategoricalData, CorpusData, DigitsData, GaussianData, ZipfData, data_modality
+from cliffwatch.core.errors import DataError
 from cliffwatch.families.base import DataInfo
 
 

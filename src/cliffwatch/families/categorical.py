@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from cliffwatch.families.base import Family, Model, Params
-from cliffwatch.registry import register_family
+from cliffwatch.core.registry import register_family
 
 
 class CategoricalParams(Params):

@@ -12,7 +12,7 @@ from pydantic import Field
 from scipy.special import gammaincinv
 
 from cliffwatch.families.base import Family, Model, Params
-from cliffwatch.registry import register_family
+from cliffwatch.core.registry import register_family
 
 
 class GaussianParams(Params):

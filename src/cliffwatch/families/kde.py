@@ -9,7 +9,7 @@ from pydantic import Field
 from scipy.special import logsumexp
 
 from cliffwatch.families.base import Family, Model, Params
-from cliffwatch.registry import register_family
+from cliffwatch.core.registry import register_family
 
 
 class KDEParams(Params):

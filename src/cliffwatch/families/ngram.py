@@ -34,9 +34,9 @@ import numpy as np
 from pydantic import Field
 
 from cliffwatch.data.text import Sentences
-from cliffwatch.errors import DataError
+from cliffwatch.core.errors import DataError
 from cliffwatch.families.base import DataInfo, Family, Model, Params, TextModel
-from cliffwatch.registry import register_family
+from cliffwatch.core.registry import register_family
 
 # Floor of the estimated discount: with no singletons (a tiny or duplicated corpus) the estimate
 # n1 / (n1 + 2 n2) is 0, which would leave seen contexts no mass for unseen words.

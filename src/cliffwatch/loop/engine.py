@@ -14,16 +14,16 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from cliffwatch.config import ExperimentConfig
+from cliffwatch.config.schema import ExperimentConfig
 from cliffwatch.data.sources import HumanSource, make_source
-from cliffwatch.errors import ConfigError, LineageError
+from cliffwatch.core.errors import ConfigError, LineageError
 from cliffwatch.families.base import Family, Model
 from cliffwatch.loop import batch
 from cliffwatch.probes.base import Probe, ProbeContext
-from cliffwatch.loop.filters.base import FilterContext
-from cliffwatch.registry import FAMILIES, FILTERS, PROBES
-from cliffwatch.seeding import rng, stable_hash
-from cliffwatch.store import RESULT_SCHEMA, LineageStore
+from cliffwatch.filters.base import FilterContext
+from cliffwatch.core.registry import FAMILIES, FILTERS, PROBES
+from cliffwatch.core.seeding import rng, stable_hash
+from cliffwatch.execution.store import RESULT_SCHEMA, LineageStore
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,6 @@ class Probe(ABC):
 
 def metric_index() -> dict[str, tuple[str, Metric]]:
     """Every registered metric by name: (probe name, Metric)."""
-    from cliffwatch.registry import PROBES
+    from cliffwatch.core.registry import PROBES
 
     return {m.name: (name, m) for name, probe in PROBES.items() for m in probe.metrics}

@@ -21,7 +21,7 @@ from cliffwatch.data.text import Sentences, Vocab
 from cliffwatch.families.base import TextModel
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.probes.text_common import occurs_in, padded
-from cliffwatch.registry import register_probe
+from cliffwatch.core.registry import register_probe
 
 BUCKETS = ("head", "torso", "tail")
 MAX_FACTS_PER_BUCKET = 1_000  # above this, a fixed random subset of the bucket's facts stated in the pool

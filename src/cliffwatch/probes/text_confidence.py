@@ -12,7 +12,7 @@ from cliffwatch.probes.text_common import (
     sample_ngram_types,
     samples_log_ppl,
 )
-from cliffwatch.registry import register_probe
+from cliffwatch.core.registry import register_probe
 
 REPEAT_N = 3  # a sentence "repeats itself" when some 3-gram occurs in it twice
 _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd: a polynomial hash of the ids mod 2**64

@@ -16,7 +16,7 @@ from cliffwatch.probes.text_common import (
     sample_ngram_types,
     sample_unigram_counts,
 )
-from cliffwatch.registry import register_probe
+from cliffwatch.core.registry import register_probe
 
 TTR_TOKENS = 2_000  # type-token ratio on the samples' first 2,000 tokens (NaN if they have fewer)
 SELF_BLEU_HYPOTHESES = 200  # self-BLEU: this many sampled sentences are scored ...

@@ -6,7 +6,7 @@ import numpy as np
 
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.probes.text_common import heldout_log_ppl
-from cliffwatch.registry import register_probe
+from cliffwatch.core.registry import register_probe
 
 
 @register_probe("text_fidelity")

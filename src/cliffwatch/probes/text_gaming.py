@@ -19,7 +19,7 @@ from cliffwatch.probes.text_common import (
     log_perplexity,
     samples_log_ppl,
 )
-from cliffwatch.registry import register_probe
+from cliffwatch.core.registry import register_probe
 
 
 @register_probe("text_gaming")

@@ -20,7 +20,7 @@ import numpy as np
 from cliffwatch.data.text import Sentences
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.probes.text_common import prefixes_of, sample_unigram_counts
-from cliffwatch.registry import register_probe
+from cliffwatch.core.registry import register_probe
 
 RARE_MAX_POOL_COUNT = 5
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
-from cliffwatch.registry import register_probe
+from cliffwatch.core.registry import register_probe
 
 TAIL_SHARE = 0.5  # the tail: the rarest human states holding this share of the support
 

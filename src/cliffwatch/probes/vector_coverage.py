@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
-from cliffwatch.registry import register_probe
+from cliffwatch.core.registry import register_probe
 
 K = 3  # the paper's choice: small k keeps the support tight without holes
 MAX_POINTS = 1000  # distance matrices are O(n^2) per chain: cap both sides

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
-from cliffwatch.registry import register_probe
+from cliffwatch.core.registry import register_probe
 
 MAX_POINTS = 300  # kernel matrices are O(n^2) per chain: cap both sides
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
-from cliffwatch.registry import register_probe
+from cliffwatch.core.registry import register_probe
 
 
 def wasserstein_1d(samples: np.ndarray, reference: np.ndarray, grid: int = 512) -> np.ndarray:

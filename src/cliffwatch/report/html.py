@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from cliffwatch import __version__
-from cliffwatch.cliff.analysis import (
+from cliffwatch.analysis.cliff import (
     FRACTION,
     REPLICATE,
     Cliff,
@@ -34,14 +34,14 @@ from cliffwatch.cliff.analysis import (
     group_columns,
     loss_surface,
 )
-from cliffwatch.cliff.cost import CostPlan, plan
-from cliffwatch.cliff.stats import mean_ci
-from cliffwatch.config import CliffSpec, SweepConfig, parse
-from cliffwatch.errors import AnalysisError
+from cliffwatch.analysis.cost import CostPlan, plan
+from cliffwatch.analysis.stats import mean_ci
+from cliffwatch.config.schema import CliffSpec, SweepConfig, parse
+from cliffwatch.core.errors import AnalysisError
 from cliffwatch.probes.base import metric_index
 from cliffwatch.report.figures import escape as _e
 from cliffwatch.report.figures import figure_html as _figure
-from cliffwatch.store import RunStore, atomic_write, load_results
+from cliffwatch.execution.store import RunStore, atomic_write, load_results
 
 CMAP_S = colormaps["viridis"]  # synthetic fraction: ordered, colour-blind safe
 CMAP_LOSS = colormaps["RdBu_r"].with_extremes(bad="#bbbbbb")  # ΔQ: diverging around 0; grey = infinite
@@ -90,7 +90,7 @@ def write_report(run_dir: str | Path, out: Path | None = None, *, metric: str | 
     # an adaptive sweep records `adaptive: true` beside the sweep config (see cliff/adaptive.py)
     raw = {k: v for k, v in snapshot.items() if k != "adaptive"}
     if "routes" in raw:  # an escape-route comparison: each route against the one all-human run
-        from cliffwatch.cliff.routes import analyze_routes
+        from cliffwatch.analysis.routes import analyze_routes
         from cliffwatch.report.routes_section import routes_section
 
         comparison = analyze_routes(run_dir)

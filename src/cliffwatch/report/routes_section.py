@@ -14,7 +14,7 @@ from matplotlib import colormaps, rc_context
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from cliffwatch.cliff.routes import RouteComparison, RouteResult, ci_text, money
+from cliffwatch.analysis.routes import RouteComparison, RouteResult, ci_text, money
 from cliffwatch.report.figures import escape as _e
 from cliffwatch.report.figures import figure_html as _figure
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from cliffwatch.cliff.stats import mean_ci
+from cliffwatch.analysis.stats import mean_ci
 from cliffwatch.probes.base import metric_index
 
 

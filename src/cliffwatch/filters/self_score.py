@@ -11,8 +11,8 @@ from pydantic import Field, model_validator
 
 from cliffwatch.data.text import Sentences
 from cliffwatch.families.base import Model, Params
-from cliffwatch.loop.filters.base import Filter, FilterContext
-from cliffwatch.registry import register_filter
+from cliffwatch.filters.base import Filter, FilterContext
+from cliffwatch.core.registry import register_filter
 
 
 class ScoreParams(Params):

@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from cliffwatch.cliff.analysis import Cliff, analyze
-from cliffwatch.config import SweepConfig
+from cliffwatch.analysis.cliff import Cliff, analyze
+from cliffwatch.config.schema import SweepConfig
 from cliffwatch.loop.engine import Lineage
-from cliffwatch.store import load_results
-from cliffwatch.sweep.runner import Outcome, execute, prepare_run
+from cliffwatch.execution.store import load_results
+from cliffwatch.execution.runner import Outcome, execute, prepare_run
 
 
 def _lineages(config: SweepConfig, fractions: dict[tuple, list[float]]) -> list[Lineage]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Generic, TypeVar
 
-from cliffwatch.errors import RegistryError
+from cliffwatch.core.errors import RegistryError
 
 T = TypeVar("T")
 
@@ -62,7 +62,7 @@ def _load_builtins() -> None:
     import importlib
     import pkgutil
 
-    for package in ("cliffwatch.families", "cliffwatch.probes", "cliffwatch.loop.filters"):
+    for package in ("cliffwatch.families", "cliffwatch.probes", "cliffwatch.filters"):
         try:
             pkg = importlib.import_module(package)
         except ModuleNotFoundError:

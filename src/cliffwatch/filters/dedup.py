@@ -18,8 +18,8 @@ from scipy.sparse import csr_matrix
 
 from cliffwatch.data.text import Sentences
 from cliffwatch.families.base import Params
-from cliffwatch.loop.filters.base import Filter, FilterContext
-from cliffwatch.registry import register_filter
+from cliffwatch.filters.base import Filter, FilterContext
+from cliffwatch.core.registry import register_filter
 
 _PRIME = (1 << 31) - 1  # universal hashing modulo a prime below 2**31: a * x + b never overflows int64
 _HASH_SEED = 1  # fixed: signatures, hence decisions, are the same in every run

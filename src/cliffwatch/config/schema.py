@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cliffwatch.errors import ConfigError, RegistryError
+from cliffwatch.core.errors import ConfigError, RegistryError
 
 
 class Strict(BaseModel):
@@ -24,7 +24,7 @@ class ComponentSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check_params(self) -> "ComponentSpec":
-        from cliffwatch import registry
+        from cliffwatch.core import registry
 
         try:
             component = getattr(registry, self.registry).get(self.name)
@@ -160,7 +160,7 @@ class ExperimentConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExperimentConfig":
-        from cliffwatch.registry import FAMILIES, PROBES
+        from cliffwatch.core.registry import FAMILIES, PROBES
 
         family = FAMILIES.get(self.family.name)
         modality = data_modality(self.data)
@@ -173,7 +173,7 @@ class ExperimentConfig(Strict):
             if gen_modality != modality:
                 raise ValueError(f"@policy.generators.{i}.family: {generator.family.name!r} models {gen_modality} data, not {modality}")
         for i, spec in enumerate(self.policy.filters):
-            from cliffwatch.registry import FILTERS
+            from cliffwatch.core.registry import FILTERS
 
             filter_cls = FILTERS.get(spec.name)
             if modality not in filter_cls.modalities:

@@ -21,8 +21,8 @@ import numpy as np
 
 from cliffwatch.data.facts import TEMPLATES, FactBase
 from cliffwatch.data.text import Sentences, Vocab, tokenize
-from cliffwatch.loop.filters.base import Filter, FilterContext
-from cliffwatch.registry import register_filter
+from cliffwatch.filters.base import Filter, FilterContext
+from cliffwatch.core.registry import register_filter
 
 _SLOT = re.compile(r"\{[sa]\}")
 

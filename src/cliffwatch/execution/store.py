@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from cliffwatch import __version__
-from cliffwatch.errors import RunLockedError, RunStoreError
+from cliffwatch.core.errors import RunLockedError, RunStoreError
 
 RESULT_SCHEMA = pa.schema(
     [

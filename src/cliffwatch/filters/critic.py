@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from cliffwatch.config import FamilySpec
-from cliffwatch.errors import ConfigError
+from cliffwatch.config.schema import FamilySpec
+from cliffwatch.core.errors import ConfigError
 from cliffwatch.families.base import Family, Model
-from cliffwatch.loop.filters.base import Filter, FilterContext
-from cliffwatch.loop.filters.self_score import ScoreParams, keep_low, nll_per_item
-from cliffwatch.registry import FAMILIES, register_filter
+from cliffwatch.filters.base import Filter, FilterContext
+from cliffwatch.filters.self_score import ScoreParams, keep_low, nll_per_item
+from cliffwatch.core.registry import FAMILIES, register_filter
 
 
 class CriticParams(ScoreParams):

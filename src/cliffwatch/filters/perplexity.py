@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from cliffwatch.families.base import Model
-from cliffwatch.loop.filters.base import Filter, FilterContext
-from cliffwatch.loop.filters.self_score import ScoreParams, keep_low, nll_per_item
-from cliffwatch.registry import register_filter
+from cliffwatch.filters.base import Filter, FilterContext
+from cliffwatch.filters.self_score import ScoreParams, keep_low, nll_per_item
+from cliffwatch.core.registry import register_filter
 
 # The reference model's fit draws from its own fixed stream, not from a generation's: a resumed run
 # refits it at a later generation than the straight run did and must get the same model.

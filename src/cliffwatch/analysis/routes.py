@@ -35,16 +35,16 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from cliffwatch.cliff.analysis import FRACTION, REPLICATE, Cliff, analyze_curve, crossing, default_metric, direction
-from cliffwatch.cliff.cost import mix_cost
-from cliffwatch.cliff.stats import BOOTSTRAP_SEED, RESAMPLES, mean_ci
-from cliffwatch.config import CostSpec, ExperimentConfig, SweepConfig, describe_error, parse, read_yaml
-from cliffwatch.errors import AnalysisError
+from cliffwatch.analysis.cliff import FRACTION, REPLICATE, Cliff, analyze_curve, crossing, default_metric, direction
+from cliffwatch.analysis.cost import mix_cost
+from cliffwatch.analysis.stats import BOOTSTRAP_SEED, RESAMPLES, mean_ci
+from cliffwatch.config.schema import CostSpec, ExperimentConfig, SweepConfig, describe_error, parse, read_yaml
+from cliffwatch.core.errors import AnalysisError
 from cliffwatch.loop.engine import Lineage
 from cliffwatch.probes.base import metric_index
-from cliffwatch.seeding import stable_hash
-from cliffwatch.store import RunStore, load_results
-from cliffwatch.sweep.runner import execute, prepare_run
+from cliffwatch.core.seeding import stable_hash
+from cliffwatch.execution.store import RunStore, load_results
+from cliffwatch.execution.runner import execute, prepare_run
 
 FRACTION_PATH = "policy.synthetic_fraction"
 REFERENCE = "all-human"  # the route tag of the implicit all-human run

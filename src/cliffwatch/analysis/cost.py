@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cliffwatch.cliff.analysis import FRACTION, Cliff
-from cliffwatch.config import CostSpec
+from cliffwatch.analysis.cliff import FRACTION, Cliff
+from cliffwatch.config.schema import CostSpec
 
 
 def mix_cost(fraction: float, samples: int, generations: int, human: str, prices: CostSpec) -> float:

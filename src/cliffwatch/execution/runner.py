@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cliffwatch.config import ExperimentConfig, SweepConfig
-from cliffwatch.errors import CliffwatchError, LineageError, RunStoreError
+from cliffwatch.config.schema import ExperimentConfig, SweepConfig
+from cliffwatch.core.errors import CliffwatchError, LineageError, RunStoreError
 from cliffwatch.loop.engine import Lineage, LineageRunner
-from cliffwatch.store import LineageStore, RunStore
+from cliffwatch.execution.store import LineageStore, RunStore
 
 
 @dataclass

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cliffwatch.cliff.stats import BOOTSTRAP_SEED, FEW_REPLICATES, RESAMPLES, t_interval
-from cliffwatch.errors import AnalysisError
+from cliffwatch.analysis.stats import BOOTSTRAP_SEED, FEW_REPLICATES, RESAMPLES, t_interval
+from cliffwatch.core.errors import AnalysisError
 from cliffwatch.probes.base import metric_index
 
 DEFAULT_METRIC = {"text": "heldout_ppl", "vector": "wasserstein", "tokens": "tv_distance"}

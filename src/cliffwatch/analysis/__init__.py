@@ -1,0 +1,1 @@
+"""Pure analysis: a results table in, results out (quality loss, cliff, knee, cost, routes)."""

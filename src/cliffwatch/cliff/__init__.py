@@ -1,1 +1,0 @@
-"""Cliff analysis: quality loss, cliff location with bootstrap CIs, knee fit, adaptive search, cost."""

@@ -1,0 +1,1 @@
+"""Strict configs: the schema, the sweep grid, loading with one-line errors."""

@@ -1,0 +1,1 @@
+"""The foundation every layer builds on: typed errors, seeding, the component registry, modalities."""

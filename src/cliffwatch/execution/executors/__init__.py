@@ -1,0 +1,1 @@
+"""Executors: submit lineages, receive finished generations as they complete, cancel."""
