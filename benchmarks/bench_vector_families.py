@@ -9,7 +9,8 @@ same process, so the speed-up is measured side by side.
 
 from _bench import best_of  # first: it pins BLAS/OpenMP to one thread before numpy loads
 from cliffwatch.config.schema import ExperimentConfig
-from cliffwatch.loop.engine import Lineage, LineageRunner
+from cliffwatch.loop.engine import LineageRunner
+from cliffwatch.loop.lineage import Lineage
 
 GENERATIONS, LINEAGES, M = 1000, 100, 100
 
@@ -33,10 +34,10 @@ def main() -> None:
     print(f"{'family':<28}{'vectorised':>12}{'one at a time':>16}{'speed-up':>10}{'target':>9}")
     for label, (family, data, probes) in SETUPS.items():
         batched = config(family, data, probes, LINEAGES, GENERATIONS)
-        t_vec = best_of(3, lambda: LineageRunner(Lineage(batched, 0)).run())
+        t_vec = best_of(3, lambda: list(LineageRunner(Lineage(batched, 0)).generations()))
         # the peer: each lineage its own single-chain run; timed on 10 lineages and scaled
         single = config(family, data, probes, 1, GENERATIONS)
-        t_one = best_of(1, lambda: [LineageRunner(Lineage(single, seed)).run() for seed in range(10)]) * LINEAGES / 10
+        t_one = best_of(1, lambda: [list(LineageRunner(Lineage(single, seed)).generations()) for seed in range(10)]) * LINEAGES / 10
         ok = "PASS" if t_vec < 1.0 else "FAIL"
         print(f"{label:<28}{t_vec:>11.3f}s{t_one:>15.2f}s{t_one / t_vec:>9.0f}x{ok:>9}")
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from cliffwatch.config.schema import ExperimentConfig
-from cliffwatch.loop.engine import Lineage, LineageRunner
+from cliffwatch.loop.engine import LineageRunner
+from cliffwatch.loop.lineage import Lineage
 
 
 def experiment(**fields) -> ExperimentConfig:
@@ -11,12 +12,12 @@ def experiment(**fields) -> ExperimentConfig:
 
 def run_lineage(seed: int = 0, **fields):
     """Run one lineage in memory; returns its GenerationResults (model + metrics per generation)."""
-    return LineageRunner(Lineage(experiment(**fields), seed)).run()
+    return list(LineageRunner(Lineage(experiment(**fields), seed)).generations())
 
 
 def metric(results, name: str) -> np.ndarray:
     """(generations, chains) values of one metric."""
-    return np.stack([r.metrics[name] for r in results])
+    return np.stack([r.values()[name] for r in results])
 
 
 @pytest.fixture

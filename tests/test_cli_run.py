@@ -44,25 +44,27 @@ def test_rerun_resumes_and_is_bit_identical(tmp_path, monkeypatch, capsys):
     # a run killed after generation 2: its lineages hold generation files and a checkpoint
     partial = tmp_path / "partial"
     invoke(monkeypatch, capsys, "run", write(tmp_path, {**GOOD, "generations": 2}, "short.yaml"), "--out", partial, "-q")
-    from cliffwatch.config.schema import load_config
-    from cliffwatch.loop.engine import Lineage, LineageRunner
+    from cliffwatch.config.load import load_config
+    from cliffwatch.execution.plan import run_metrics
     from cliffwatch.execution.store import RunStore
+    from cliffwatch.execution.worker import run_lineage
+    from cliffwatch.loop.engine import LineageRunner
+    from cliffwatch.loop.lineage import Lineage
 
     full_cfg = load_config(path)
-    store = RunStore.create(tmp_path / "resumed", full_cfg.model_dump(mode="json"))
     lineage = Lineage(full_cfg, 0)
-    runner = LineageRunner(lineage, store.lineage(lineage.id))
-    runner.store.write_meta({"seed": 0, "labels": lineage.labels()})
+    store = RunStore.create(tmp_path / "resumed", full_cfg.model_dump(mode="json"), "run", run_metrics([lineage]))
     # interrupt after generation 2 by making the probes fail on generation 3
-    original = runner._probe
-    def crash_at_3(generation, *a):
+    original = LineageRunner._probe
+    def crash_at_3(self, generation, *a):
         if generation == 3:
             raise KeyboardInterrupt
-        return original(generation, *a)
-    runner._probe = crash_at_3
+        return original(self, generation, *a)
+    monkeypatch.setattr(LineageRunner, "_probe", crash_at_3)
     with pytest.raises(KeyboardInterrupt):
-        runner.run()
-    assert runner.store.checkpoint_generation() == 2 and not runner.store.finished
+        list(run_lineage(lineage, str(store.lineage(lineage.id).path)))
+    monkeypatch.setattr(LineageRunner, "_probe", original)
+    assert store.lineage(lineage.id).checkpoint_generation() == 2 and not store.lineage(lineage.id).finished
     # the CLI resumes it (and runs seed 1 from scratch)
     code, _, _ = invoke(monkeypatch, capsys, "run", path, "--out", tmp_path / "resumed", "-q")
     assert code == 0

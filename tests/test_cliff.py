@@ -4,14 +4,16 @@
 import numpy as np
 import pytest
 
-from cliffwatch.analysis.adaptive import run_adaptive
-from cliffwatch.analysis.cliff import analyze, crossing, hinge_fit, loss_table
-from cliffwatch.analysis.cost import mix_cost, plan
-from cliffwatch.config.schema import CostSpec, SweepConfig
+from cliffwatch.report.prose import cliff_sentence, cost_sentence
+from cliffwatch.analysis.cliff import analyze, crossing, hinge_fit
+from cliffwatch.analysis.quality_loss import loss_table
+from cliffwatch.analysis.cost import plan
+from cliffwatch.loop.mixing import mix_cost
+from cliffwatch.config.schema import CostSpec, ExperimentConfig, SweepConfig
 from cliffwatch.core.errors import AnalysisError, LineageError
 from conftest import invoke
 from cliffwatch.execution.store import RunStore, load_results
-from cliffwatch.execution.runner import run_sweep
+from cliffwatch import api
 
 FRACTIONS = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 SWEEP = {
@@ -31,7 +33,7 @@ SWEEP = {
 @pytest.fixture(scope="module")
 def grid_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep") / "grid"
-    run_sweep(SweepConfig.model_validate(SWEEP), out, workers=2)
+    api.sweep(SweepConfig.model_validate(SWEEP), out, workers=2, progress=False).outcome
     return out
 
 
@@ -63,12 +65,12 @@ def test_grid_sweep_locates_the_cliff_with_a_ci(grid_run):
     assert cliff.cliff_low <= cliff.cliff <= cliff.cliff_high
     # the loss at s = 1 is clearly above tau, and the all-synthetic loss exceeds the mid-grid one
     assert cliff.loss_low[-1] > 0.5 and cliff.loss[-1] > cliff.loss[2]
-    assert "quality holds up to s =" in cliff.summary()
+    assert "quality holds up to s =" in cliff_sentence(cliff)
 
 
 def test_adaptive_search_agrees_with_the_grid_with_fewer_runs(grid_run, tmp_path):
     (grid,) = analyze(load_results(grid_run), "wasserstein", tolerance=0.5)
-    _, cliffs = run_adaptive(SweepConfig.model_validate(SWEEP), tmp_path / "adaptive", workers=2)
+    cliffs = api.sweep(SweepConfig.model_validate(SWEEP), tmp_path / "adaptive", workers=2, adaptive=True, progress=False).cliffs
     (adaptive,) = cliffs
     assert len(adaptive.fractions) == 2 + 3 < len(FRACTIONS) + 1
     assert grid.cliff_low <= adaptive.cliff <= grid.cliff_high
@@ -76,14 +78,14 @@ def test_adaptive_search_agrees_with_the_grid_with_fewer_runs(grid_run, tmp_path
 
 def test_resumed_sweep_recomputes_nothing(grid_run):
     finished = {p.path.name: (p.path / "results.parquet").stat().st_mtime_ns for p in RunStore.open(grid_run).lineages()}
-    outcome = run_sweep(SweepConfig.model_validate(SWEEP), grid_run, workers=2)
+    outcome = api.sweep(SweepConfig.model_validate(SWEEP), grid_run, workers=2, progress=False).outcome
     assert sorted(outcome.finished) == sorted(finished)
     assert finished == {p.path.name: (p.path / "results.parquet").stat().st_mtime_ns for p in RunStore.open(grid_run).lineages()}
 
 
 def test_workers_do_not_change_results(grid_run, tmp_path):
     small = {**SWEEP, "sweep": {"policy.synthetic_fraction": [0.0, 1.0]}}
-    run_sweep(SweepConfig.model_validate(small), tmp_path / "one", workers=1)
+    api.sweep(SweepConfig.model_validate(small), tmp_path / "one", workers=1, progress=False).outcome
     a = load_results(tmp_path / "one").sort_values(["lineage", "chain", "generation", "metric"])
     b = load_results(grid_run)
     b = b[b["synthetic_fraction"].isin([0.0, 1.0])].sort_values(["lineage", "chain", "generation", "metric"])
@@ -93,8 +95,8 @@ def test_workers_do_not_change_results(grid_run, tmp_path):
 def test_cost_of_a_mix():
     prices = CostSpec(human_price=10.0, synthetic_price=1.0)
     # generation 0: 100 human; then 5 generations of 30 synthetic + 70 fresh human
-    assert mix_cost(0.3, 100, 5, "fresh", prices) == 100 * 10 + 5 * (30 * 1 + 70 * 10)
-    assert mix_cost(0.3, 100, 5, "fixed", prices) == 100 * 10 + 5 * 30 * 1
+    assert mix_cost(0.3, 100, 5, "fresh", prices.human_price, prices.synthetic_price) == 100 * 10 + 5 * (30 * 1 + 70 * 10)
+    assert mix_cost(0.3, 100, 5, "fixed", prices.human_price, prices.synthetic_price) == 100 * 10 + 5 * 30 * 1
 
 
 def test_plan_picks_the_cheapest_mix_whose_whole_ci_is_within_tau(grid_run):
@@ -103,7 +105,7 @@ def test_plan_picks_the_cheapest_mix_whose_whole_ci_is_within_tau(grid_run):
     safe = cost.table[cost.table["loss_high"] <= 0.5]
     assert cost.best["cost"] == safe["cost"].min()
     assert cost.best["synthetic_fraction"] < cliffs[0].cliff
-    assert "Cheapest safe mix" in cost.summary()
+    assert "Cheapest safe mix" in cost_sentence(cost)
 
 
 def test_cliff_cli_on_the_grid(grid_run, monkeypatch, capsys):
@@ -119,7 +121,7 @@ def test_cliff_cli_rejects_a_directory_that_is_not_a_run(tmp_path, monkeypatch, 
 def test_one_fraction_says_no_cliff_can_be_located(tmp_path, monkeypatch, capsys):
     one = {**SWEEP, "sweep": {"policy.synthetic_fraction": [0.0]}, "seeds": 1, "generations": 1}
     with pytest.raises(AnalysisError, match="only one synthetic fraction"):
-        run_sweep(SweepConfig.model_validate(one), tmp_path / "one", workers=1)
+        api.sweep(SweepConfig.model_validate(one), tmp_path / "one", workers=1, progress=False).outcome
         analyze(load_results(tmp_path / "one"), "wasserstein")
     code, _, err = invoke(monkeypatch, capsys, "cliff", tmp_path / "one")
     assert code == 2 and "only one synthetic fraction" in err
@@ -133,7 +135,7 @@ def test_bad_data_fails_before_anything_is_written(tmp_path, monkeypatch, capsys
     broken = {**SWEEP, "family": {"name": "gmm"}, "data": {"source": "digits"}, "holdout": 5000, "probes": None,
               "sweep": {"policy.synthetic_fraction": [0.0, 1.0]}, "seeds": 2, "generations": 1, "chains": 1}
     with pytest.raises(DataError, match="holdout"):
-        run_sweep(SweepConfig.model_validate(broken), tmp_path / "broken", workers=1)
+        api.sweep(SweepConfig.model_validate(broken), tmp_path / "broken", workers=1, progress=False).outcome
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(broken))
     code, _, err = invoke(monkeypatch, capsys, "sweep", path, "--out", tmp_path / "broken2", "-q")
@@ -145,11 +147,12 @@ def test_all_lineages_failing_is_a_clear_error(tmp_path, monkeypatch, capsys):
     import yaml
 
     # a filter that rejects every synthetic sample stops each lineage at generation 1
-    rejecting = {**SWEEP, "sweep": {"policy.synthetic_fraction": [0.5, 1.0]}, "seeds": 2, "generations": 2,
-                 "policy": {**SWEEP["policy"], "filters": [{"name": "self_score", "threshold": -1.0}]}}
-    with pytest.raises(LineageError, match="all 4 lineages failed; first: filter 'self_score' rejected all"):
-        run_sweep(SweepConfig.model_validate(rejecting), tmp_path / "failing", workers=2)
+    experiment = {k: v for k, v in SWEEP.items() if k not in ("sweep", "cliff", "cost")}
+    rejecting = {**experiment, "seeds": 2, "generations": 2,
+                 "policy": {**SWEEP["policy"], "synthetic_fraction": 1.0, "filters": [{"name": "self_score", "threshold": -1.0}]}}
+    with pytest.raises(LineageError, match="all 2 lineages failed; first: filter 'self_score' rejected all"):
+        api.run(ExperimentConfig.model_validate(rejecting), tmp_path / "failing", workers=2, progress=False)
     path = tmp_path / "failing.yaml"
     path.write_text(yaml.safe_dump(rejecting))
-    code, _, err = invoke(monkeypatch, capsys, "sweep", path, "--out", tmp_path / "failing2", "-q", "--workers", "1")
+    code, _, err = invoke(monkeypatch, capsys, "run", path, "--out", tmp_path / "failing2", "-q", "--workers", "1")
     assert code == 2 and "lineages failed" in err and "self_score" in err

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from cliffwatch.data.text import Sentences, Vocab, split_sentences, tokenize
-from cliffwatch.families.base import DataInfo, Family, Model
+from cliffwatch.core.modality import DataInfo
+from cliffwatch.families.base import Family, Model
 from cliffwatch.probes.base import Probe
 from cliffwatch.core.registry import FAMILIES, FILTERS, PROBES
 
@@ -22,10 +23,10 @@ def _text_data():
 def family_data(family_cls) -> tuple[DataInfo, object, object]:
     """(info, training data, held-out data) for the family's modality."""
     rng = np.random.default_rng(0)
-    if family_cls.modality == "vector":
+    if family_cls.modality.name == 'vector':
         data = rng.normal(size=(3, 60, 2)) @ np.array([[1.0, 0.3], [0.0, 0.5]])
         return DataInfo("vector", dim=2), data, rng.normal(size=(25, 2))
-    if family_cls.modality == "tokens":
+    if family_cls.modality.name == 'tokens':
         return DataInfo("tokens", support=12), rng.integers(0, 12, size=(3, 80)), rng.integers(0, 12, size=30)
     info, sentences = _text_data()
     return info, sentences.take(np.arange(len(sentences) - 20)), sentences.take(np.arange(len(sentences) - 20, len(sentences)))
@@ -37,19 +38,19 @@ FAMILY_NAMES = FAMILIES.names()
 @pytest.mark.parametrize("name", FAMILY_NAMES)
 def test_family_fit_sample_nll_shapes(name):
     family_cls = FAMILIES.get(name)
-    assert issubclass(family_cls, Family) and family_cls.modality in ("vector", "tokens", "text")
+    assert issubclass(family_cls, Family) and family_cls.modality.name in ("vector", "tokens", "text")
     info, train, heldout = family_data(family_cls)
     model = family_cls(info).fit(train, np.random.default_rng(1))
     assert isinstance(model, Model)
     samples = model.sample(7, np.random.default_rng(2))
     nll = model.nll(heldout)
-    if family_cls.modality == "text":
+    if family_cls.modality.name == 'text':
         assert len(samples) == 7 and samples.ids.max() < len(info.vocab)
         assert nll.shape == (len(heldout),)
     else:
         assert samples.shape[:2] == (3, 7)
         assert nll.shape == (3, len(heldout))  # a shared reference is scored by every chain
-    assert np.isfinite(nll).all() or family_cls.modality == "tokens"  # an MLE categorical may give 0 mass
+    assert np.isfinite(nll).all() or family_cls.modality.name == 'tokens'  # an MLE categorical may give 0 mass
 
 
 @pytest.mark.parametrize("name", FAMILY_NAMES)
@@ -87,7 +88,7 @@ def test_family_params_are_strict(name):
 @pytest.mark.parametrize("name", PROBES.names())
 def test_probe_declares_metrics(name):
     probe = PROBES.get(name)
-    assert issubclass(probe, Probe) and probe.modality in ("vector", "tokens", "text")
+    assert issubclass(probe, Probe) and probe.modality.name in ("vector", "tokens", "text")
     assert probe.metrics and len({m.name for m in probe.metrics}) == len(probe.metrics)
     for m in probe.metrics:
         assert m.higher_is_better in (True, False, None) and m.description and m.low <= m.high
@@ -106,7 +107,7 @@ def test_every_probe_reports_in_range_per_chain(modality):
 
     chains = PROBE_RUNS[modality]["chains"]
     results = run_lineage(**PROBE_RUNS[modality], policy={"samples": 500}, generations=2, holdout=200, probe_samples=300)
-    declared = {m.name: m for _, p in PROBES.items() if p.modality == modality for m in p.metrics}
+    declared = {m.name: m for _, p in PROBES.items() if p.modality.name == modality for m in p.metrics}
     for result in results:
         assert set(result.metrics) == set(declared)
         for name, values in result.metrics.items():
@@ -124,12 +125,12 @@ FAMILY_OF = {"vector": "gaussian", "tokens": "categorical", "text": "ngram"}
 def filter_cases():
     for name, filter_cls in FILTERS.items():
         for modality in filter_cls.modalities:
-            yield pytest.param(name, modality, id=f"{name}-{modality}")
+            yield pytest.param(name, modality.name, id=f"{name}-{modality}")
 
 
 def _filter_setup(name: str, modality: str):
-    from cliffwatch.data.sources import TextSource
-    from cliffwatch.config.schema import CorpusData
+    from cliffwatch.data.sources.corpus import TextSource
+    from cliffwatch.data.sources.corpus import CorpusData
     from cliffwatch.filters.base import FilterContext
 
     family_cls = FAMILIES.get(FAMILY_OF[modality])

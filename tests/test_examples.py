@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cliffwatch.config.schema import ExperimentConfig, SweepConfig, parse
+from cliffwatch.config.load import parse
+from cliffwatch.config.schema import ExperimentConfig, SweepConfig
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.yaml"))
 

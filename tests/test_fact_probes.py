@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from cliffwatch.config.schema import CorpusData
-from cliffwatch.data.sources import make_source
+from cliffwatch.data.sources.corpus import CorpusData
+from cliffwatch.data.sources.corpus import TextSource
 from cliffwatch.data.text import Sentences
 from cliffwatch.probes.facts_accuracy import (
     MAX_FACTS_PER_BUCKET,
@@ -24,7 +24,7 @@ ORDER = 6  # long enough a context to tell "X is a city in" from "X is a country
 
 @pytest.fixture(scope="module")
 def facts_source():
-    return make_source(CorpusData(source="corpus", corpus="facts"), 1000, np.random.default_rng(0))
+    return TextSource(CorpusData(source="corpus", corpus="facts"), 1000, np.random.default_rng(0))
 
 
 def fit(source, sentences: Sentences):
@@ -41,7 +41,7 @@ def binomial_se(p: float, n: int) -> float:
 
 
 def test_facts_probe_applies_only_to_a_fact_base(facts_source):
-    pydocs = make_source(CorpusData(source="corpus", corpus="pydocs", max_sentences=2000), 100, np.random.default_rng(0))
+    pydocs = TextSource(CorpusData(source="corpus", corpus="pydocs", max_sentences=2000), 100, np.random.default_rng(0))
     assert Facts.applies_to(facts_source) and not Facts.applies_to(pydocs)
 
 
@@ -109,7 +109,7 @@ def test_fact_probes_run_in_the_loop():
         family={"name": "ngram", "order": 3}, data={"source": "corpus", "corpus": "facts", "max_sentences": 5000},
         policy={"samples": 2000, "synthetic_fraction": 1.0}, generations=2, holdout=300, probe_samples=300,
     )
-    declared = {m.name: m for _, p in PROBES.items() if p.modality == "text" for m in p.metrics}
+    declared = {m.name: m for _, p in PROBES.items() if p.modality.name == 'text' for m in p.metrics}
     for result in results:
         assert set(result.metrics) == set(declared)
         for name, values in result.metrics.items():

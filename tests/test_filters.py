@@ -9,13 +9,14 @@ import yaml
 from conftest import experiment, invoke, metric, run_lineage
 from pydantic import ValidationError
 
-from cliffwatch.config.schema import CorpusData
+from cliffwatch.data.sources.corpus import CorpusData
 from cliffwatch.data.facts import TEMPLATES
-from cliffwatch.data.sources import make_source
+from cliffwatch.data.sources.corpus import TextSource
 from cliffwatch.data.text import Sentences, tokenize
 from cliffwatch.core.errors import ConfigError, LineageError
 from cliffwatch.families.base import DataInfo
-from cliffwatch.loop.engine import Lineage, LineageRunner
+from cliffwatch.loop.engine import LineageRunner
+from cliffwatch.loop.lineage import Lineage
 from cliffwatch.filters.base import FilterContext
 from cliffwatch.filters.verifier import FactChecker
 from cliffwatch.core.registry import FAMILIES, FILTERS
@@ -26,7 +27,7 @@ PROSE = 1500  # sentences of each part of pydocs+facts
 @pytest.fixture(scope="module")
 def text():
     """A pydocs+facts source, an n-gram generator fitted on part of its pool, and its samples."""
-    source = make_source(CorpusData(source="corpus", corpus="pydocs+facts", max_sentences=PROSE), 300, np.random.default_rng(0))
+    source = TextSource(CorpusData(source="corpus", corpus="pydocs+facts", max_sentences=PROSE), 300, np.random.default_rng(0))
     family = FAMILIES.get("ngram")(source.info, {"order": 3})
     train = source.pool.take(np.arange(2000))
     generator = family.fit(train, np.random.default_rng(0))
@@ -63,7 +64,7 @@ CASES = {
 
 
 def test_each_filter_is_covered_on_each_modality_it_declares():
-    declared = {(name, m) for name in CASES["text"] for m in FILTERS.get(name).modalities}
+    declared = {(name, m.name) for name in CASES["text"] for m in FILTERS.get(name).modalities}
     assert declared == {(name, m) for m, filters in CASES.items() for name in filters}
 
 
@@ -121,13 +122,13 @@ def test_verifier_accepts_true_facts_and_prose_and_rejects_false_facts(text):
 def test_every_sentence_of_the_facts_corpus_states_a_true_fact():
     """On the whole corpus: a cut one (max_sentences) keeps only the facts whose probe sentence made
     the cut in its fact base, so its other sentences may state facts the fact base lacks."""
-    source = make_source(CorpusData(source="corpus", corpus="facts"), 100, np.random.default_rng(0))
+    source = TextSource(CorpusData(source="corpus", corpus="facts"), 100, np.random.default_rng(0))
     claims = FactChecker(source.facts, source.info.vocab)(source.corpus.sentences)
     assert claims.stated.all() and not claims.false.any()
 
 
 def test_verifier_needs_a_fact_base(text):
-    pydocs = make_source(CorpusData(source="corpus", corpus="pydocs", max_sentences=500), 100, np.random.default_rng(0))
+    pydocs = TextSource(CorpusData(source="corpus", corpus="pydocs", max_sentences=500), 100, np.random.default_rng(0))
     verifier = FILTERS.get("verifier")
     assert verifier.check(pydocs) == "a verifier needs ground truth: this corpus has no fact base"
     assert verifier.check(text[0]) is None
@@ -288,7 +289,7 @@ def test_the_verifier_keeps_false_facts_out_of_what_the_next_generation_learns()
             runner = LineageRunner(Lineage(experiment(
                 family={"name": "ngram", "order": 6}, data={"source": "corpus", "corpus": "facts"}, holdout=500,
                 policy={"samples": 2000, "filters": [{"name": name, "mode": "resample"}]}, generations=1, probes=[]), seed))
-            model = runner.run()[-1].model
+            model = list(runner.generations())[-1].model
             checker = FactChecker(runner.source.facts, runner.source.info.vocab)
             rates.append(checker(model.sample(2000, np.random.default_rng(0))).false.mean())
         false_rates[name] = np.array(rates)
@@ -304,19 +305,16 @@ def test_a_resumed_lineage_filters_exactly_as_a_straight_one(tmp_path):
                      probes=["moments"], policy={"samples": 200, "filters": [
                          {"name": "perplexity", "mode": "resample"}, {"name": "critic", "family": {"name": "kde"}}, {"name": "dedup"}]})
     lineage = Lineage(cfg, 0)
-    straight = LineageRunner(lineage).run()
-    store = RunStore.create(tmp_path / "run", cfg.model_dump(mode="json")).lineage(lineage.id)
-    store.write_meta({"seed": 0, "labels": lineage.labels()})
-    interrupted = LineageRunner(lineage, store)
-    probe = interrupted._probe
-    def crash_at_3(generation, *args):
-        if generation == 3:
-            raise KeyboardInterrupt
-        return probe(generation, *args)
-    interrupted._probe = crash_at_3
-    with pytest.raises(KeyboardInterrupt):
-        interrupted.run()
-    resumed = LineageRunner(lineage, store).run()
+    straight = list(LineageRunner(lineage).generations())
+    store = RunStore.create(tmp_path / "run", cfg.model_dump(mode="json"), "run", []).lineage(lineage.id)
+    store.path.mkdir()
+    interrupted = LineageRunner(lineage).generations()
+    for output in interrupted:  # stored as the worker stores them, until a crash after generation 2
+        store.write_generation(output.generation, output.table(), output.state)
+        if output.generation == 2:
+            break
+    done = store.checkpoint_generation()
+    resumed = list(LineageRunner(lineage).generations((done, store.load_checkpoint())))
     assert [r.generation for r in resumed] == [3, 4]
     for a, b in zip(straight[3:], resumed):
         assert a.metrics.keys() == b.metrics.keys()

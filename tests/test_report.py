@@ -11,13 +11,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from cliffwatch.report.prose import cliff_sentence, cost_sentence
 from cliffwatch.analysis.cliff import analyze
 from cliffwatch.analysis.cost import plan
 from cliffwatch.config.schema import ExperimentConfig, SweepConfig
 from cliffwatch.core.errors import AnalysisError
 from cliffwatch.report.html import write_report
 from cliffwatch.execution.store import RunStore, load_results
-from cliffwatch.execution.runner import run_experiment, run_sweep
+from cliffwatch import api
 
 FRACTIONS = [0, 0.25, 0.5, 0.75, 1.0]
 SWEEP = {
@@ -39,7 +40,7 @@ EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNOR
 @pytest.fixture(scope="module")
 def sweep_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "sweep"
-    run_sweep(SweepConfig.model_validate(SWEEP), out, workers=1)
+    api.sweep(SweepConfig.model_validate(SWEEP), out, workers=1, progress=False).outcome
     return out
 
 
@@ -55,7 +56,7 @@ def test_sweep_report_is_self_contained_with_summary_first(sweep_run, sweep_repo
     assert "<link" not in page and "@import" not in page
     cliffs = analyze(load_results(sweep_run), "wasserstein", 0.5)
     cost = plan(cliffs, 50, SweepConfig.model_validate(SWEEP).cost, "fresh")
-    summaries = [html.escape(c.summary()) for c in cliffs] + [html.escape(cost.summary())]
+    summaries = [html.escape(cliff_sentence(c)) for c in cliffs] + [html.escape(cost_sentence(cost))]
     positions = [page.index(s) for s in summaries]
     assert max(positions) < page.index(FIGURE), "the plain-language summary comes before any figure"
     # cliff, heatmap, trajectories; the text-track plots say they were not measured
@@ -82,7 +83,7 @@ def test_options_override_the_sweep_and_output_is_reproducible(sweep_run, sweep_
 def test_plain_run_gets_trajectories_and_says_why_there_is_no_cliff(tmp_path):
     config = {k: v for k, v in SWEEP.items() if k not in ("sweep", "cliff")}
     config["policy"] = {**config["policy"], "synthetic_fraction": 0.5}
-    run_experiment(ExperimentConfig.model_validate({**config, "generations": 3}), tmp_path / "run")
+    api.run(ExperimentConfig.model_validate({**config, "generations": 3}), tmp_path / "run", progress=False)
     page = write_report(tmp_path / "run").read_text(encoding="utf-8")
     assert "No cliff can be located in this run" in page and "single synthetic fraction (s = 0.5)" in page
     assert page.count(FIGURE) == 1  # trajectories only
@@ -92,7 +93,7 @@ def test_plain_run_gets_trajectories_and_says_why_there_is_no_cliff(tmp_path):
 def fake_text_run(path, generations: int = 4, seeds: int = 3):
     """A run with the text track's fluency, fact and gaming metrics (invented values with the expected
     trends), written through the run store as a sweep would write it."""
-    store = RunStore.create(path, SweepConfig.model_validate(SWEEP).model_dump(mode="json"), "sweep")
+    store = RunStore.create(path, SweepConfig.model_validate(SWEEP).model_dump(mode="json"), "sweep", [])
     for s in FRACTIONS:
         for seed in range(seeds):
             lineage = store.lineage(f"s{s}-seed{seed}")

@@ -8,9 +8,13 @@ the literature reports, the test asserts what it does (docs/escape-routes.md say
 import numpy as np
 import pytest
 
-from cliffwatch.analysis.cost import mix_cost
-from cliffwatch.analysis.routes import REFERENCE, CompareConfig, analyze_routes, compare, compare_lineages
-from cliffwatch.config.schema import parse
+from cliffwatch.loop.mixing import mix_cost
+from cliffwatch import api
+from cliffwatch.config.grid import REFERENCE
+from cliffwatch.config.schema import CompareConfig
+from cliffwatch.execution.plan import compare_lineages
+from cliffwatch.report.prose import route_sentences
+from cliffwatch.config.load import parse
 from cliffwatch.core.errors import AnalysisError, ConfigError
 from cliffwatch.report.routes_section import routes_section
 from cliffwatch.execution.store import RunStore, load_results
@@ -55,7 +59,7 @@ def config(**fields) -> CompareConfig:
 @pytest.fixture(scope="module")
 def gauss(tmp_path_factory):
     out = tmp_path_factory.mktemp("routes") / "gauss"
-    return out, compare(config(**GAUSS), out, workers=2)
+    return out, api.compare(config(**GAUSS), out, workers=2, progress=False).comparison
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +71,7 @@ def text(tmp_path_factory):
         "all-human-fresh": {"policy.synthetic_fraction": 0.0, "policy.human": "fresh"},
         "orders-2-4-6": {"policy.generators": orders(2, 4, 6)},
     })
-    return compare(cfg, tmp_path_factory.mktemp("routes") / "text", workers=2)
+    return api.compare(cfg, tmp_path_factory.mktemp("routes") / "text", workers=2, progress=False).comparison
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +84,7 @@ def facts(tmp_path_factory):
         "verifier": {"policy.filters": [{"name": "verifier", "mode": "resample"}]},
         "self-score": {"policy.filters": [{"name": "self_score", "mode": "resample"}]},
     })
-    return compare(cfg, tmp_path_factory.mktemp("routes") / "facts", workers=2)
+    return api.compare(cfg, tmp_path_factory.mktemp("routes") / "facts", workers=2, progress=False).comparison
 
 
 # ---- configs ----------------------------------------------------------------------------------
@@ -163,7 +167,7 @@ def test_swept_routes_get_a_cliff_and_its_shift(gauss):
     assert c.route("fixed-50").cliff is None  # ran at one fraction
     # accumulating stays within tau up to s = 1: its cliff lies beyond the grid, a shift of +inf
     assert not acc.cliff.found and acc.shift[0] == np.inf
-    assert "no cliff on the grid" in c.summaries()[3]
+    assert "no cliff on the grid" in route_sentences(c)[3]
 
 
 def test_fresh_data_loop_levels_off_below_a_fixed_anchor(gauss):
@@ -183,18 +187,18 @@ def test_costs_follow_the_anchor_kind(gauss):
     assert c.route("fresh-50").human_samples == n + g * 25
     assert c.route("fresh-50").extra_human_samples == g * 25
     prices = config(**GAUSS).cost
-    assert c.route("fresh-50").cost == pytest.approx(mix_cost(0.5, n, g, "fresh", prices))
-    fixed_saving = mix_cost(0.5, n, g, "fixed", prices) - mix_cost(1.0, n, g, "fixed", prices)
+    assert c.route("fresh-50").cost == pytest.approx(mix_cost(0.5, n, g, "fresh", prices.human_price, prices.synthetic_price))
+    fixed_saving = mix_cost(0.5, n, g, "fixed", prices.human_price, prices.synthetic_price) - mix_cost(1.0, n, g, "fixed", prices.human_price, prices.synthetic_price)
     assert c.route("fixed-50").extra_cost == pytest.approx(fixed_saving)
-    assert "more human samples per loop" in c.summaries()[2]
+    assert "more human samples per loop" in route_sentences(c)[2]
 
 
 def test_a_resumed_comparison_recomputes_nothing(gauss):
     out, c = gauss
     stamps = {p.path.name: (p.path / "results.parquet").stat().st_mtime_ns for p in RunStore.open(out).lineages()}
-    again = compare(config(**GAUSS), out, workers=2)
+    again = api.compare(config(**GAUSS), out, workers=2, progress=False).comparison
     assert stamps == {p.path.name: (p.path / "results.parquet").stat().st_mtime_ns for p in RunStore.open(out).lineages()}
-    assert again.summaries() == c.summaries() == analyze_routes(out).summaries()
+    assert route_sentences(again) == route_sentences(c) == route_sentences(api.compare_results(out))
 
 
 def test_the_report_section_draws_every_route(gauss):
@@ -235,7 +239,7 @@ def test_sampling_bias_trades_recall_for_precision(tmp_path):
                  generations=6, seeds=3, chains=10, holdout=300, probe_samples=300, probes=["precision_recall"],
                  cliff={"metric": "recall"}, metrics=["precision"],
                  routes={"unbiased": {}, "lambda-0.7": {"policy.temperature": 0.7}})
-    c = compare(cfg, tmp_path / "pr", workers=1)
+    c = api.compare(cfg, tmp_path / "pr", workers=1, progress=False).comparison
     recall, precision = (c.route("lambda-0.7").effects[m] for m in ("recall", "precision"))
     assert recall.diff_low > 0  # recall falls faster than at lambda = 1
     assert precision.diff_high < 0 and precision.high < 0  # precision rises, above even the all-human run's
@@ -258,28 +262,36 @@ def test_verifier_vs_self_score_on_tail_facts(facts):
 
 
 def test_a_route_whose_lineages_all_fail_is_reported_not_hidden(tmp_path):
+    cfg = config(**{**TEXT, "generations": 1, "seeds": 2}, name="rejecting", probes=["text_fidelity"],
+                 routes={"none": {}, "rejecting": {"policy.filters": [{"name": "self_score", "threshold": -1.0}]}})
+    c = api.compare(cfg, tmp_path / "rejecting", workers=1, progress=False).comparison
+    failed = c.route("rejecting")
+    assert failed.problem.startswith("2 of 2 lineages failed") and "rejected all" in failed.problem
+    assert not failed.effects and c.route("none").effects
+    assert route_sentences(c)[1].startswith("rejecting (filters = self_score(threshold=-1.0), s = 1): not measured — "
+                                            "2 of 2 lineages failed; first: filter 'self_score' rejected all")
+    assert "rejected all" in routes_section(c)
+    # re-analysed from the run directory alone, the route still says it has no results
+    assert "no replicate reached generation 1" in api.compare_results(tmp_path / "rejecting").route("rejecting").problem
+
+
+def test_a_route_that_cannot_run_on_the_data_fails_before_anything_is_written(tmp_path):
     no_facts = {"source": "corpus", "corpus": "pydocs", "max_sentences": 2000}
     cfg = config(**{**TEXT, "generations": 1, "seeds": 2, "data": no_facts}, name="no-facts", probes=["text_fidelity"],
                  routes={"none": {}, "verifier": {"policy.filters": [{"name": "verifier"}]}})
-    c = compare(cfg, tmp_path / "no-facts", workers=1)
-    failed = c.route("verifier")
-    assert failed.problem.startswith("2 of 2 lineages failed") and "a verifier needs ground truth" in failed.problem
-    assert not failed.effects and c.route("none").effects
-    assert c.summaries()[1].startswith("verifier (filters = verifier, s = 1): not measured — 2 of 2 lineages failed; first: "
-                                      "policy.filters.0: verifier cannot run here: a verifier needs ground truth")
-    assert "a verifier needs ground truth" in routes_section(c)
-    # re-analysed from the run directory alone, the route still says it has no results
-    assert "no replicate reached generation 1" in analyze_routes(tmp_path / "no-facts").route("verifier").problem
+    with pytest.raises(ConfigError, match="route verifier: policy.filters.0: verifier cannot run here: a verifier needs ground truth"):
+        api.compare(cfg, tmp_path / "no-facts", workers=1, progress=False)
+    assert not (tmp_path / "no-facts").exists()
 
 
 def test_analysing_a_run_that_is_no_comparison_is_an_error(gauss, tmp_path):
     from cliffwatch.config.schema import SweepConfig
-    from cliffwatch.execution.runner import run_sweep
+    from cliffwatch import api
 
     plain = {k: v for k, v in GAUSS.items() if k != "routes"} | {"generations": 1, "seeds": 1, "chains": 2}
-    run_sweep(SweepConfig.model_validate(plain), tmp_path / "sweep")
+    api.sweep(SweepConfig.model_validate(plain), tmp_path / "sweep", progress=False).outcome
     with pytest.raises(AnalysisError, match="not a route comparison"):
-        analyze_routes(tmp_path / "sweep")
+        api.compare_results(tmp_path / "sweep")
 
 
 def test_compare_cli_and_its_report(gauss, tmp_path, monkeypatch, capsys):

@@ -9,10 +9,10 @@ from cliffwatch.execution.store import RunStore, load_results
 
 
 def test_create_is_atomic_and_refuses_existing(tmp_path):
-    store = RunStore.create(tmp_path / "r", {"a": 1})
+    store = RunStore.create(tmp_path / "r", {"a": 1}, "run", [])
     assert store.config() == {"a": 1} and (tmp_path / "r" / "run.json").exists()
     with pytest.raises(RunStoreError):
-        RunStore.create(tmp_path / "r", {"a": 1})
+        RunStore.create(tmp_path / "r", {"a": 1}, "run", [])
     assert [p.name for p in tmp_path.iterdir()] == ["r"]  # no staging directory left
 
 
@@ -32,7 +32,7 @@ def _try_lock(path, queue):
 
 
 def test_a_second_process_cannot_write_a_locked_run(tmp_path):
-    store = RunStore.create(tmp_path / "r", {})
+    store = RunStore.create(tmp_path / "r", {}, "run", [])
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     with store.lock():
@@ -47,6 +47,6 @@ def test_a_second_process_cannot_write_a_locked_run(tmp_path):
 
 
 def test_results_of_an_empty_run_are_an_error(tmp_path):
-    RunStore.create(tmp_path / "r", {})
+    RunStore.create(tmp_path / "r", {}, "run", [])
     with pytest.raises(RunStoreError, match="no finished generations"):
         load_results(tmp_path / "r")

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from cliffwatch.config.schema import CorpusData
-from cliffwatch.data.sources import make_source
+from cliffwatch.data.sources.corpus import CorpusData
+from cliffwatch.data.sources.corpus import TextSource
 from cliffwatch.data.text import Sentences, Vocab
 from cliffwatch.families.base import DataInfo
 from cliffwatch.probes.base import ProbeContext
@@ -127,7 +127,7 @@ def test_occurs_in_matches_brute_force():
 @pytest.fixture(scope="module")
 def pydocs():
     """A pydocs source (per-seed holdout of 1,000 sentences) and an order-3 model fitted on its pool."""
-    source = make_source(CorpusData(source="corpus", corpus="pydocs"), 1000, np.random.default_rng(0))
+    source = TextSource(CorpusData(source="corpus", corpus="pydocs"), 1000, np.random.default_rng(0))
     model = FAMILIES.get("ngram")(source.info, {"order": 3}).fit(source.pool, np.random.default_rng(0))
     return source, model
 
@@ -195,7 +195,7 @@ def test_text_probes_run_in_the_loop():
         family={"name": "ngram", "order": 3}, data={"source": "corpus", "corpus": "pydocs", "max_sentences": 3000},
         policy={"samples": 1000, "synthetic_fraction": 1.0}, generations=2, holdout=300, probe_samples=300,
     )
-    declared = {m.name: m for _, p in PROBES.items() if p.modality == "text" and p.name != "facts" for m in p.metrics}
+    declared = {m.name: m for _, p in PROBES.items() if p.modality.name == 'text' and p.name != "facts" for m in p.metrics}
     for result in results:
         assert set(result.metrics) == set(declared)  # pydocs has no fact base: no fact metrics
         for name, values in result.metrics.items():

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from cliffwatch.core.errors import CliffwatchError
 
@@ -24,27 +22,11 @@ console = Console()
 errors = Console(stderr=True)
 
 
-@contextmanager
-def progress_bar(description: str, total: int, quiet: bool = False) -> Iterator[Callable[[int], None]]:
-    """Yields ``advance(n)``. The bar appears with the first finished generation, so a config or
-    data error found before any work prints its message alone."""
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("generations"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=errors, disable=quiet,
-    )
-    task = progress.add_task(description, total=total)
+def _bar(quiet: bool):
+    """The progress the api draws: a rich bar on stderr, or none."""
+    from cliffwatch.report.progress import ProgressBar
 
-    def advance(n: int) -> None:
-        if not progress.live.is_started:
-            progress.start()
-        progress.advance(task, n)
-
-    try:
-        yield advance
-    finally:
-        if progress.live.is_started:
-            progress.stop()
+    return False if quiet else ProgressBar(errors)
 
 
 def _report_failures(outcome) -> None:
@@ -67,34 +49,30 @@ def run(
     the model against held-out human data, and stores results and a checkpoint in the run
     directory, so a killed run resumes where it stopped when the same command runs again.
     """
-    from cliffwatch.config.schema import load_config
+    from cliffwatch import api
+    from cliffwatch.config.load import load_config
     from cliffwatch.report.terminal import summarize, summary_table
-    from cliffwatch.execution.store import load_results
-    from cliffwatch.execution.runner import run_experiment
 
     cfg = load_config(config)
-    out = out or Path("runs") / cfg.name
-    total = len(cfg.seeds) * (cfg.generations + 1)
-    with progress_bar(f"{cfg.name}", total, quiet) as advance:
-        outcome = run_experiment(cfg, out, workers, overwrite, advance)
-    _report_failures(outcome)
-    summary = summarize(load_results(out))
+    result = api.run(cfg, out, workers=workers, overwrite=overwrite, progress=_bar(quiet))
+    out = result.run_dir
+    _report_failures(result.outcome)
+    summary = summarize(api.results(out))
     title = (f"{cfg.name}: {cfg.family.name} on {cfg.data.source}, s = {cfg.policy.synthetic_fraction:g}, "
              f"{cfg.policy.mode}, {len(cfg.seeds)} seed(s) × {cfg.chains} chain(s)")
     console.print(summary_table(summary, title))
     console.print(f"results: {out}  (load with cliffwatch.load_results({str(out)!r}))", highlight=False)
 
 
-def _print_cliffs(cliffs, config=None) -> None:
-    from cliffwatch.analysis.cost import plan
+def _print_cliffs(cliffs, cost=None) -> None:
+    from cliffwatch.report.prose import cliff_sentence, cost_sentence
     from cliffwatch.report.terminal import cliff_table
 
-    cost = plan(cliffs, config.policy.samples, config.cost, config.policy.human) if config is not None else None
     for cliff in cliffs:
         console.print(cliff_table(cliff, cost))
-        console.print(cliff.summary(), highlight=False)
+        console.print(cliff_sentence(cliff), highlight=False)
     if cost is not None:
-        console.print(cost.summary(), highlight=False)
+        console.print(cost_sentence(cost), highlight=False)
 
 
 @app.command()
@@ -112,28 +90,12 @@ def sweep(
     (quality loss vs the all-human run, bootstrap CIs over seeds, knee fit) and the cheapest
     safe mix are printed at the end. `cliffwatch report RUN_DIR` draws it all.
     """
-    from cliffwatch.analysis.adaptive import planned_runs, run_adaptive
-    from cliffwatch.analysis.cliff import analyze
-    from cliffwatch.config.schema import load_sweep
-    from cliffwatch.execution.store import load_results
-    from cliffwatch.execution.runner import default_workers, run_sweep, sweep_lineages
+    from cliffwatch import api
 
-    cfg = load_sweep(config)
-    out = out or Path("runs") / cfg.name
-    workers = workers or default_workers()
-    spec = cfg.cliff
-    if adaptive:
-        fractions = len(cfg.sweep.get("policy.synthetic_fraction", [0]))
-        total = len(sweep_lineages(cfg)) // fractions * planned_runs(cfg) * (cfg.generations + 1)
-        with progress_bar(f"{cfg.name} (adaptive)", total, quiet) as advance:
-            _, cliffs = run_adaptive(cfg, out, workers, overwrite, advance)
-    else:
-        total = len(sweep_lineages(cfg)) * (cfg.generations + 1)
-        with progress_bar(cfg.name, total, quiet) as advance:
-            outcome = run_sweep(cfg, out, workers, overwrite, advance)
-        _report_failures(outcome)
-        cliffs = analyze(load_results(out), spec.metric, spec.tolerance, spec.relative, spec.generation)
-    _print_cliffs(cliffs, cfg)
+    result = api.sweep(config, out, workers=workers, adaptive=adaptive, overwrite=overwrite, progress=_bar(quiet))
+    out = result.run_dir
+    _report_failures(result.outcome)
+    _print_cliffs(result.cliffs, result.cost)
     console.print(f"results: {out}   next: cliffwatch report {out}", highlight=False)
 
 
@@ -152,16 +114,12 @@ def compare(
     generation G with a CI, the difference to the baseline route, the shift of the cliff
     when swept, and the cost (samples discarded, extra human data). `cliffwatch report RUN_DIR`
     draws it."""
-    from cliffwatch.analysis.routes import compare as run_compare
-    from cliffwatch.analysis.routes import compare_lineages, load_compare
-    from cliffwatch.execution.runner import default_workers
+    from cliffwatch import api
+    from cliffwatch.report.prose import route_sentences
 
-    cfg = load_compare(config)
-    out = out or Path("runs") / cfg.name
-    total = len(compare_lineages(cfg)) * (cfg.generations + 1)
-    with progress_bar(cfg.name, total, quiet) as advance:
-        result = run_compare(cfg, out, workers or default_workers(), overwrite, advance)
-    for line in result.summaries():
+    result = api.compare(config, out, workers=workers, overwrite=overwrite, progress=_bar(quiet))
+    out = result.run_dir
+    for line in route_sentences(result.comparison):
         console.print(line, highlight=False)
     console.print(f"results: {out}   next: cliffwatch report {out}", highlight=False)
 
@@ -178,27 +136,16 @@ def demo(
     No arguments needed: sweeps the synthetic fraction (11 fractions x 3 seeds x 10 generations
     of a word 4-gram model on Python's documentation plus real geography facts), locates the
     cliff, and writes the HTML report."""
-    from importlib.resources import files
+    from cliffwatch import api
 
-    from cliffwatch.analysis.cliff import analyze
-    from cliffwatch.config.schema import SweepConfig, parse
-    from cliffwatch.report.html import write_report
-    from cliffwatch.execution.store import load_results
-    from cliffwatch.execution.runner import default_workers, run_sweep, sweep_lineages
-
-    import yaml
-
-    cfg = parse(SweepConfig, yaml.safe_load(files("cliffwatch").joinpath("demo.yaml").read_text()), "demo.yaml")
+    cfg = api.demo_config()
     console.print(f"cliffwatch demo: {cfg.family.name} (order {cfg.family.params['order']}) on {cfg.data.corpus}, "
                   f"{len(cfg.sweep['policy.synthetic_fraction'])} synthetic fractions x {len(cfg.seeds)} seeds x "
                   f"{cfg.generations} generations", highlight=False)
-    total = len(sweep_lineages(cfg)) * (cfg.generations + 1)
-    with progress_bar("demo", total, quiet) as advance:
-        outcome = run_sweep(cfg, out, workers or default_workers(), overwrite, advance)
-    _report_failures(outcome)
-    spec = cfg.cliff
-    _print_cliffs(analyze(load_results(out), spec.metric, spec.tolerance, spec.relative, spec.generation), cfg)
-    path = write_report(out)
+    result = api.sweep(cfg, out, workers=workers, overwrite=overwrite, progress=_bar(quiet))
+    _report_failures(result.outcome)
+    _print_cliffs(result.cliffs, result.cost)
+    path = api.report(result.run_dir)
     console.print(f"report: {path}", highlight=False)
 
 
@@ -215,25 +162,10 @@ def cliff(
     The cliff is the smallest synthetic fraction whose quality loss exceeds τ, with a bootstrap
     CI over seeds; also the knee of a two-segment fit and the cheapest safe mix. Works on a
     partly finished sweep too."""
-    from cliffwatch.analysis.cliff import analyze
-    from cliffwatch.config.schema import SweepConfig, parse
-    from cliffwatch.core.errors import AnalysisError
-    from cliffwatch.execution.store import RunStore, load_results
+    from cliffwatch import api
 
-    store = RunStore.open(run_dir)
-    raw = {k: v for k, v in store.config().items() if k != "adaptive"}
-    if "routes" in raw:
-        raise AnalysisError(f"{run_dir}: an escape-route comparison; its cliffs are in `cliffwatch report {run_dir}`")
-    cfg = parse(SweepConfig, raw, str(run_dir / "config.yaml")) if "sweep" in raw else None
-    spec = cfg.cliff if cfg else None
-    cliffs = analyze(
-        load_results(run_dir),
-        metric or (spec.metric if spec else None),
-        tolerance if tolerance is not None else (spec.tolerance if spec else 0.1),
-        not absolute and (spec.relative if spec else True),
-        generation if generation is not None else (spec.generation if spec else None),
-    )
-    _print_cliffs(cliffs, cfg)
+    result = api.analyze(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute)
+    _print_cliffs(result.cliffs, result.cost)
 
 
 @app.command()
@@ -248,32 +180,64 @@ def report(
 
     Summary, cliff plot with CI, ΔQ heatmap, metric trajectories, fluency vs truthfulness,
     gaming gap, cost table and provenance."""
-    from cliffwatch.report.html import write_report
+    from cliffwatch import api
 
-    path = write_report(run_dir, out, metric=metric, tolerance=tolerance, generation=generation)
+    path = api.report(run_dir, out, metric=metric, tolerance=tolerance, generation=generation)
     console.print(f"report: {path}", highlight=False)
 
 
 @app.command("list")
 def list_components() -> None:
-    """List the registered families, probes and their metrics."""
+    """List the registered families, probes, filters, data sources and executors.
+
+    Components whose optional extra is not installed are listed with the command that installs
+    it; a plugin that fails to import is listed with its error."""
     from rich.table import Table
 
-    from cliffwatch.core.registry import FAMILIES, PROBES
+    from cliffwatch.core.errors import RegistryError
+    from cliffwatch.core.registry import EXECUTORS, FAMILIES, FILTERS, PROBES, SOURCES
 
-    families = Table(title="families")
-    for col in ("name", "modality", "knobs"):
-        families.add_column(col)
-    for name, fam in FAMILIES.items():
-        families.add_row(name, fam.modality, ", ".join(fam.Params.model_fields) or "–")
-    console.print(families)
+    for registry, columns in ((FAMILIES, ("modality", "knobs")), (SOURCES, ("modality", "knobs")),
+                              (FILTERS, ("applies to", "knobs")), (EXECUTORS, ())):
+        table = Table(title=f"{registry.kind} components")
+        for col in ("name", *columns, "from"):
+            table.add_column(col)
+        for name, entry in sorted(registry.entries().items()):
+            cells = _component_cells(registry, name, entry, len(columns))
+            table.add_row(name, *cells, entry.package)
+        console.print(table)
     probes = Table(title="probes")
     for col in ("probe", "modality", "metric", "better", "meaning"):
         probes.add_column(col)
-    for name, probe in PROBES.items():
+    for name in PROBES.names():
+        try:
+            probe = PROBES.get(name)
+        except RegistryError as err:
+            probes.add_row(name, "–", "–", "–", _unavailable(err))
+            continue
         for m in probe.metrics:
-            probes.add_row(name, probe.modality, m.name, {True: "higher", False: "lower", None: "–"}[m.higher_is_better], m.description)
+            probes.add_row(name, str(probe.modality), m.name, {True: "higher", False: "lower", None: "–"}[m.higher_is_better], m.description)
     console.print(probes)
+
+
+def _unavailable(err: Exception) -> str:
+    return f"[yellow]unavailable:[/yellow] {err}"
+
+
+def _component_cells(registry, name: str, entry, n: int) -> list[str]:
+    """The cells of one component's row: what it applies to and its knobs, or why it is unavailable."""
+    from cliffwatch.core.errors import RegistryError
+
+    if n == 0:
+        return []
+    try:
+        component = registry.get(name)
+    except RegistryError as err:
+        return [_unavailable(err), ""][:n]
+    applies = getattr(component, "modality", None) or ", ".join(map(str, getattr(component, "modalities", ())))
+    params = getattr(component, "Params", None) or getattr(component, "Spec", None)
+    knobs = ", ".join(k for k in (params.model_fields if params else {}) if k != "source") or "–"
+    return [str(applies), knobs]
 
 
 def main() -> None:

@@ -20,63 +20,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cliffwatch.analysis.stats import BOOTSTRAP_SEED, FEW_REPLICATES, RESAMPLES, t_interval
+from cliffwatch.analysis.quality_loss import (
+    FRACTION,
+    direction,
+    group_columns,
+    loss_table,
+    replicate_matrix,
+    run_metrics,
+)
+from cliffwatch.analysis.stats import BOOTSTRAP_SEED, RESAMPLES, t_interval
 from cliffwatch.core.errors import AnalysisError
-from cliffwatch.probes.base import metric_index
-
-DEFAULT_METRIC = {"text": "heldout_ppl", "vector": "wasserstein", "tokens": "tv_distance"}
-FRACTION = "synthetic_fraction"
-REPLICATE = ["seed", "chain"]
-# label columns that describe a lineage but never define a separate cliff curve
-_NOT_GROUPS = {FRACTION, "family"}
+from cliffwatch.core.modality import MODALITIES
 
 
 def default_metric(df: pd.DataFrame) -> str:
-    index = metric_index()
+    """The default cliff metric of the run's modality (the first modality default it reports)."""
     present = set(df["metric"].unique())
-    for modality in ("text", "vector", "tokens"):
-        name = DEFAULT_METRIC[modality]
-        if name in present and index.get(name, (None, None))[1] is not None:
-            probe_name, _ = index[name]
-            if df.loc[df["metric"] == name, "probe"].iloc[0] == probe_name:
-                return name
+    metrics = run_metrics(df)
+    for modality in MODALITIES.values():
+        name = modality.default_metric
+        if name in present and name in metrics and metrics[name].kind == "probe":
+            return name
     raise AnalysisError(f"no default quality metric among {sorted(present)}; name one with --metric")
-
-
-def direction(metric: str) -> bool:
-    """True if higher is better. Diagnostics without a direction cannot define a quality loss."""
-    index = metric_index()
-    if metric not in index:
-        raise AnalysisError(f"unknown metric {metric!r}; known: {', '.join(sorted(index))}")
-    better = index[metric][1].higher_is_better
-    if better is None:
-        raise AnalysisError(f"metric {metric!r} has no better direction; choose a quality metric")
-    return better
-
-
-def group_columns(df: pd.DataFrame) -> list[str]:
-    """Label columns that vary across lineages (other than s): each combination is its own curve."""
-    labels = [c for c in df.columns if c not in {"lineage", "seed", "chain", "generation", "probe", "metric", "value"}]
-    return [c for c in labels if c not in _NOT_GROUPS and df[c].astype(str).nunique() > 1]
-
-
-def loss_table(df: pd.DataFrame, metric: str, relative: bool = True) -> pd.DataFrame:
-    """ΔQ per (group, s, generation, replicate): positive = worse than the all-human run."""
-    higher = direction(metric)
-    rows = df[df["metric"] == metric]
-    if rows.empty:
-        raise AnalysisError(f"metric {metric!r} is not in this run; present: {', '.join(sorted(df['metric'].unique()))}")
-    groups = group_columns(df)
-    keys = groups + ["generation"] + REPLICATE
-    base = rows[rows[FRACTION] == 0][keys + ["value"]].rename(columns={"value": "baseline"})
-    if base.empty:
-        raise AnalysisError("the run has no all-human lineage (synthetic_fraction = 0) to measure quality loss against")
-    merged = rows.merge(base, on=keys, how="inner")
-    q, q0 = merged["value"].to_numpy(), merged["baseline"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        change = (q / q0 - 1.0) if relative else (q - q0)
-    merged["loss"] = -change if higher else change
-    return merged[groups + [FRACTION, "generation"] + REPLICATE + ["value", "baseline", "loss"]]
 
 
 def crossing(fractions: np.ndarray, curves: np.ndarray, tolerance: float) -> np.ndarray:
@@ -173,29 +138,6 @@ class Cliff:
             return float("inf") if self.slope_right > 0 else float("nan")
         return self.slope_right / self.slope_left
 
-    def summary(self) -> str:
-        """A plain-language sentence for the report."""
-        what = f"{self.metric} {'falls' if self.higher_is_better else 'rises'} by more than "
-        what += f"{self.tolerance:.0%}" if self.relative else f"{self.tolerance:g}"
-        where = "".join(f", {k} = {v}" for k, v in self.group.items())
-        if not self.found:
-            return (f"Under this setup{where}, quality holds at every synthetic fraction up to s = {self.fractions[-1]:g} "
-                    f"at generation {self.generation}: {self.metric} never gets worse by more than τ.")
-        high = "beyond the grid" if np.isinf(self.cliff_high) else f"{self.cliff_high:.2f}"
-        text = (f"Under this setup{where}, quality holds up to s = {self.cliff:.2f} [{self.cliff_low:.2f}, {high}] "
-                f"at generation {self.generation} ({what} past it).")
-        collapsing = {s: g for s, g in self.collapse_generations.items() if g is not None and s >= self.cliff}
-        if collapsing:
-            s = min(collapsing)
-            text += f" Past s = {s:g} it crosses τ within {collapsing[s]} generation{'s' * (collapsing[s] != 1)}."
-        if self.replicates < FEW_REPLICATES:
-            text += f" (Only {self.replicates} replicates: the bootstrap intervals of the cliff and knee are rough; run more seeds to decide.)"
-        if np.isfinite(self.knee):
-            shape = "non-linear" if self.nonlinear else "not clearly non-linear"
-            text += (f" The curve is {shape}: a two-segment fit bends at s = {self.knee:.2f} "
-                     f"[{self.knee_low:.2f}, {self.knee_high:.2f}], slope {self.slope_left:.3g} → {self.slope_right:.3g}.")
-        return text
-
 
 def analyze(df: pd.DataFrame, metric: str | None = None, tolerance: float = 0.1, relative: bool = True,
             generation: int | None = None, resamples: int = RESAMPLES) -> list[Cliff]:
@@ -221,9 +163,7 @@ def analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation,
             f"only one synthetic fraction ({fractions[0]:g}) in this run: a cliff needs a sweep over several "
             "(e.g. sweep: {policy.synthetic_fraction: [0, 0.1, ..., 1]})"
         )
-    at_g = losses[losses["generation"] == generation]
-    matrix = at_g.pivot_table(index=REPLICATE, columns=FRACTION, values="loss", aggfunc="first")
-    matrix = matrix.reindex(columns=fractions).dropna()  # replicates present at every fraction
+    matrix = replicate_matrix(losses, generation, fractions)
     if matrix.empty:
         raise AnalysisError(f"no replicate (seed, chain) finished every fraction at generation {generation}")
     r = matrix.to_numpy()
@@ -248,7 +188,7 @@ def analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation,
         over = np.flatnonzero(by_s.loc[s].to_numpy() > tolerance)
         collapse[float(s)] = int(by_s.columns[over[0]]) if len(over) else None
     return Cliff(
-        metric, direction(metric), tolerance, relative, generation, group, fractions, mean,
+        metric, direction(metric, run_metrics(losses)), tolerance, relative, generation, group, fractions, mean,
         np.asarray(loss_low), np.asarray(loss_high), len(r), cliff, float(cliff_low), float(cliff_high),
         knee, float(knee_low), float(knee_high), left, right, nonlinear, collapse,
     )

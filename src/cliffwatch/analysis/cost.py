@@ -1,10 +1,8 @@
 """The cheapest data mix that keeps the quality loss within τ after G generations.
 
-Purchases per lineage: generation 0 buys ``samples`` human items; every later generation buys
-its synthetic share, and its human share only when the anchor is ``fresh`` (a ``fixed`` anchor
-re-uses generation 0's human data). A mix counts as safe when the upper end of its ΔQ
-confidence interval stays within τ, and so does every smaller fraction's: the plan does not
-bet on a lucky point estimate.
+What a mix buys is priced as loop/mixing.py counts it. A mix counts as safe when the upper end of
+its ΔQ confidence interval stays within τ, and so does every smaller fraction's: the plan does
+not bet on a lucky point estimate.
 """
 
 from __future__ import annotations
@@ -13,14 +11,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cliffwatch.analysis.cliff import FRACTION, Cliff
+from cliffwatch.analysis.cliff import Cliff
+from cliffwatch.analysis.quality_loss import FRACTION
 from cliffwatch.config.schema import CostSpec
+from cliffwatch.loop.mixing import mix_cost
 
 
-def mix_cost(fraction: float, samples: int, generations: int, human: str, prices: CostSpec) -> float:
-    synthetic = round(fraction * samples)
-    new_human = samples - synthetic if human == "fresh" else 0
-    return samples * prices.human_price + generations * (synthetic * prices.synthetic_price + new_human * prices.human_price)
+_COLUMNS = {FRACTION, "cost", "loss", "loss_low", "loss_high", "tolerance", "safe"}
 
 
 @dataclass
@@ -30,18 +27,10 @@ class CostPlan:
     all_human: pd.Series  # the reference: s = 0 (the most expensive)
     currency: str
 
-    def summary(self) -> str:
-        c = self.currency
-        if self.best is None:
-            return "No swept mix keeps the quality loss within τ with confidence; only more human data is safe."
-        extra = "".join(f", {k} = {self.best[k]}" for k in self.table.columns if k not in _COLUMNS)
-        saving = 1 - self.best["cost"] / self.all_human["cost"] if self.all_human["cost"] > 0 else 0.0
-        return (f"Cheapest safe mix: s = {self.best[FRACTION]:g}{extra}: {c}{self.best['cost']:,.0f} for the run "
-                f"(vs {c}{self.all_human['cost']:,.0f} all-human, {saving:.0%} less), ΔQ = {self.best['loss']:.3f} "
-                f"[{self.best['loss_low']:.3f}, {self.best['loss_high']:.3f}] ≤ τ = {self.best['tolerance']:g}.")
-
-
-_COLUMNS = {FRACTION, "cost", "loss", "loss_low", "loss_high", "tolerance", "safe"}
+    @property
+    def labels(self) -> list[str]:
+        """The swept fields (beside s) that tell candidate mixes apart."""
+        return [k for k in self.table.columns if k not in _COLUMNS]
 
 
 def plan(cliffs: list[Cliff], samples: int, prices: CostSpec, human: str = "fixed") -> CostPlan:
@@ -52,7 +41,7 @@ def plan(cliffs: list[Cliff], samples: int, prices: CostSpec, human: str = "fixe
         mode = str(cliff.group.get("human", human))
         n = int(cliff.group.get("samples", samples))
         for s, loss, low, high, safe in zip(cliff.fractions, cliff.loss, cliff.loss_low, cliff.loss_high, cliff.safe):
-            rows.append({**cliff.group, FRACTION: float(s), "cost": mix_cost(s, n, cliff.generation, mode, prices),
+            rows.append({**cliff.group, FRACTION: float(s), "cost": mix_cost(s, n, cliff.generation, mode, prices.human_price, prices.synthetic_price),
                          "loss": loss, "loss_low": low, "loss_high": high, "tolerance": cliff.tolerance,
                          "safe": bool(safe)})
     table = pd.DataFrame(rows).sort_values("cost", kind="stable").reset_index(drop=True)

@@ -1,10 +1,5 @@
-"""Escape routes, measured: run the routes side by side on one setup and report each one's effect.
-
-A compare config is a sweep config plus ``routes``: route name -> overrides of ``family.*`` and
-``policy.*`` fields (dotted paths, as in a sweep grid). Each route is the base setup with its
-overrides, run at the base policy's synthetic fraction unless it sets its own; when ``sweep``
-gives a grid of fractions, every route that does not fix s also runs over the grid, so the
-routes' cliffs can be compared. An all-human reference (the base setup at s = 0) always runs.
+"""Escape routes, measured: each route's effect from a comparison's results (config.schema's
+CompareConfig says what a route is).
 
 Everything but the family and the policy is shared (data, holdout, seeds, chains, generations,
 probes), so the lineages of one seed see the same human data (common random numbers) and every
@@ -19,158 +14,31 @@ the family change too. Per route, at generation G (95% Student-t intervals over 
   (a bounded loss levels off, a diverging one keeps growing);
 - per swept route: its cliff (analysis.py) and the cliff's shift from the baseline's (bootstrap);
 - cost per loop (one replicate) up to G: human samples bought (a fresh anchor buys new human data
-  every generation, a fixed one re-uses generation 0's, as cost.mix_cost prices a mix), synthetic
+  every generation, a fixed one re-uses generation 0's, as loop/mixing.py prices a mix), synthetic
   samples drawn and discarded by filters, and their price.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, ValidationError, field_validator, model_validator
 
-from cliffwatch.analysis.cliff import FRACTION, REPLICATE, Cliff, analyze_curve, crossing, default_metric, direction
-from cliffwatch.analysis.cost import mix_cost
+from cliffwatch.analysis.cliff import Cliff, analyze_curve, crossing, default_metric
+from cliffwatch.analysis.quality_loss import FRACTION, REPLICATE, direction, quality_change, replicate_matrix, run_metrics
 from cliffwatch.analysis.stats import BOOTSTRAP_SEED, RESAMPLES, mean_ci
-from cliffwatch.config.schema import CostSpec, ExperimentConfig, SweepConfig, describe_error, parse, read_yaml
+from cliffwatch.config.grid import ROUTE, RoutePoint
+from cliffwatch.config.schema import FRACTION_PATH, CompareConfig, CostSpec, ExperimentConfig
 from cliffwatch.core.errors import AnalysisError
-from cliffwatch.loop.engine import Lineage
-from cliffwatch.probes.base import metric_index
-from cliffwatch.core.seeding import stable_hash
-from cliffwatch.execution.store import RunStore, load_results
-from cliffwatch.execution.runner import execute, prepare_run
-
-FRACTION_PATH = "policy.synthetic_fraction"
-REFERENCE = "all-human"  # the route tag of the implicit all-human run
-ROUTE = "route"  # the results column that names a lineage's route
-ROUTE_FIELDS = ("family", "policy")  # what a route may change; the rest is shared, so routes stay paired
+from cliffwatch.loop import mixing
+from cliffwatch.loop.lineage import Lineage
 
 
-@dataclass(frozen=True)
-class RoutePoint:
-    """One (route, synthetic fraction) of a comparison and the experiment it runs."""
-
-    route: str
-    fraction: float
-    config: ExperimentConfig
-
-    def lineage_ids(self) -> set[str]:
-        return {Lineage(self.config, seed).id for seed in self.config.seeds}
-
-
-class CompareConfig(SweepConfig):
-    """A sweep config plus ``routes``: the escape routes to run side by side on its setup."""
-
-    sweep: dict[str, list[Any]] = Field(
-        default_factory=dict,
-        description="optional {policy.synthetic_fraction: [...]}: routes that do not fix s also run over these fractions",
-    )
-    routes: dict[str, dict[str, Any]] = Field(
-        min_length=1,
-        description="route name -> {dotted family.* / policy.* path: value}; `baseline` (or the first) is the no-route baseline",
-    )
-    metrics: list[str] = Field(default_factory=list, description="further metrics reported per route beside cliff.metric")
-
-    @field_validator("routes", mode="before")
-    @classmethod
-    def _empty_routes(cls, value: Any) -> Any:
-        # `baseline:` with nothing after it (YAML null) is the base setup unchanged
-        return {k: ({} if v is None else v) for k, v in value.items()} if isinstance(value, dict) else value
-
-    @model_validator(mode="after")
-    def _valid_compare(self) -> "CompareConfig":
-        # SweepConfig's own validator has already built (and so validated) every route via variants()
-        for path in self.sweep:
-            if path != FRACTION_PATH:
-                raise ValueError(f"@sweep.{path}: a compare config sweeps only {FRACTION_PATH}; make other variations routes")
-        index = metric_index()
-        for name in self.metrics:
-            if name not in index or index[name][1].higher_is_better is None:
-                known = sorted(m for m, (_, metric) in index.items() if metric.higher_is_better is not None)
-                raise ValueError(f"@metrics: {name!r} is not a quality metric; known: {', '.join(known)}")
-        return self
-
-    @property
-    def baseline(self) -> str:
-        return "baseline" if "baseline" in self.routes else next(iter(self.routes))
-
-    def base(self) -> ExperimentConfig:
-        return ExperimentConfig.model_validate(self.model_dump(exclude={"sweep", "cliff", "cost", "routes", "metrics"}))
-
-    def points(self) -> list[RoutePoint]:
-        """The reference, then every route at each of its fractions (a route that fixes s: that one;
-        otherwise the base policy's fraction and the swept grid)."""
-        grid = self.sweep.get(FRACTION_PATH, [])
-        for value in grid:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ValueError(f"@sweep.{FRACTION_PATH}: fractions must be numbers in [0, 1] (got {value!r})")
-        base = self.base()
-        out = [RoutePoint(REFERENCE, 0.0, _at_fraction(base, 0.0))]
-        raw = base.model_dump(mode="json")
-        for name, overrides in self.routes.items():
-            if name == REFERENCE:
-                raise ValueError(f"@routes.{name}: the name is reserved for the implicit all-human reference")
-            route = _route_config(name, overrides, raw)
-            own = route.policy.synthetic_fraction
-            fractions = [own] if FRACTION_PATH in overrides else sorted({float(own), *map(float, grid)})
-            out.extend(RoutePoint(name, float(s), _at_fraction(route, s)) for s in fractions)
-        return out
-
-    def variants(self) -> list[tuple[dict[str, Any], ExperimentConfig]]:
-        """({route: name}, experiment) per distinct experiment: a point that repeats an earlier one
-        (the baseline at s = 0 is the reference) runs once, under the first route that names it."""
-        seen, out = set(), []
-        for point in self.points():
-            key = stable_hash(point.config.lineage_params())
-            if key not in seen:
-                seen.add(key)
-                out.append(({ROUTE: point.route}, point.config))
-        return out
-
-
-def _at_fraction(config: ExperimentConfig, s: float) -> ExperimentConfig:
-    # float: a YAML `0` and the reference's 0.0 must hash to the same lineage
-    return config.model_copy(update={"policy": config.policy.model_copy(update={"synthetic_fraction": float(s)})})
-
-
-def _route_config(name: str, overrides: dict[str, Any], base: dict) -> ExperimentConfig:
-    """The base experiment (as a JSON dict) with one route's overrides; errors name the route and field."""
-    raw = copy.deepcopy(base)
-    for path, value in overrides.items():
-        where = f"@routes.{name}.{path}"
-        *parents, leaf = path.split(".")
-        if path.split(".")[0] not in ROUTE_FIELDS:
-            raise ValueError(f"{where}: a route may change family.* and policy.* only (the rest is shared, so every "
-                             "route stays paired with the all-human reference)")
-        node: Any = raw
-        for part in parents:
-            if not isinstance(node, dict) or part not in node:
-                raise ValueError(f"{where}: no such field")
-            node = node[part]
-        # a family's knobs may be absent from the dump (defaults), so any key is allowed there
-        if not isinstance(node, dict) or (leaf not in node and parents != ["family"]):
-            allowed = f"; allowed: {', '.join(sorted(node))}" if isinstance(node, dict) else ""
-            raise ValueError(f"{where}: no such field{allowed}")
-        node[leaf] = value
-    try:
-        return ExperimentConfig.model_validate(raw)
-    except ValidationError as err:
-        raise ValueError("@" + describe_error(err, prefix=f"routes.{name}.", model=ExperimentConfig)) from None
-
-
-def load_compare(path: str | Path) -> CompareConfig:
-    return parse(CompareConfig, read_yaml(path), str(path))
-
-
-def compare_lineages(config: CompareConfig) -> list[Lineage]:
-    """Every distinct (route point, seed) lineage, tagged with its route."""
-    return [Lineage(variant, seed, ((ROUTE, labels[ROUTE]),)) for labels, variant in config.variants() for seed in variant.seeds]
+def lineage_ids(point: RoutePoint) -> set[str]:
+    return {Lineage(point.config, seed).id for seed in point.config.seeds}
 
 
 # ---- results ----------------------------------------------------------------------------------
@@ -233,10 +101,6 @@ class RouteComparison:
         negative = route a loses less quality than route b."""
         return _contrast(self.losses[metric or self.metric], a, b)
 
-    def summaries(self) -> list[str]:
-        """One plain-language sentence (or a few) per route."""
-        return [self._summary(r) for r in self.routes]
-
     def table(self) -> pd.DataFrame:
         """One row per route: headline effect, difference to the baseline, late growth, cliff, cost."""
         rows = []
@@ -253,118 +117,15 @@ class RouteComparison:
             })
         return pd.DataFrame(rows)
 
-    def _summary(self, r: RouteResult) -> str:
-        where = f"{r.name} ({r.description}{'' if r.fixes_fraction else f', s = {r.fraction:g}'})"
-        if r.problem:
-            return f"{where}: not measured — {r.problem}."
-        e, base = r.effects[self.metric], self.route(self.baseline)
-        loss = f"the {'relative ' if self.relative else ''}quality loss of {self.metric} at generation {self.generation}"
-        if r.name == self.baseline:
-            text = f"{where} is the baseline: {loss} is {ci_text(e.loss, e.low, e.high)} against the all-human run."
-        elif base.problem:
-            text = f"{where}: {loss} is {ci_text(e.loss, e.low, e.high)}; the baseline was not measured, so no comparison."
-        else:
-            b = base.effects[self.metric]
-            if not np.isfinite(e.diff_low):
-                verb = "changes"  # no CI (one replicate, or an infinite value): no verdict
-            elif e.diff_high < 0:
-                verb = "cuts"
-            elif e.diff_low > 0:
-                verb = "raises"
-            else:
-                verb = "does not measurably change"
-            text = (f"{where} {verb} {loss} from {ci_text(b.loss, b.low, b.high)} to {ci_text(e.loss, e.low, e.high)} "
-                    f"(paired difference {ci_text(e.diff, e.diff_low, e.diff_high, signed=True)}) {self._cost_phrase(r)}.")
-        if r.synthetic_discarded > 0:
-            rates = ", ".join(f"{k} {v:.0%}" for k, v in r.acceptance.items())
-            text += (f" Its filters discard {r.synthetic_discarded:,.0f} synthetic samples per loop (mean acceptance "
-                     f"{rates}).")
-        if np.isfinite(r.growth[0]):
-            text += " " + self._growth_phrase(r)
-        if r.cliff is not None:
-            text += " " + self._cliff_phrase(r)
-        if r.note:
-            text += f" Note: {r.note}."
-        return text
 
-    def _cost_phrase(self, r: RouteResult) -> str:
-        extra, human = r.extra_cost, r.extra_human_samples
-        if not np.isfinite(extra) or abs(extra) < 0.005:
-            text = "at the same cost"
-        else:
-            text = f"for {money(self.currency, abs(extra))} {'more' if extra > 0 else 'less'}"
-        if np.isfinite(human) and human != 0:
-            text += f" ({abs(human):,.0f} {'more' if human > 0 else 'fewer'} human samples per loop)"
-        return text
-
-    def _growth_phrase(self, r: RouteResult) -> str:
-        mean, low, high = r.growth
-        k = max(1, self.generation // 4)
-        over = f"over generations {self.generation - k}–{self.generation}"
-        if not np.isfinite(low):
-            return f"Its loss changes by {num_text(mean, True)} per generation {over} (no CI)."
-        if low > 0:
-            return f"Its loss is still growing {over}: {ci_text(mean, low, high, signed=True)} per generation."
-        if high < 0:
-            return f"Its loss is shrinking {over}: {ci_text(mean, low, high, signed=True)} per generation."
-        return f"Its loss shows no measurable growth {over}: {ci_text(mean, low, high, signed=True)} per generation."
-
-    def _cliff_phrase(self, r: RouteResult) -> str:
-        c = r.cliff
-        if not c.found:
-            text = f"Its loss stays within τ = {c.tolerance:g} up to s = {c.fractions[-1]:g} (no cliff on the grid)"
-        else:
-            high = "beyond the grid" if np.isinf(c.cliff_high) else f"{c.cliff_high:.2f}"
-            text = f"Its cliff is at s = {c.cliff:.2f} [{c.cliff_low:.2f}, {high}]"
-        if r.name != self.baseline and np.isfinite(r.shift[0]):
-            text += f", {ci_text(*r.shift, signed=True, digits=2)} from the baseline's"
-        return text + "."
+# ---- analysing -----------------------------------------------------------------------------------
 
 
-def num_text(x: float, signed: bool = False, digits: int = 3) -> str:
-    if math.isnan(x):
-        return "–"
-    if math.isinf(x):
-        return "∞" if x > 0 else "−∞"
-    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
-
-
-def ci_text(mean: float, low: float, high: float, signed: bool = False, digits: int = 3) -> str:
-    """``mean [low, high]``; an undefined bound reads –."""
-    return f"{num_text(mean, signed, digits)} [{num_text(low, signed, digits)}, {num_text(high, signed, digits)}]"
-
-
-def money(currency: str, x: float) -> str:
-    """Whole units from 100 up, cents below (a few synthetic samples cost less than one unit)."""
-    return "–" if math.isnan(x) else f"{currency}{x:,.{0 if abs(x) >= 100 else 2}f}"
-
-
-# ---- running and analysing ------------------------------------------------------------------------
-
-
-def compare(config: CompareConfig, out: str | Path, workers: int = 1, overwrite: bool = False,
-            progress: Callable[[int], None] | None = None) -> RouteComparison:
-    """Run (or resume) every route and the all-human reference into ``out``, then analyse them.
-    Routes whose lineages fail are reported with the reason; only a run where every lineage fails
-    raises (LineageError)."""
-    store = prepare_run(out, config.model_dump(mode="json"), "compare", overwrite)
-    outcome = execute(store, compare_lineages(config), workers, progress)
-    return analyze_routes(out, failures=outcome.failed)
-
-
-def analyze_routes(run_dir: str | Path, failures: dict[str, str] | None = None,
+def analyze_routes(config: CompareConfig, df: pd.DataFrame, failures: dict[str, str] | None = None,
                    resamples: int = RESAMPLES) -> RouteComparison:
-    """The route comparison of a compare run directory (finished or not). ``failures`` (lineage id
-    -> reason, as ``compare`` gets them from the runner) explains routes that have no results."""
-    store = RunStore.open(run_dir)
-    snapshot = store.config()
-    if "routes" not in snapshot:
-        raise AnalysisError(f"{run_dir}: not a route comparison (its config has no `routes`)")
-    config = parse(CompareConfig, snapshot, str(Path(run_dir) / "config.yaml"))
-    return _analyze(config, load_results(run_dir), failures or {}, resamples)
-
-
-def _analyze(config: CompareConfig, df: pd.DataFrame, failures: dict[str, str], resamples: int) -> RouteComparison:
+    """The route comparison of a compare run's results (finished or not). ``failures`` (lineage id
+    -> reason, as the executor reported them) explains routes that have no results."""
+    failures = failures or {}
     spec = config.cliff
     metric = spec.metric or default_metric(df)
     metrics = [metric, *(m for m in config.metrics if m != metric)]
@@ -377,17 +138,17 @@ def _analyze(config: CompareConfig, df: pd.DataFrame, failures: dict[str, str], 
 
     points = config.points()
     reference = points[0]
-    ref_values = _values(df, metric, reference.lineage_ids())
+    ref_values = _values(df, metric, lineage_ids(reference))
     ref_at_g = ref_values.loc[ref_values["generation"] == generation, "value"].to_numpy()
     if not len(ref_at_g):
-        reason = _failure(reference.lineage_ids(), failures)
+        reason = _failure(lineage_ids(reference), failures)
         raise AnalysisError(f"the all-human reference has no results at generation {generation}"
                             + (f": {reason}" if reason else ""))
 
     by_route: dict[str, list[RoutePoint]] = {}
     for p in points[1:]:
         by_route.setdefault(p.route, []).append(p)
-    operating = {name: _operating(config, name) for name in by_route}
+    operating = {name: config.operating_fraction(name) for name in by_route}
     curves = {m: {name: _route_losses(df, m, pts, reference, spec.relative) for name, pts in by_route.items()} for m in metrics}
     at_g = {m: pd.DataFrame({name: _at(curves[m][name], operating[name], generation) for name in by_route}) for m in metrics}
     baseline = config.baseline
@@ -395,7 +156,7 @@ def _analyze(config: CompareConfig, df: pd.DataFrame, failures: dict[str, str], 
     results, trajectories = [], []
     for name, pts in by_route.items():
         route = RouteResult(name, _describe_route(config.routes[name]), operating[name], FRACTION_PATH in config.routes[name])
-        failed = _failure({i for p in pts for i in p.lineage_ids()}, failures)
+        failed = _failure({i for p in pts for i in lineage_ids(p)}, failures)
         for m in metrics:
             mine = at_g[m][name].dropna()
             if len(mine):
@@ -414,7 +175,7 @@ def _analyze(config: CompareConfig, df: pd.DataFrame, failures: dict[str, str], 
                                              {ROUTE: name}, resamples)
             except AnalysisError as err:
                 route.note = f"no cliff: {err}"
-        operating_ids = next(p for p in pts if p.fraction == operating[name]).lineage_ids()
+        operating_ids = lineage_ids(next(p for p in pts if p.fraction == operating[name]))
         _costs(route, df, operating_ids, pts[0].config, generation, config.cost)
         results.append(route)
 
@@ -428,7 +189,7 @@ def _analyze(config: CompareConfig, df: pd.DataFrame, failures: dict[str, str], 
             r.shift = _cliff_shift(curves[metric][r.name], curves[metric][baseline], generation, spec.tolerance, resamples)
     empty = pd.DataFrame(columns=[ROUTE, "generation", "loss", "low", "high"])
     return RouteComparison(
-        config.name, metric, direction(metric), spec.relative, generation, spec.tolerance, baseline,
+        config.name, metric, direction(metric, run_metrics(df)), spec.relative, generation, spec.tolerance, baseline,
         config.cost.currency, mean_ci(ref_at_g), results, at_g,
         pd.concat(trajectories, ignore_index=True) if trajectories else empty,
     )
@@ -440,12 +201,6 @@ def _contrast(table: pd.DataFrame, a: str, b: str) -> tuple[float, float, float]
         return (math.nan,) * 3
     paired = table[[a, b]].dropna()
     return mean_ci((paired[a] - paired[b]).to_numpy())
-
-
-def _operating(config: CompareConfig, route: str) -> float:
-    """The fraction a route's headline effect is measured at: its own, else the base policy's."""
-    override = config.routes[route].get(FRACTION_PATH)
-    return float(config.policy.synthetic_fraction if override is None else override)
 
 
 def _failure(ids: set[str], failures: dict[str, str]) -> str | None:
@@ -464,17 +219,16 @@ def _route_losses(df: pd.DataFrame, metric: str, points: list[RoutePoint], refer
                   relative: bool) -> pd.DataFrame:
     """ΔQ per (s, generation, replicate) of one route against the all-human reference, as
     analysis.loss_table defines it (positive = worse)."""
-    ref = _values(df, metric, reference.lineage_ids()).rename(columns={"value": "baseline"})
+    ref = _values(df, metric, lineage_ids(reference)).rename(columns={"value": "baseline"})
     parts = []
     for p in points:
-        part = _values(df, metric, p.lineage_ids()).merge(ref, on=["generation", *REPLICATE], how="inner")
+        part = _values(df, metric, lineage_ids(p)).merge(ref, on=["generation", *REPLICATE], how="inner")
         part[FRACTION] = p.fraction
         parts.append(part)
     out = pd.concat(parts, ignore_index=True)
-    q, q0 = out["value"].to_numpy(), out["baseline"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        change = (q / q0 - 1.0) if relative else (q - q0)
-    out["loss"] = -change if direction(metric) else change
+    metrics = run_metrics(df)
+    out["loss"] = quality_change(out["value"].to_numpy(), out["baseline"].to_numpy(), direction(metric, metrics), relative)
+    out.attrs["metrics"] = metrics
     return out
 
 
@@ -507,11 +261,7 @@ def _cliff_shift(route: pd.DataFrame, baseline: pd.DataFrame, generation: int, t
     paired percentile-bootstrap CI (the same resampled replicates for both curves). A curve with no
     crossing counts as a cliff beyond the grid (inf); resamples where neither crosses say nothing
     about the shift and are left out."""
-    def matrix(losses: pd.DataFrame) -> pd.DataFrame:
-        at_g = losses[losses["generation"] == generation]
-        return at_g.pivot_table(index=REPLICATE, columns=FRACTION, values="loss", aggfunc="first").dropna()
-
-    a, b = matrix(route), matrix(baseline)
+    a, b = replicate_matrix(route, generation), replicate_matrix(baseline, generation)
     common = a.index.intersection(b.index)
     if list(a.columns) != list(b.columns) or len(common) < 2:
         return (math.nan,) * 3
@@ -536,23 +286,26 @@ def _cliff_shift(route: pd.DataFrame, baseline: pd.DataFrame, generation: int, t
 def _costs(route: RouteResult, df: pd.DataFrame, ids: set[str], config: ExperimentConfig, generation: int,
            prices: CostSpec) -> None:
     """What one loop (replicate) of the route buys up to generation G at its operating fraction: as
-    cost.mix_cost prices the planned mix, plus the synthetic draws that filters rejected and had
+    mixing.mix_cost prices the planned mix, plus the synthetic draws that filters rejected and had
     replaced (resample mode)."""
     p = config.policy
     rows = df[df["lineage"].isin(ids) & df["generation"].between(1, generation)]
     loop = rows.pivot_table(index=[*REPLICATE, "generation"], columns="metric", values="value", aggfunc="first")
-    planned = generation * round(route.fraction * p.samples)
-    if "synthetic_drawn" in loop:  # only lineages with filters record their draws
-        totals = loop[["synthetic_drawn", "synthetic_kept"]].groupby(level=REPLICATE).sum()
-        route.synthetic_drawn = float(totals["synthetic_drawn"].mean())
-        route.synthetic_discarded = float((totals["synthetic_drawn"] - totals["synthetic_kept"]).mean())
+    kinds = {m.kind: m.name for m in run_metrics(df).values() if m.kind in ("synthetic_drawn", "synthetic_kept")}
+    planned = generation * mixing.synthetic_count(route.fraction, p.samples)
+    if kinds.get("synthetic_drawn") in loop:  # only lineages with filters record their draws
+        totals = loop[[kinds["synthetic_drawn"], kinds["synthetic_kept"]]].groupby(level=REPLICATE).sum()
+        drawn, kept = totals[kinds["synthetic_drawn"]], totals[kinds["synthetic_kept"]]
+        route.synthetic_drawn = float(drawn.mean())
+        route.synthetic_discarded = float((drawn - kept).mean())
     else:
         route.synthetic_drawn, route.synthetic_discarded = float(planned), 0.0
-    route.acceptance = {c.removeprefix("acceptance:"): float(loop[c].mean()) for c in loop if c.startswith("acceptance:")}
-    new_human = p.samples - round(route.fraction * p.samples) if p.human == "fresh" else 0
-    route.human_samples = float(p.samples + generation * new_human)
+    route.acceptance = {m.subject: float(loop[m.name].mean()) for m in run_metrics(df).values()
+                        if m.kind == "acceptance" and m.name in loop}
+    route.human_samples = float(mixing.human_bought(route.fraction, p.samples, p.human, generation))
     resampled = route.synthetic_drawn - planned
-    route.cost = mix_cost(route.fraction, p.samples, generation, p.human, prices) + resampled * prices.synthetic_price
+    route.cost = (mixing.mix_cost(route.fraction, p.samples, generation, p.human, prices.human_price, prices.synthetic_price)
+                  + resampled * prices.synthetic_price)
 
 
 def _describe_route(overrides: dict[str, Any]) -> str:

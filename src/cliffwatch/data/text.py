@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cliffwatch.core.modality import Sentences  # the text modality's batch type
+
 UNK = "<unk>"
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’.-][A-Za-z0-9]+)*|[^\sA-Za-z0-9]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n{2,}")
@@ -58,64 +60,3 @@ class Vocab:
 
     def decode(self, ids: np.ndarray) -> list[str]:
         return [self.words[i] for i in ids]
-
-
-@dataclass(frozen=True)
-class Sentences:
-    """A ragged batch of sentences: ids[offsets[i]:offsets[i+1]] is sentence i."""
-
-    ids: np.ndarray  # int32, flat
-    offsets: np.ndarray  # int64, len = n + 1, offsets[0] == 0
-
-    @classmethod
-    def from_lists(cls, sentences: list[np.ndarray] | list[list[int]]) -> "Sentences":
-        lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
-        offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        ids = (
-            np.concatenate([np.asarray(s, dtype=np.int32) for s in sentences])
-            if len(sentences)
-            else np.zeros(0, np.int32)
-        )
-        return cls(ids.astype(np.int32, copy=False), offsets)
-
-    @classmethod
-    def from_lengths(cls, ids: np.ndarray, lengths: np.ndarray) -> "Sentences":
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        return cls(np.asarray(ids, dtype=np.int32), offsets)
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    @property
-    def n_tokens(self) -> int:
-        return int(self.offsets[-1])
-
-    def sentence(self, i: int) -> np.ndarray:
-        return self.ids[self.offsets[i] : self.offsets[i + 1]]
-
-    def take(self, idx: np.ndarray) -> "Sentences":
-        """The sentences at positions idx (any order, repeats allowed), vectorised."""
-        idx = np.asarray(idx, dtype=np.int64)
-        starts = self.offsets[idx]
-        lengths = self.offsets[idx + 1] - starts
-        new_offsets = np.zeros(len(idx) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=new_offsets[1:])
-        gather = np.repeat(starts - new_offsets[:-1], lengths) + np.arange(new_offsets[-1])
-        return Sentences(self.ids[gather], new_offsets)
-
-    @staticmethod
-    def concat(parts: list["Sentences"]) -> "Sentences":
-        parts = [p for p in parts if len(p)] or parts[:1]
-        ids = np.concatenate([p.ids for p in parts])
-        lengths = np.concatenate([p.lengths for p in parts])
-        return Sentences.from_lengths(ids, lengths)
-
-    def sentence_index(self) -> np.ndarray:
-        """For each token, the index of its sentence."""
-        return np.repeat(np.arange(len(self), dtype=np.int64), self.lengths)

@@ -3,13 +3,15 @@
 Layout::
 
     RUN/
-      run.json                 marker + metadata (cliffwatch version, kind, created)
+      run.json                 marker + metadata: cliffwatch version, kind (run | sweep | compare),
+                               created, and every metric's direction, range and description
       config.yaml              the config snapshot the run was started with
       .lock                    held (flock) by the process writing the run
       lineages/<id>/
         lineage.json           seed, labels (policy, family), corpus fingerprint and provenance
         gen-000003.parquet     one generation's probe results (while the lineage runs)
-        checkpoint.npz         model + loop state after the last finished generation
+        checkpoint.npz         model + loop state after the last finished generation (while the
+                               lineage runs; removed when it finishes)
         results.parquet        every generation's results, once the lineage has finished
 
 Every file is written to a temporary name and renamed into place, so a crash never leaves
@@ -36,17 +38,8 @@ import yaml
 
 from cliffwatch import __version__
 from cliffwatch.core.errors import RunLockedError, RunStoreError
-
-RESULT_SCHEMA = pa.schema(
-    [
-        ("generation", pa.int32()),
-        ("chain", pa.int32()),
-        ("probe", pa.string()),
-        ("metric", pa.string()),
-        ("value", pa.float64()),
-    ]
-)
-
+from cliffwatch.core.metrics import Metric
+from cliffwatch.loop.engine import RESULT_SCHEMA
 
 def atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -93,8 +86,12 @@ class LineageStore:
             return {k: f[k] for k in f.files}
 
     def write_generation(self, generation: int, table: pa.Table, checkpoint: dict[str, np.ndarray]) -> None:
-        """Results first, then the checkpoint: a crash in between only repeats this generation."""
+        """Results first, then the checkpoint (none after the last generation: the lineage is
+        finished next): a crash in between only repeats this generation."""
         atomic_write(self.path / f"gen-{generation:06d}.parquet", lambda tmp: pq.write_table(table, tmp))
+        if not checkpoint:
+            return
+
         def save(tmp: str) -> None:
             with open(tmp, "wb") as fh:
                 np.savez(fh, generation=np.int64(generation), **checkpoint)
@@ -110,6 +107,7 @@ class LineageStore:
         atomic_write(self.path / "results.parquet", lambda tmp: pq.write_table(table, tmp))
         for p in parts:
             p.unlink()
+        (self.path / "checkpoint.npz").unlink(missing_ok=True)
 
     def results(self) -> pa.Table:
         if self.finished:
@@ -129,7 +127,7 @@ class RunStore:
         self.path = Path(path)
 
     @classmethod
-    def create(cls, path: str | Path, config: dict, kind: str = "run") -> "RunStore":
+    def create(cls, path: str | Path, config: dict, kind: str, metrics: list[Metric]) -> "RunStore":
         """Create a run directory atomically: it appears complete with its snapshot, or not at all."""
         path = Path(path)
         if path.exists():
@@ -139,7 +137,8 @@ class RunStore:
         try:
             (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
             (staging / "lineages").mkdir()
-            meta = {"cliffwatch": __version__, "kind": kind, "created": datetime.now(timezone.utc).isoformat()}
+            meta = {"cliffwatch": __version__, "kind": kind, "created": datetime.now(timezone.utc).isoformat(),
+                    "metrics": [m.to_json() for m in metrics]}
             (staging / cls.MARKER).write_text(json.dumps(meta, indent=2))
             os.rename(staging, path)
         except BaseException:
@@ -163,6 +162,15 @@ class RunStore:
     @property
     def meta(self) -> dict:
         return json.loads((self.path / self.MARKER).read_text())
+
+    @property
+    def kind(self) -> str:
+        """run | sweep | compare: which workflow wrote it."""
+        return self.meta["kind"]
+
+    def metrics(self) -> dict[str, Metric]:
+        """Every metric the run's lineages report, with its direction, range and description."""
+        return {m["name"]: Metric.from_json(m) for m in self.meta.get("metrics", [])}
 
     def config(self) -> dict:
         return yaml.safe_load((self.path / "config.yaml").read_text())
@@ -217,4 +225,6 @@ def load_results(run_dir: str | Path):
         frames.append(df)
     if not frames:
         raise RunStoreError(f"{run_dir}: the run has no finished generations yet")
-    return pd.concat(frames, ignore_index=True)
+    df = pd.concat(frames, ignore_index=True)
+    df.attrs["metrics"] = store.metrics()  # directions and ranges as the run recorded them
+    return df

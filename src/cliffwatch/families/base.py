@@ -1,38 +1,24 @@
 """The Family / Model interfaces every model family implements.
 
-Data shapes by modality (the leading axis C is the chain axis: independent replicate
-chains of one lineage that run in lockstep, so many chains cost one numpy call):
-
-- ``vector``: float64 array (C, n, d)
-- ``tokens``: int64 array (C, n) of states in [0, support)
-- ``text``:   :class:`cliffwatch.data.text.Sentences` (one chain: C == 1)
+A family fits and samples batches of its modality (cliffwatch.core.modality says what a batch is).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from cliffwatch.core.modality import DataInfo, Modality
+
 
 class Params(BaseModel):
     """Base for a family's knobs: strict, so a typo names the field."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    """What a family needs to know about the human data before it sees any."""
-
-    modality: str
-    dim: int | None = None  # vector
-    support: int | None = None  # tokens: number of states
-    vocab: Any = None  # text: cliffwatch.data.text.Vocab
 
 
 class Model(ABC):
@@ -68,19 +54,21 @@ class Family(ABC):
     """How to fit a model to data. Subclasses are registered with ``@register_family``."""
 
     name: ClassVar[str]
-    modality: ClassVar[str]  # "vector" | "tokens" | "text"
+    modality: ClassVar[Modality]
     Params: ClassVar[type[Params]] = Params
     supports_top_p: ClassVar[bool] = True
+    warm_start: ClassVar[bool] = False  # fit() takes the previous generation's model as ``init``
 
     def __init__(self, info: DataInfo, params: Params | dict | None = None) -> None:
-        if info.modality != self.modality:
+        if info.modality is not self.modality:
             raise ValueError(f"family {self.name!r} models {self.modality} data, not {info.modality}")
         self.info = info
         self.params = params if isinstance(params, Params) else self.Params(**(params or {}))
 
     @abstractmethod
-    def fit(self, data: Any, rng: np.random.Generator, init: Model | None = None) -> Model:
-        """Fit one model per chain. ``init`` is the previous generation's model (warm start)."""
+    def fit(self, data: Any, rng: np.random.Generator) -> Model:
+        """Fit one model per chain. A family with ``warm_start`` also receives ``init``, the
+        previous generation's model (None at generation 0); the others fit from scratch."""
 
     @abstractmethod
     def from_state(self, state: dict[str, np.ndarray]) -> Model:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from cliffwatch.core.modality import TOKENS
 from cliffwatch.families.base import Family, Model, Params
 from cliffwatch.core.registry import register_family
 
@@ -74,10 +75,10 @@ class CategoricalModel(Model):
 
 @register_family("categorical")
 class CategoricalFamily(Family):
-    modality = "tokens"
+    modality = TOKENS
     Params = CategoricalParams
 
-    def fit(self, data: np.ndarray, rng: np.random.Generator, init: Model | None = None) -> CategoricalModel:
+    def fit(self, data: np.ndarray, rng: np.random.Generator) -> CategoricalModel:
         c, n = data.shape
         k = self.info.support
         counts = np.bincount((data + np.arange(c)[:, None] * k).ravel(), minlength=c * k).reshape(c, k)

@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import Field
 from scipy.special import gammaincinv
 
+from cliffwatch.core.modality import VECTOR
 from cliffwatch.families.base import Family, Model, Params
 from cliffwatch.core.registry import register_family
 
@@ -74,10 +75,10 @@ class GaussianModel(Model):
 
 @register_family("gaussian")
 class GaussianFamily(Family):
-    modality = "vector"
+    modality = VECTOR
     Params = GaussianParams
 
-    def fit(self, data: np.ndarray, rng: np.random.Generator, init: Model | None = None) -> GaussianModel:
+    def fit(self, data: np.ndarray, rng: np.random.Generator) -> GaussianModel:
         n = data.shape[1]
         mean = data.mean(axis=1)
         centred = data - mean[:, None, :]

@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import Field
 from sklearn.mixture import GaussianMixture
 
+from cliffwatch.core.modality import VECTOR
 from cliffwatch.families.base import Family, Model, Params
 from cliffwatch.core.registry import register_family
 
@@ -78,11 +79,11 @@ def _mixture_from(weights: np.ndarray, means: np.ndarray, covs: np.ndarray, reg:
 
 @register_family("gmm")
 class GMMFamily(Family):
-    modality = "vector"
+    modality = VECTOR
     Params = GMMParams
     supports_top_p = False
 
-    def fit(self, data: np.ndarray, rng: np.random.Generator, init: Model | None = None) -> GMMModel:
+    def fit(self, data: np.ndarray, rng: np.random.Generator) -> GMMModel:
         p = self.params
         seeds = rng.integers(0, 2**31 - 1, size=data.shape[0])
         mixtures = []

@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import Field
 from scipy.special import logsumexp
 
+from cliffwatch.core.modality import VECTOR
 from cliffwatch.families.base import Family, Model, Params
 from cliffwatch.core.registry import register_family
 
@@ -58,11 +59,11 @@ class KDEModel(Model):
 
 @register_family("kde")
 class KDEFamily(Family):
-    modality = "vector"
+    modality = VECTOR
     Params = KDEParams
     supports_top_p = False
 
-    def fit(self, data: np.ndarray, rng: np.random.Generator, init: Model | None = None) -> KDEModel:
+    def fit(self, data: np.ndarray, rng: np.random.Generator) -> KDEModel:
         c, n, d = data.shape
         bw = self.params.bandwidth
         if isinstance(bw, str):

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import Field
 
+from cliffwatch.core.modality import TEXT
 from cliffwatch.data.text import Sentences
 from cliffwatch.core.errors import DataError
 from cliffwatch.families.base import DataInfo, Family, Model, Params, TextModel
@@ -440,7 +441,7 @@ class NgramModel(TextModel):
 class NgramFamily(Family):
     """Interpolated Kneser-Ney word n-grams: the fast text track (fit is counting; no randomness)."""
 
-    modality = "text"
+    modality = TEXT
     Params = NgramParams
 
     def __init__(self, info: DataInfo, params: NgramParams | dict | None = None) -> None:
@@ -448,9 +449,9 @@ class NgramFamily(Family):
         if info.vocab is None:
             raise DataError("the ngram family needs the corpus vocabulary (DataInfo.vocab)")
 
-    def fit(self, data: Sentences, rng: np.random.Generator, init: Model | None = None) -> NgramModel:
-        """Count and smooth. Deterministic: rng is unused, and init is ignored because a count-based
-        estimator has nothing to warm-start (each generation is fitted to its own data only)."""
+    def fit(self, data: Sentences, rng: np.random.Generator) -> NgramModel:
+        """Count and smooth. Deterministic: rng is unused, and a count-based estimator has nothing
+        to warm-start (each generation is fitted to its own data only)."""
         if not len(data):
             raise DataError("the ngram family cannot fit zero sentences")
         params, vocab_size = self.params, len(self.info.vocab)

@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cliffwatch.families.base import DataInfo, Family, Model, Params
+from cliffwatch.core.modality import TEXT, TOKENS, VECTOR, DataInfo, Modality
+from cliffwatch.families.base import Family, Model, Params
 
 
 @dataclass
@@ -36,10 +37,16 @@ class Filter(ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type[Params]] = Params
-    modalities: ClassVar[tuple[str, ...]] = ("vector", "tokens", "text")
+    modalities: ClassVar[tuple[Modality, ...]] = (VECTOR, TOKENS, TEXT)
 
     def __init__(self, params: Params | dict | None = None) -> None:
         self.params = params if isinstance(params, Params) else self.Params(**(params or {}))
+
+    @classmethod
+    def validate(cls, params: Params, modality: Modality, generators: list[Any]) -> str | None:
+        """A config problem found at load time, before any data is read (None if there is none):
+        ``generators`` are the family specs that make the synthetic data."""
+        return None
 
     @classmethod
     def check(cls, source: Any) -> str | None:

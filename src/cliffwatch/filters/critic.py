@@ -30,6 +30,18 @@ class Critic(Filter):
         self._family: Family | None = None
         self._fitted: tuple[object, Model] | None = None  # (the training set it was fitted on, critic)
 
+    @classmethod
+    def validate(cls, params: CriticParams, modality, generators) -> str | None:
+        family_cls = params.family.component()
+        if family_cls.modality is not modality:
+            return f"critic: family {params.family.name!r} models {family_cls.modality} data, not {modality}"
+        knobs = family_cls.Params(**params.family.params)
+        for generator in generators:
+            if generator.name == params.family.name and family_cls.Params(**generator.params) == knobs:
+                return (f"critic: family {params.family.name!r} with these knobs is the generator itself; "
+                        "pick another family or change a knob (or use self_score)")
+        return None
+
     def accept(self, samples, ctx: FilterContext) -> np.ndarray:
         return keep_low(nll_per_item(self._critic(ctx), samples), self.params)
 
@@ -48,7 +60,7 @@ class Critic(Filter):
     def _build(self, ctx: FilterContext) -> Family:
         spec = self.params.family
         family_cls = FAMILIES.get(spec.name)
-        if family_cls.modality != ctx.info.modality:
+        if family_cls.modality is not ctx.info.modality:
             raise ConfigError(f"critic: family {spec.name!r} models {family_cls.modality} data, not {ctx.info.modality}")
         self._family = family_cls(ctx.info, spec.params)
         return self._family

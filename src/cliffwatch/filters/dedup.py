@@ -16,7 +16,7 @@ from datasketch import MinHashLSH
 from pydantic import Field
 from scipy.sparse import csr_matrix
 
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import TEXT, VECTOR, Sentences
 from cliffwatch.families.base import Params
 from cliffwatch.filters.base import Filter, FilterContext
 from cliffwatch.core.registry import register_filter
@@ -56,7 +56,7 @@ class Dedup(Filter):
     Params = DedupParams
     # Not tokens: there an item is one state of a small support, so every batch is mostly "duplicates"
     # and dedup would shrink it to its distinct states (and, against the training set, to nothing).
-    modalities = ("vector", "text")
+    modalities = (VECTOR, TEXT)
 
     def __init__(self, params=None) -> None:
         super().__init__(params)

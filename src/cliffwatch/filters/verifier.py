@@ -21,6 +21,7 @@ import numpy as np
 
 from cliffwatch.data.facts import TEMPLATES, FactBase
 from cliffwatch.data.text import Sentences, Vocab, tokenize
+from cliffwatch.core.modality import TEXT
 from cliffwatch.filters.base import Filter, FilterContext
 from cliffwatch.core.registry import register_filter
 
@@ -135,7 +136,7 @@ class Verifier(Filter):
     """Accepts a sentence iff every fact it states is true: sentences that state no fact (prose)
     pass, sentences that state a false fact do not (see the module docstring for what a fact claim is)."""
 
-    modalities = ("text",)
+    modalities = (TEXT,)
 
     def __init__(self, params=None) -> None:
         super().__init__(params)

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from cliffwatch.families.base import DataInfo, Model
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One number a probe reports. ``higher_is_better=None`` marks a diagnostic with no good direction."""
-
-    name: str
-    higher_is_better: bool | None
-    description: str
-    low: float = -math.inf
-    high: float = math.inf
+from cliffwatch.core.metrics import Metric
+from cliffwatch.core.modality import DataInfo, Modality
+from cliffwatch.families.base import Model
 
 
 @dataclass
@@ -61,7 +51,7 @@ class Probe(ABC):
     """Registered with ``@register_probe(name)``; reports each metric as an array of shape (chains,)."""
 
     name: ClassVar[str]
-    modality: ClassVar[str]  # "vector" | "tokens" | "text"
+    modality: ClassVar[Modality]
     metrics: ClassVar[tuple[Metric, ...]]
 
     @classmethod

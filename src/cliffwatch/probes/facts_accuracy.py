@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from cliffwatch.core.modality import TEXT
 from cliffwatch.data.facts import FactBase
 from cliffwatch.data.text import Sentences, Vocab
 from cliffwatch.families.base import TextModel
@@ -108,7 +109,7 @@ def _without_closing_period(decoded: Sentences, vocab: Vocab) -> Sentences:
 
 @register_probe("facts")
 class Facts(Probe):
-    modality = "text"
+    modality = TEXT
     metrics = (
         Metric("fact_accuracy", True, "share of the facts stated in the training pool that the model completes correctly (greedy)", 0.0, 1.0),
         *(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cliffwatch.core.modality import TEXT
 from cliffwatch.data.text import Sentences
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.probes.text_common import (
@@ -52,7 +53,7 @@ def duplicate_rate(sentences: Sentences) -> float:
 
 @register_probe("text_confidence")
 class TextConfidence(Probe):
-    modality = "text"
+    modality = TEXT
     metrics = (
         Metric("self_ppl", None, "perplexity of the model on its own samples: falls as it grows overconfident, rises as it flattens", 1.0),
         Metric("repetition", False, f"share of sampled sentences in which some {REPEAT_N}-gram occurs twice", 0.0, 1.0),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cliffwatch.core.modality import TEXT
 from cliffwatch.data.text import Sentences
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.probes.text_common import (
@@ -99,7 +100,7 @@ def self_bleu(samples: Sentences, base: int, rng: np.random.Generator) -> float:
 
 @register_probe("text_diversity")
 class TextDiversity(Probe):
-    modality = "text"
+    modality = TEXT
     metrics = (
         Metric("distinct_1", True, "unique words / all words in the model's samples", 0.0, 1.0),
         Metric("distinct_2", True, "unique bigrams / all bigrams in the model's samples", 0.0, 1.0),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cliffwatch.core.modality import TEXT
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.probes.text_common import heldout_log_ppl
 from cliffwatch.core.registry import register_probe
@@ -11,7 +12,7 @@ from cliffwatch.core.registry import register_probe
 
 @register_probe("text_fidelity")
 class TextFidelity(Probe):
-    modality = "text"
+    modality = TEXT
     metrics = (
         Metric("heldout_ppl", False, "perplexity on held-out human text: exp(total nats / tokens, end of sentence included)", 1.0),
     )

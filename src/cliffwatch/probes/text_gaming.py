@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cliffwatch.core.modality import TEXT
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.probes.text_common import (
     heldout_log_ppl,
@@ -24,7 +25,7 @@ from cliffwatch.core.registry import register_probe
 
 @register_probe("text_gaming")
 class TextGaming(Probe):
-    modality = "text"
+    modality = TEXT
     metrics = (
         Metric("synthetic_ppl", False, "perplexity on the previous generation's samples, the benchmark's view (generation 0: on its own samples)", 1.0),
         Metric("gaming_gap", False, "log heldout_ppl - log synthetic_ppl (nats/token): how much better the benchmark looks than the truth"),

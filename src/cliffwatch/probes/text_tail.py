@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from cliffwatch.core.modality import TEXT
 from cliffwatch.data.text import Sentences
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.probes.text_common import prefixes_of, sample_unigram_counts
@@ -50,7 +51,7 @@ def coverage(words: np.ndarray, counts: np.ndarray) -> float:
 
 @register_probe("text_tail")
 class TextTail(Probe):
-    modality = "text"
+    modality = TEXT
     metrics = (
         Metric("tail_coverage", True, f"share of the reference's rare words (pool count 1-{RARE_MAX_POOL_COUNT}) that the model's samples contain", 0.0, 1.0),
         Metric("tail_train_coverage", True, "share of those rare words still present in this generation's training data", 0.0, 1.0),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cliffwatch.core.modality import TOKENS
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.core.registry import register_probe
 
@@ -28,7 +29,7 @@ def _heldout_nll(probs: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 @register_probe("distribution")
 class Distribution(Probe):
-    modality = "tokens"
+    modality = TOKENS
     metrics = (
         Metric("collision", None, "sum of squared state probabilities S (-> 1 as the chain fixes on one state)", 0.0, 1.0),
         Metric("entropy", True, "entropy of the model's distribution in nats", 0.0),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cliffwatch.core.modality import VECTOR
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.core.registry import register_probe
 
@@ -44,7 +45,7 @@ def precision_recall(samples: np.ndarray, reference: np.ndarray, k: int = K) -> 
 
 @register_probe("precision_recall")
 class PrecisionRecall(Probe):
-    modality = "vector"
+    modality = VECTOR
     metrics = (
         Metric("precision", True, f"share of model samples inside the human data's {K}-NN support (realism)", 0.0, 1.0),
         Metric("recall", True, f"share of human points inside the model samples' {K}-NN support (coverage)", 0.0, 1.0),

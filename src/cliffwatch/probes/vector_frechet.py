@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cliffwatch.core.modality import VECTOR
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.core.registry import register_probe
 
@@ -27,7 +28,7 @@ def frechet(mean: np.ndarray, cov: np.ndarray, ref_mean: np.ndarray, ref_cov: np
 
 @register_probe("frechet")
 class Frechet(Probe):
-    modality = "vector"
+    modality = VECTOR
     metrics = (Metric("frechet", False, "Fréchet distance between Gaussian fits of samples and human data", 0.0),)
 
     def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:

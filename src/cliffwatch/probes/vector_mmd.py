@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cliffwatch.core.modality import VECTOR
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.core.registry import register_probe
 
@@ -36,7 +37,7 @@ def median_width(reference: np.ndarray) -> float:
 
 @register_probe("mmd")
 class MMD(Probe):
-    modality = "vector"
+    modality = VECTOR
     metrics = (Metric("mmd", False, "unbiased MMD^2 (Gaussian kernel) between samples and human data"),)
 
     def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cliffwatch.core.modality import VECTOR
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.core.registry import register_probe
 
@@ -29,7 +30,7 @@ def reference_moments(ctx: ProbeContext) -> tuple[np.ndarray, np.ndarray]:
 
 @register_probe("moments")
 class Moments(Probe):
-    modality = "vector"
+    modality = VECTOR
     metrics = (
         Metric("mean_error", False, "Euclidean distance between model and human means", 0.0),
         Metric("cov_error", False, "Frobenius norm of (model - human) covariance", 0.0),

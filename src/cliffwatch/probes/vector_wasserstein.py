@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cliffwatch.core.modality import VECTOR
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.core.registry import register_probe
 
@@ -18,7 +19,7 @@ def wasserstein_1d(samples: np.ndarray, reference: np.ndarray, grid: int = 512) 
 
 @register_probe("wasserstein")
 class Wasserstein(Probe):
-    modality = "vector"
+    modality = VECTOR
     metrics = (Metric("wasserstein", False, "1-D Wasserstein distance to human data, averaged over dimensions", 0.0),)
 
     def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:

@@ -25,23 +25,19 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from cliffwatch import __version__
-from cliffwatch.analysis.cliff import (
-    FRACTION,
-    REPLICATE,
-    Cliff,
-    analyze,
-    default_metric,
-    group_columns,
-    loss_surface,
-)
+from cliffwatch.analysis.cliff import Cliff, analyze, default_metric, loss_surface
 from cliffwatch.analysis.cost import CostPlan, plan
+from cliffwatch.analysis.quality_loss import FRACTION, REPLICATE, group_columns, run_metrics
 from cliffwatch.analysis.stats import mean_ci
-from cliffwatch.config.schema import CliffSpec, SweepConfig, parse
+from cliffwatch.config.load import parse
+from cliffwatch.config.schema import CliffSpec, CompareConfig, SweepConfig
 from cliffwatch.core.errors import AnalysisError
-from cliffwatch.probes.base import metric_index
+from cliffwatch.core.metrics import Metric
+from cliffwatch.execution.store import RunStore, atomic_write, load_results
+from cliffwatch.report.format import num_text
+from cliffwatch.report.prose import cliff_sentence, cost_sentence, route_sentences
 from cliffwatch.report.figures import escape as _e
 from cliffwatch.report.figures import figure_html as _figure
-from cliffwatch.execution.store import RunStore, atomic_write, load_results
 
 CMAP_S = colormaps["viridis"]  # synthetic fraction: ordered, colour-blind safe
 CMAP_LOSS = colormaps["RdBu_r"].with_extremes(bad="#bbbbbb")  # ΔQ: diverging around 0; grey = infinite
@@ -87,19 +83,19 @@ def write_report(run_dir: str | Path, out: Path | None = None, *, metric: str | 
     store = RunStore.open(run_dir)
     df = load_results(run_dir)
     snapshot = store.config()
-    # an adaptive sweep records `adaptive: true` beside the sweep config (see cliff/adaptive.py)
+    # an adaptive sweep records `adaptive: true` beside the sweep config (see api.sweep)
     raw = {k: v for k, v in snapshot.items() if k != "adaptive"}
-    if "routes" in raw:  # an escape-route comparison: each route against the one all-human run
+    if store.kind == "compare":  # an escape-route comparison: each route against the one all-human run
         from cliffwatch.analysis.routes import analyze_routes
         from cliffwatch.report.routes_section import routes_section
 
-        comparison = analyze_routes(run_dir)
+        comparison = analyze_routes(parse(CompareConfig, raw, str(run_dir / "config.yaml")), df)
         with rc_context(SVG_RC):
-            lead = [f"This run measures {len(comparison.summaries())} escape routes against one all-human reference; "
+            lead = [f"This run measures {len(comparison.routes)} escape routes against one all-human reference; "
                     "each route's effect, interval and cost is in the Escape routes section below."]
             page = _page(store, df, snapshot, [], None, None, routes=(lead, routes_section(comparison)))
         return _write(page, Path(out) if out is not None else run_dir / "report.html")
-    config = parse(SweepConfig, raw, str(run_dir / "config.yaml")) if "sweep" in raw else None
+    config = parse(SweepConfig, raw, str(run_dir / "config.yaml")) if store.kind == "sweep" else None
     spec = config.cliff if config else CliffSpec()
     if metric is not None and metric not in set(df["metric"]):
         raise AnalysisError(f"metric {metric!r} is not in this run; present: {', '.join(sorted(df['metric'].unique()))}")
@@ -153,9 +149,9 @@ def _page(store: RunStore, df: pd.DataFrame, snapshot: dict, cliffs: list[Cliff]
              f"{len(fractions)} synthetic fraction{'s' * (len(fractions) != 1)} · {replicates} replicates "
              f"(seed × chain) · created {meta.get('created', '?')}")
 
-    summary = [f"<p>{_e(c.summary())}</p>" for c in cliffs] + [f"<p>{_e(line)}</p>" for line in (routes[0] if routes else [])]
+    summary = [f"<p>{_e(cliff_sentence(c))}</p>" for c in cliffs] + [f"<p>{_e(line)}</p>" for line in (routes[0] if routes else [])]
     if cost is not None:
-        summary.append(f"<p>{_e(cost.summary())}</p>")
+        summary.append(f"<p>{_e(cost_sentence(cost))}</p>")
     if replicates < 2:
         summary.append("<p>Only one replicate (seed × chain): every confidence interval in this report is undefined "
                        "(shown as nan or not drawn). Run more seeds or chains before trusting these numbers.</p>")
@@ -202,21 +198,17 @@ def _parts(df: pd.DataFrame, groups: list[str]) -> Iterator[tuple[str, pd.DataFr
         yield " — " + ", ".join(f"{k} = {v}" for k, v in zip(groups, key)), part
 
 
-def _direction(metric: str) -> str:
-    entry = metric_index().get(metric)
-    better = entry[1].higher_is_better if entry else None
+def _direction(metric: str, metrics: dict[str, Metric]) -> str:
+    entry = metrics.get(metric)
+    return _better(entry.higher_is_better if entry else None)
+
+
+def _better(better: bool | None) -> str:
     return {True: "↑ better", False: "↓ better", None: "no better direction"}[better]
 
 
 def _loss_label(relative: bool) -> str:
     return f"ΔQ ({'relative' if relative else 'absolute'}, ↑ worse)"
-
-
-def _loss(x: float) -> str:
-    """A ΔQ table cell: 3 decimals like the plan summary; – for an undefined bound."""
-    if math.isnan(x):
-        return "–"
-    return f"{x:.3f}" if math.isfinite(x) else ("∞" if x > 0 else "−∞")
 
 
 def _s_colours(fractions: np.ndarray) -> tuple[Normalize, Any]:
@@ -287,7 +279,7 @@ def _cliff_figure(c: Cliff) -> str:
     fig.legend(loc="outside right upper", fontsize=8)
     ax.grid(alpha=0.3)
     kind = "relative change" if c.relative else "difference"
-    caption = (f"ΔQ is the {kind} of {_e(c.metric)} ({_direction(c.metric)}) against the all-human run (s = 0) at "
+    caption = (f"ΔQ is the {kind} of {_e(c.metric)} ({_better(c.higher_is_better)}) against the all-human run (s = 0) at "
                f"generation {c.generation}, paired by replicate, so positive means worse. Mean over {c.replicates} "
                "replicates (seed × chain) with a 95% Student-t band. The cliff is the smallest s whose mean "
                "ΔQ exceeds τ (interpolated), with its bootstrap CI shaded.")
@@ -348,7 +340,7 @@ def _edges(centres: np.ndarray) -> np.ndarray:
 
 
 def _trajectories(df: pd.DataFrame, groups: list[str]) -> list[str]:
-    index = metric_index()
+    index = run_metrics(df)
     metrics = list(dict.fromkeys(df["metric"]))  # in the order the probes report them
     out = []
     for title, part in _parts(df, groups):
@@ -372,7 +364,7 @@ def _trajectories(df: pd.DataFrame, groups: list[str]) -> list[str]:
             ax.set_title(metric)
             ax.set_xlabel("generation")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no generation 0.5
-            ax.set_ylabel(f"value ({_direction(metric)}{', log' if ax.get_yscale() == 'log' else ''})")
+            ax.set_ylabel(f"value ({_direction(metric, index)}{', log' if ax.get_yscale() == 'log' else ''})")
             ax.grid(alpha=0.3)
         for ax in axes[len(metrics):]:
             ax.set_visible(False)
@@ -383,7 +375,7 @@ def _trajectories(df: pd.DataFrame, groups: list[str]) -> list[str]:
         n = int(stats["n"].min())
         caption = (f"Mean over replicates (seed × chain; at least {n} per point) per synthetic fraction, with a shaded "
                    f"95% Student-t CI.{_ci_note(stats)}")
-        described = "".join(f"<dt>{_e(m)}</dt><dd>{_e(index[m][1].description)}</dd>" for m in metrics if m in index)
+        described = "".join(f"<dt>{_e(m)}</dt><dd>{_e(index[m].description)}</dd>" for m in metrics if m in index)
         out.append(_figure(fig, f"metric trajectories{title}", caption) + f"<dl class='metrics'>{described}</dl>")
     return out
 
@@ -483,7 +475,7 @@ def _cost_table(cost: CostPlan | None) -> str:
         best = cost.best is not None and i == cost.best.name
         cells = [f"<td class='text'>{_e(row[c])}</td>" for c in labels]
         cells += [f"<td>{row[FRACTION]:g}</td>", f"<td>{_e(cost.currency)}{row['cost']:,.0f}</td>",
-                  f"<td>{_loss(row['loss'])} [{_loss(low)}, {_loss(high)}]</td>", f"<td class='text'>{verdict}</td>"]
+                  f"<td>{num_text(row['loss'])} [{num_text(low)}, {num_text(high)}]</td>", f"<td class='text'>{verdict}</td>"]
         rows.append(f"<tr{' class=best' if best else ''}>{''.join(cells)}</tr>")
     return ("<p>Mixes sorted by the cost of the whole run (human and synthetic samples over every generation). A mix "
             "counts as safe only when the upper end of its ΔQ CI stays within τ; the cheapest safe one is highlighted.</p>"

@@ -14,7 +14,9 @@ from matplotlib import colormaps, rc_context
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from cliffwatch.analysis.routes import RouteComparison, RouteResult, ci_text, money
+from cliffwatch.analysis.routes import RouteComparison, RouteResult
+from cliffwatch.report.format import ci_text, money
+from cliffwatch.report.prose import route_sentences
 from cliffwatch.report.figures import escape as _e
 from cliffwatch.report.figures import figure_html as _figure
 
@@ -64,7 +66,7 @@ def _summary(c: RouteComparison) -> str:
             f"run (s = 0), where {_e(c.metric)} is {ci_text(mean, low, high)} ({better} is better); ΔQ is the "
             f"{'relative' if c.relative else 'absolute'} loss, positive = worse, paired by replicate (seed × chain). "
             f"The baseline is <b>{_e(c.baseline)}</b>.</p>")
-    lines = "".join(f"<p>{_e(s)}</p>" for s in c.summaries())
+    lines = "".join(f"<p>{_e(s)}</p>" for s in route_sentences(c))
     return f"<section class='summary'>{head}{lines}</section>"
 
 

@@ -9,7 +9,8 @@ import pandas as pd
 from rich.table import Table
 
 from cliffwatch.analysis.stats import mean_ci
-from cliffwatch.probes.base import metric_index
+from cliffwatch.analysis.quality_loss import run_metrics
+from cliffwatch.report.format import short
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
@@ -17,7 +18,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
 
     A replicate is one (seed, chain): the unit whose randomness is independent.
     """
-    index = metric_index()
+    index = run_metrics(df)
     last = int(df["generation"].max())
     rows = []
     for metric, group in df.groupby("metric", sort=False):
@@ -25,7 +26,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         last_vals = group.loc[group["generation"] == last, "value"].to_numpy()
         mean0, lo0, hi0 = mean_ci(first_vals)
         mean, lo, hi = mean_ci(last_vals)
-        direction = index[metric][1].higher_is_better if metric in index else None
+        direction = index[metric].higher_is_better if metric in index else None
         rows.append({
             "metric": metric, "higher_is_better": direction,
             "gen0": mean0, "gen0_low": lo0, "gen0_high": hi0,
@@ -33,14 +34,6 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             "replicates": len(last_vals),
         })
     return pd.DataFrame(rows)
-
-
-def _fmt(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if math.isinf(x):
-        return "∞" if x > 0 else "-∞"
-    return f"{x:.3g}"
 
 
 def verdict(row: pd.Series) -> str:
@@ -69,8 +62,8 @@ def summary_table(summary: pd.DataFrame, title: str) -> Table:
         arrow = {True: "↑", False: "↓", None: "·"}[row["higher_is_better"]]
         table.add_row(
             row["metric"], arrow,
-            f"{_fmt(row['gen0'])} [{_fmt(row['gen0_low'])}, {_fmt(row['gen0_high'])}]",
-            f"{_fmt(row['last'])} [{_fmt(row['last_low'])}, {_fmt(row['last_high'])}]",
+            f"{short(row['gen0'])} [{short(row['gen0_low'])}, {short(row['gen0_high'])}]",
+            f"{short(row['last'])} [{short(row['last_low'])}, {short(row['last_high'])}]",
             verdict(row),
         )
     return table
@@ -93,7 +86,7 @@ def cliff_table(cliff, plan=None) -> Table:
     for i, s in enumerate(cliff.fractions):
         high = cliff.loss_high[i]
         mark = "[green]yes[/green]" if high <= cliff.tolerance else ("[red]no[/red]" if cliff.loss_low[i] > cliff.tolerance else "[yellow]unsure[/yellow]")
-        cells = [f"{s:g}", f"{_fmt(cliff.loss[i])} [{_fmt(cliff.loss_low[i])}, {_fmt(high)}]", mark]
+        cells = [f"{s:g}", f"{short(cliff.loss[i])} [{short(cliff.loss_low[i])}, {short(high)}]", mark]
         if plan is not None:
             cells.append(f"{plan.currency}{prices.get(float(s), float('nan')):,.0f}")
         table.add_row(*cells)

@@ -1,0 +1,250 @@
+"""Workflows as Python functions: run, sweep, compare, analyze, report. The CLI only wraps these.
+
+    import cliffwatch.api as cw
+    result = cw.sweep("examples/text-cliff.yaml", workers=2)
+    for cliff in result.cliffs:
+        print(cw.describe(cliff))
+    cw.report(result.run_dir)
+
+Every function takes a config (a path to YAML, or a loaded config) and an output directory
+(default ``runs/<config name>``); an existing run of the same config is resumed. Progress goes to
+a rich bar on stderr by default; pass ``progress=False`` for none, or any object with
+``start(description, total)``, ``advance(n)`` and ``stop()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from cliffwatch.analysis.adaptive import Bisection, planned_runs
+from cliffwatch.analysis.cliff import Cliff
+from cliffwatch.analysis.cliff import analyze as analyze_results
+from cliffwatch.analysis.cost import CostPlan, plan
+from cliffwatch.analysis.routes import RouteComparison, analyze_routes
+from cliffwatch.config.load import load_compare, load_config, load_sweep, parse
+from cliffwatch.config.schema import CompareConfig, ExperimentConfig, SweepConfig
+from cliffwatch.core.errors import AnalysisError
+from cliffwatch.execution import plan as planning
+from cliffwatch.execution.runner import Outcome, default_workers, execute, make_executor, prepare_run, preflight
+from cliffwatch.execution.store import RunStore, load_results
+from cliffwatch.loop.lineage import Lineage
+from cliffwatch.report.prose import cliff_sentence
+
+
+class Progress(Protocol):
+    """Told the total work once per phase, then each finished generation."""
+
+    def start(self, description: str, total: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    outcome: Outcome
+
+
+@dataclass
+class SweepResult:
+    run_dir: Path
+    outcome: Outcome
+    cliffs: list[Cliff]
+    cost: CostPlan | None
+
+
+@dataclass
+class CompareResult:
+    run_dir: Path
+    outcome: Outcome
+    comparison: RouteComparison
+
+
+@dataclass
+class Analysis:
+    """The cliff analysis of a run directory."""
+
+    run_dir: Path
+    kind: str
+    cliffs: list[Cliff]
+    cost: CostPlan | None
+    config: ExperimentConfig | None
+
+
+# ---- running ------------------------------------------------------------------------------------
+
+
+def run(config: str | Path | ExperimentConfig, out: str | Path | None = None, *, workers: int = 1,
+        executor: str | None = None, overwrite: bool = False, progress: bool | Progress = True) -> RunResult:
+    """Run (or resume) every seed's lineage of one experiment."""
+    cfg = config if isinstance(config, ExperimentConfig) else load_config(config)
+    out = _out(out, cfg)
+    outcome = _execute(cfg, planning.experiment_lineages(cfg), out, "run", workers, executor, overwrite,
+                       progress, cfg.name)
+    return RunResult(out, outcome)
+
+
+def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, workers: int = 0,
+          executor: str | None = None, adaptive: bool = False, overwrite: bool = False,
+          progress: bool | Progress = True) -> SweepResult:
+    """Run (or resume) a sweep's grid x seeds, then locate the cliff and price the mixes.
+    ``adaptive`` finds the τ-crossing by bisection on the synthetic fraction instead of the grid."""
+    cfg = config if isinstance(config, SweepConfig) else load_sweep(config)
+    out = _out(out, cfg)
+    workers = workers or default_workers()
+    spec = cfg.cliff
+    if not adaptive:
+        outcome = _execute(cfg, planning.sweep_lineages(cfg), out, "sweep", workers, executor, overwrite,
+                           progress, cfg.name)
+        cliffs = _analyze_sweep(cfg, out)
+        return SweepResult(out, outcome, cliffs, plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human))
+
+    bisection = Bisection(planning.combinations(cfg), spec.tolerance)
+    per_fraction = len(planning.fraction_lineages(cfg, {c: [0.0] for c in bisection.combinations}))
+    total = per_fraction * planned_runs(spec.adaptive_steps) * (cfg.generations + 1)
+    snapshot = {**cfg.model_dump(mode="json"), "adaptive": True}
+    bar = _progress(progress)
+    try:
+        if bar:
+            bar.start(f"{cfg.name} (adaptive)", total)
+        lineages = planning.fraction_lineages(cfg, bisection.first())
+        preflight(lineages)
+        store = prepare_run(out, snapshot, "sweep", planning.run_metrics(lineages), overwrite)
+        runner = make_executor(executor, workers)
+        execute(store, lineages, runner, bar.advance if bar else None)
+        cliffs = _analyze_sweep(cfg, out)
+        for _ in range(spec.adaptive_steps):
+            proposal = bisection.next(cliffs)
+            if not proposal:
+                break
+            execute(store, planning.fraction_lineages(cfg, proposal), runner, bar.advance if bar else None)
+            cliffs = _analyze_sweep(cfg, out)
+    finally:
+        if bar:
+            bar.stop()
+    outcome = Outcome(store, finished=[p.path.name for p in store.lineages() if p.finished])
+    return SweepResult(out, outcome, cliffs, plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human))
+
+
+def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *, workers: int = 0,
+            executor: str | None = None, overwrite: bool = False, progress: bool | Progress = True) -> CompareResult:
+    """Run (or resume) every escape route and the all-human reference, then measure each route.
+    Routes whose lineages fail are reported with the reason; only a run where every lineage fails
+    raises (LineageError)."""
+    cfg = config if isinstance(config, CompareConfig) else load_compare(config)
+    out = _out(out, cfg)
+    outcome = _execute(cfg, planning.compare_lineages(cfg), out, "compare", workers or default_workers(), executor,
+                       overwrite, progress, cfg.name)
+    return CompareResult(out, outcome, analyze_routes(cfg, load_results(out), outcome.failed))
+
+
+def demo_config() -> SweepConfig:
+    """The built-in demo: a word 4-gram model on Python's docs plus real geography facts."""
+    from importlib.resources import files
+
+    import yaml
+
+    return parse(SweepConfig, yaml.safe_load(files("cliffwatch").joinpath("demo.yaml").read_text()), "demo.yaml")
+
+
+# ---- analysing and reporting ----------------------------------------------------------------------
+
+
+def analyze(run_dir: str | Path, *, metric: str | None = None, tolerance: float | None = None,
+            generation: int | None = None, absolute: bool = False) -> Analysis:
+    """The cliff analysis of a sweep (or a run) directory, finished or not; the options override the
+    sweep's ``cliff:`` settings."""
+    run_dir = Path(run_dir)
+    store = RunStore.open(run_dir)
+    if store.kind == "compare":
+        raise AnalysisError(f"{run_dir}: an escape-route comparison; use cliffwatch.api.compare_results "
+                            f"or `cliffwatch report {run_dir}`")
+    raw = {k: v for k, v in store.config().items() if k != "adaptive"}
+    cfg = parse(SweepConfig, raw, str(run_dir / "config.yaml")) if store.kind == "sweep" else None
+    spec = cfg.cliff if cfg else None
+    cliffs = analyze_results(
+        load_results(run_dir),
+        metric or (spec.metric if spec else None),
+        tolerance if tolerance is not None else (spec.tolerance if spec else 0.1),
+        not absolute and (spec.relative if spec else True),
+        generation if generation is not None else (spec.generation if spec else None),
+    )
+    cost = plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human) if cfg is not None else None
+    return Analysis(run_dir, store.kind, cliffs, cost, cfg)
+
+
+def compare_results(run_dir: str | Path) -> RouteComparison:
+    """The route comparison of a compare run directory (finished or not)."""
+    run_dir = Path(run_dir)
+    store = RunStore.open(run_dir)
+    if store.kind != "compare":
+        raise AnalysisError(f"{run_dir}: not a route comparison (it is a {store.kind})")
+    cfg = parse(CompareConfig, store.config(), str(run_dir / "config.yaml"))
+    return analyze_routes(cfg, load_results(run_dir))
+
+
+def report(run_dir: str | Path, out: str | Path | None = None, *, metric: str | None = None,
+           tolerance: float | None = None, generation: int | None = None) -> Path:
+    """Write the self-contained HTML report of a run directory; returns its path."""
+    from cliffwatch.report.html import write_report
+
+    return write_report(run_dir, Path(out) if out is not None else None, metric=metric, tolerance=tolerance,
+                        generation=generation)
+
+
+def describe(cliff: Cliff) -> str:
+    """A cliff in one plain-language paragraph."""
+    return cliff_sentence(cliff)
+
+
+def results(run_dir: str | Path):
+    """Every result of a run directory as one pandas DataFrame (see docs/results.md)."""
+    return load_results(run_dir)
+
+
+# ---- shared steps ---------------------------------------------------------------------------------
+
+
+def _out(out: str | Path | None, config: ExperimentConfig) -> Path:
+    return Path(out) if out is not None else Path("runs") / config.name
+
+
+def _progress(progress: bool | Progress) -> Progress | None:
+    if progress is True:
+        from cliffwatch.report.progress import ProgressBar
+
+        return ProgressBar()
+    return progress or None
+
+
+def _execute(config: ExperimentConfig, lineages: list[Lineage], out: Path, kind: str, workers: int,
+             executor: str | None, overwrite: bool, progress: bool | Progress, description: str) -> Outcome:
+    """Check the data, create (or reopen) the run directory, and run what is unfinished."""
+    bar = _progress(progress)
+    try:
+        preflight(lineages)  # bad data fails here, with nothing written
+        store = prepare_run(out, config.model_dump(mode="json"), kind, planning.run_metrics(lineages), overwrite)
+        if bar:
+            bar.start(description, len(lineages) * (config.generations + 1))
+        return execute(store, lineages, make_executor(executor, workers), bar.advance if bar else None)
+    finally:
+        if bar:
+            bar.stop()
+
+
+def _analyze_sweep(config: SweepConfig, out: Path) -> list[Cliff]:
+    spec = config.cliff
+    return analyze_results(load_results(out), spec.metric, spec.tolerance, spec.relative, spec.generation)
+
+
+def load(path: str | Path) -> Any:
+    """A config file as the model its fields ask for: compare (routes:), sweep (sweep:) or experiment."""
+    from cliffwatch.config.load import read_yaml
+    from cliffwatch.config.schema import config_class
+
+    raw = read_yaml(path)
+    return parse(config_class(raw), raw, str(path))

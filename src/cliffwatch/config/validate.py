@@ -1,0 +1,102 @@
+"""Every cross-field and cross-component check of a config, run when it loads.
+
+Each check raises ConfigError("field.path: problem"). Nothing here reads data: checks that need
+the data itself (a corpus too small for its holdout, a verifier on a corpus without facts) run in
+the execution layer's preflight, still before anything is written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cliffwatch.core.errors import ConfigError, RegistryError
+from cliffwatch.core.registry import FAMILIES, FILTERS, PROBES, SOURCES
+
+
+
+def check_experiment(config: Any) -> None:
+    source = SOURCES.get(config.data.source)
+    modality = source.modality
+    reason = source.check(config.data)
+    if reason:
+        raise ConfigError(f"data: {reason}")
+    family = FAMILIES.get(config.family.name)
+    if family.modality is not modality:
+        raise ConfigError(f"family: {config.family.name!r} models {family.modality} data; source "
+                          f"{config.data.source!r} gives {modality} data")
+    if config.policy.top_p < 1 and not family.supports_top_p:
+        raise ConfigError(f"policy.top_p: family {config.family.name!r} does not support top_p < 1")
+    generators = config.policy.generators or []
+    for i, generator in enumerate(generators):
+        gen_modality = FAMILIES.get(generator.family.name).modality
+        if gen_modality is not modality:
+            raise ConfigError(f"policy.generators.{i}.family: {generator.family.name!r} models {gen_modality} data, not {modality}")
+    generator_families = [g.family for g in generators] or [config.family]
+    for i, spec in enumerate(config.policy.filters):
+        filter_cls = FILTERS.get(spec.name)
+        if modality not in filter_cls.modalities:
+            raise ConfigError(f"policy.filters.{i}: filter {spec.name!r} does not apply to {modality} data")
+        reason = filter_cls.validate(filter_cls.Params(**spec.params), modality, generator_families)
+        if reason:
+            raise ConfigError(f"policy.filters.{i}: {reason}")
+    if modality.max_chains is not None and config.chains > modality.max_chains:
+        raise ConfigError(f"chains: {modality} lineages run {modality.max_chains} chain each: set chains: "
+                          f"{modality.max_chains} and use more seeds")
+    for name in config.probes or []:
+        try:
+            probe = PROBES.get(name)
+        except RegistryError as err:
+            raise ConfigError(f"probes: {err}") from None
+        if probe.modality is not modality:
+            raise ConfigError(f"probes: probe {name!r} measures {probe.modality} data, not {modality}")
+
+
+def metrics_for(config: Any) -> dict[str, Any]:
+    """Every metric the config's probes can report: name -> Metric (probe modules are imported)."""
+    modality = SOURCES.get(config.data.source).modality
+    names = config.probes if config.probes is not None else PROBES.available()
+    out = {}
+    for name in names:
+        probe = PROBES.get(name)
+        if probe.modality is modality:
+            out.update({m.name: m for m in probe.metrics})
+    return out
+
+
+def check_sweep(config: Any) -> None:
+    from cliffwatch.config.grid import UNSWEPT
+
+    for path, values in config.sweep.items():
+        if path in UNSWEPT:
+            raise ConfigError(f"sweep.{path}: cannot be swept")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"sweep.{path}: give a non-empty list of values")
+    from cliffwatch.config.schema import FRACTION_PATH, CompareConfig
+
+    variants = config.variants()  # every grid point must be a valid experiment (a typo'd path fails here)
+    fractions = config.sweep.get(FRACTION_PATH)
+    if not isinstance(config, CompareConfig):  # a comparison always runs its own all-human reference
+        if fractions is None and config.policy.synthetic_fraction != 0:
+            raise ConfigError(f"sweep: sweep {FRACTION_PATH} (including 0): the cliff is the quality loss against the "
+                              "all-human run (s = 0)")
+        if fractions is not None and not any(v == 0 and not isinstance(v, bool) for v in fractions):
+            raise ConfigError(f"sweep.{FRACTION_PATH}: include 0, the all-human run every quality loss is measured against")
+    _check_cliff(config, [v for _, v in variants])
+
+
+def _check_cliff(config: Any, experiments: list[Any]) -> None:
+    spec = config.cliff
+    if spec.generation is not None and spec.generation > config.generations:
+        raise ConfigError(f"cliff.generation: {spec.generation} is past the last generation ({config.generations})")
+    metrics = metrics_for(experiments[0]) if experiments else {}
+    if spec.metric is not None:
+        metric = metrics.get(spec.metric)
+        if metric is None:
+            known = sorted(m for m, info in metrics.items() if info.higher_is_better is not None)
+            raise ConfigError(f"cliff.metric: {spec.metric!r} is not measured by this config's probes; known: {', '.join(known)}")
+        if metric.higher_is_better is None:
+            raise ConfigError(f"cliff.metric: {spec.metric!r} has no better direction; choose a quality metric")
+    for name in getattr(config, "metrics", []):
+        if name not in metrics or metrics[name].higher_is_better is None:
+            known = sorted(m for m, info in metrics.items() if info.higher_is_better is not None)
+            raise ConfigError(f"metrics: {name!r} is not a quality metric; known: {', '.join(known)}")

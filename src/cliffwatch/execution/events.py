@@ -1,0 +1,27 @@
+"""What an executor reports while lineages run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Advanced:
+    """``generations`` more generations of a lineage are finished (and stored)."""
+
+    lineage: str
+    generations: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    lineage: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    lineage: str
+    reason: str  # one line
+
+
+Event = Advanced | Finished | Failed

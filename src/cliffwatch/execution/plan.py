@@ -1,0 +1,71 @@
+"""Planning: the lineages a workflow runs, and the metrics its run directory declares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cliffwatch.config.grid import ROUTE, at_fraction
+from cliffwatch.config.schema import FRACTION_PATH, CompareConfig, ExperimentConfig, SweepConfig
+from cliffwatch.config.validate import metrics_for
+from cliffwatch.core.metrics import Metric
+from cliffwatch.loop.engine import loop_metrics
+from cliffwatch.loop.lineage import Lineage
+
+
+def experiment_lineages(config: ExperimentConfig) -> list[Lineage]:
+    """One lineage per seed."""
+    return [Lineage(config, seed) for seed in config.seeds]
+
+
+def sweep_lineages(config: SweepConfig) -> list[Lineage]:
+    """Every (grid point, seed) lineage of a sweep."""
+    out = []
+    for labels, variant in config.variants():
+        tags = tuple((k, v) for k, v in labels.items() if f"policy.{k}" not in config.sweep)
+        out.extend(Lineage(variant, seed, tags) for seed in variant.seeds)
+    return out
+
+
+def compare_lineages(config: CompareConfig) -> list[Lineage]:
+    """Every distinct (route point, seed) lineage, tagged with its route."""
+    return [Lineage(variant, seed, ((ROUTE, labels[ROUTE]),)) for labels, variant in config.variants() for seed in variant.seeds]
+
+
+def planned_lineages(config: ExperimentConfig) -> list[Lineage]:
+    """The lineages of any workflow's config."""
+    if isinstance(config, CompareConfig):
+        return compare_lineages(config)
+    if isinstance(config, SweepConfig):
+        return sweep_lineages(config)
+    return experiment_lineages(config)
+
+
+def combinations(config: SweepConfig) -> list[tuple[tuple[str, Any], ...]]:
+    """Each combination of the swept fields other than the synthetic fraction (one cliff curve each)."""
+    others = {k: v for k, v in config.sweep.items() if k != FRACTION_PATH}
+    return [tuple(sorted(labels.items())) for labels, _ in config.model_copy(update={"sweep": others}).variants()]
+
+
+def fraction_lineages(config: SweepConfig, fractions: dict[tuple, list[float]]) -> list[Lineage]:
+    """Lineages at the given fractions of each combination (adaptive search)."""
+    others = {k: v for k, v in config.sweep.items() if k != FRACTION_PATH}
+    out = []
+    for labels, variant in config.model_copy(update={"sweep": others}).variants():
+        tags = tuple((k, v) for k, v in labels.items() if f"policy.{k}" not in others)
+        for fraction in fractions.get(tuple(sorted(labels.items())), []):
+            at = at_fraction(variant, fraction)
+            out.extend(Lineage(at, seed, tags) for seed in at.seeds)
+    return out
+
+
+def run_metrics(lineages: list[Lineage]) -> list[Metric]:
+    """Every metric the lineages can report (probes and loop statistics), once each."""
+    seen: dict[str, Metric] = {}
+    done = set()
+    for lineage in lineages:
+        if lineage.key in done:
+            continue
+        done.add(lineage.key)
+        for metric in [*metrics_for(lineage.config).values(), *loop_metrics(lineage.config)]:
+            seen.setdefault(metric.name, metric)
+    return list(seen.values())

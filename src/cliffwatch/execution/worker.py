@@ -1,0 +1,37 @@
+"""Running one lineage into its directory of the run store; every executor calls this."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Iterator
+
+from cliffwatch.core.errors import CliffwatchError
+from cliffwatch.execution.events import Advanced, Event, Failed, Finished
+from cliffwatch.execution.store import LineageStore
+from cliffwatch.loop.engine import LineageRunner
+from cliffwatch.loop.lineage import Lineage
+
+
+def run_lineage(lineage: Lineage, path: str) -> Iterator[Event]:
+    """Run (or resume) ``lineage`` into the lineage directory ``path``: one Advanced event per
+    finished generation, then Finished, or Failed with a one-line reason."""
+    store = LineageStore(Path(path))
+    try:
+        runner = LineageRunner(lineage)
+        store.write_meta({"seed": lineage.seed, "key": f"{lineage.key:016x}", "labels": lineage.labels(),
+                          "fingerprint": runner.source.fingerprint, "provenance": runner.source.provenance})
+        done = store.checkpoint_generation()
+        resume = (done, store.load_checkpoint()) if done is not None else None
+        if done is not None:
+            yield Advanced(lineage.id, done + 1)
+        for output in runner.generations(resume):
+            store.write_generation(output.generation, output.table(), output.state)
+            yield Advanced(lineage.id, 1)
+        store.finish(lineage.config.generations)
+        yield Finished(lineage.id)
+    except CliffwatchError as err:
+        yield Failed(lineage.id, str(err))
+    except Exception as err:  # a bug in a component: keep the other lineages going, report it
+        last = traceback.extract_tb(err.__traceback__)[-1]
+        yield Failed(lineage.id, f"{err.__class__.__name__}: {err} ({Path(last.filename).name}:{last.lineno})")

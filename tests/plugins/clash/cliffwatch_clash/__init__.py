@@ -1,0 +1,1 @@
+"""A plugin that declares a family under a name cliffwatch already uses."""
