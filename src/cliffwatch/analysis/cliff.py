@@ -1,34 +1,40 @@
-"""Locate the quality cliff: quality loss vs synthetic fraction, with bootstrap CIs over replicates.
+"""Locate the quality cliff: quality loss vs synthetic fraction, with intervals that hold their coverage.
 
 Quality loss ΔQ(s, g) of the primary metric is measured against the all-human run (s = 0) at
 the same generation, paired by replicate (seed, chain): lineages of one seed share their human
-data (common random numbers), so the pairing removes most of the between-seed noise.
+data (common random numbers), so the pairing removes most of the between-seed noise. How the
+loss is measured (LOSSES) is the metric's own default (``Metric.loss``) unless the caller names one.
 
 - ΔQ per fraction: mean over replicates with a Student-t 95% interval.
-- cliff: the smallest s with mean ΔQ(s, G) > τ, linearly interpolated between grid points;
-  its CI comes from resampling replicates (a percentile bootstrap; rough with few replicates).
-- knee: the breakpoint of a continuous two-segment (hinge) fit of ΔQ over s, with the slopes
-  left and right of it; the curve counts as non-linear when the bootstrap CI of the slope
-  increase excludes zero.
+- cliff: the smallest s with mean ΔQ(s, G) > τ, linearly interpolated between grid points; its
+  interval inverts the ΔQ band, widened by a bound on the interpolation error (intervals.py).
+- knee: a continuous two-segment (hinge) fit of mean ΔQ over s; the curve counts as non-linear
+  when a t test of its curvature rejects a straight line, and the knee's interval inverts t tests
+  of the hinge at each breakpoint. docs/statistics.md derives both and reports their coverage.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cliffwatch.analysis.stats import BOOTSTRAP_SEED, FEW_REPLICATES, RESAMPLES, t_interval
+from cliffwatch.analysis.intervals import Interval, cliff_interval, hinge_fit, knee_analysis
+from cliffwatch.analysis.stats import FEW_REPLICATES, RESAMPLES, t_interval
 from cliffwatch.core.errors import AnalysisError
-from cliffwatch.probes.base import metric_index
+from cliffwatch.probes.base import LOSSES, metric_index
 
 DEFAULT_METRIC = {"text": "heldout_ppl", "vector": "wasserstein", "tokens": "tv_distance"}
 FRACTION = "synthetic_fraction"
 REPLICATE = ["seed", "chain"]
 # label columns that describe a lineage but never define a separate cliff curve
 _NOT_GROUPS = {FRACTION, "family"}
+SAFE_METHOD = "largest grid fraction whose 95% Student-t interval of ΔQ, and every smaller fraction's, stays within τ"
+
+__all__ = ["Cliff", "analyze", "analyze_curve", "crossing", "hinge_fit", "loss_table", "loss_surface", "LOSSES"]
 
 
 def default_metric(df: pd.DataFrame) -> str:
@@ -60,9 +66,49 @@ def group_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in labels if c not in _NOT_GROUPS and df[c].astype(str).nunique() > 1]
 
 
-def loss_table(df: pd.DataFrame, metric: str, relative: bool = True) -> pd.DataFrame:
+def loss_kind(metric: str, relative: bool = True, loss: str | None = None) -> str:
+    """The loss an analysis uses: ``loss`` if given, a difference if ``relative`` is off, else the
+    metric's own default (Metric.loss)."""
+    if loss is not None:
+        if loss not in LOSSES:
+            raise AnalysisError(f"unknown quality loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        return loss
+    if not relative:
+        return "difference"
+    index = metric_index()
+    return index[metric][1].loss if metric in index else "relative"
+
+
+def quality_loss(frame: pd.DataFrame, keys: list[str], kind: str, higher_is_better: bool) -> np.ndarray:
+    """ΔQ per row of ``frame`` (columns value, baseline: a replicate's metric and its all-human
+    twin); ``keys`` name one curve point (group, s, generation), whose replicates share a mean.
+
+    ratio_of_means: the relative change of the replicate means, q̄/q̄₀ − 1, given per replicate as
+    its delta-method pseudo-value (q̄/q̄₀ − 1) + (q − (q̄/q̄₀) q₀)/q̄₀: the pseudo-values average to
+    the ratio and their spread is its standard error, and no replicate is divided by its own
+    (possibly tiny) baseline."""
+    q, q0 = frame["value"].to_numpy(dtype=float), frame["baseline"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if kind == "relative":
+            change = q / q0 - 1.0
+        elif kind == "log_ratio":
+            change = np.log(q / q0)
+        elif kind == "difference":
+            change = q - q0
+        else:
+            grouped = frame.groupby(keys, sort=False)
+            mean_q = grouped["value"].transform("mean").to_numpy(dtype=float)
+            mean_q0 = grouped["baseline"].transform("mean").to_numpy(dtype=float)
+            ratio = mean_q / mean_q0
+            change = (ratio - 1.0) + (q - ratio * q0) / mean_q0
+            change = np.where(q == q0, 0.0, change)  # the all-human run against itself, exactly
+    return -change if higher_is_better else change
+
+
+def loss_table(df: pd.DataFrame, metric: str, relative: bool = True, loss: str | None = None) -> pd.DataFrame:
     """ΔQ per (group, s, generation, replicate): positive = worse than the all-human run."""
     higher = direction(metric)
+    kind = loss_kind(metric, relative, loss)
     rows = df[df["metric"] == metric]
     if rows.empty:
         raise AnalysisError(f"metric {metric!r} is not in this run; present: {', '.join(sorted(df['metric'].unique()))}")
@@ -72,10 +118,7 @@ def loss_table(df: pd.DataFrame, metric: str, relative: bool = True) -> pd.DataF
     if base.empty:
         raise AnalysisError("the run has no all-human lineage (synthetic_fraction = 0) to measure quality loss against")
     merged = rows.merge(base, on=keys, how="inner")
-    q, q0 = merged["value"].to_numpy(), merged["baseline"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        change = (q / q0 - 1.0) if relative else (q - q0)
-    merged["loss"] = -change if higher else change
+    merged["loss"] = quality_loss(merged, groups + [FRACTION, "generation"], kind, higher)
     return merged[groups + [FRACTION, "generation"] + REPLICATE + ["value", "baseline", "loss"]]
 
 
@@ -95,34 +138,14 @@ def crossing(fractions: np.ndarray, curves: np.ndarray, tolerance: float) -> np.
     return np.where(found, s, np.nan)
 
 
-def hinge_fit(fractions: np.ndarray, curves: np.ndarray, knots: int = 101) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Continuous two-segment least-squares fit of each curve (rows): (knee, left slope, right slope)."""
-    curves = np.atleast_2d(curves)
-    lo, hi = fractions[1], fractions[-2]
-    # a fine grid of knots, plus the data points themselves (a knee is often at one)
-    candidates = np.union1d(np.linspace(lo, hi, knots), fractions[1:-1])
-    best_sse = np.full(len(curves), np.inf)
-    out = np.full((3, len(curves)), np.nan)
-    finite = np.isfinite(curves).all(axis=1)
-    y = np.where(finite[:, None], curves, 0.0).T  # (n_s, rows)
-    for k in candidates:
-        design = np.column_stack([np.ones_like(fractions), fractions, np.maximum(0.0, fractions - k)])
-        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-        sse = ((design @ coef - y) ** 2).sum(axis=0)
-        better = sse < best_sse
-        best_sse = np.where(better, sse, best_sse)
-        out[:, better] = np.vstack([np.full(better.sum(), k), coef[1, better], coef[1, better] + coef[2, better]])
-    out[:, ~finite] = np.nan
-    return out[0], out[1], out[2]
+def _number(x: float) -> float | None:
+    """JSON has no nan: a missing number is null (an upper bound beyond the grid says so separately)."""
+    return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _ci(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of bootstrap cliff locations; a resample with no crossing (nan) counts as a
-    cliff beyond the grid (inf), so a bound past the largest fraction reads as inf, not as a number."""
-    alpha = (1 - level) / 2
-    values = np.where(np.isnan(samples), np.inf, samples)
-    low, high = np.quantile(values, [alpha, 1 - alpha], method="inverted_cdf")
-    return float(low), float(high)
+def _interval_dict(i: Interval) -> dict[str, Any]:
+    return {"estimate": _number(i.estimate), "low": _number(i.low), "high": _number(i.high),
+            "high_beyond_grid": bool(np.isposinf(i.high)), "status": i.status, "method": i.method, "reason": i.reason}
 
 
 @dataclass
@@ -132,7 +155,7 @@ class Cliff:
     metric: str
     higher_is_better: bool
     tolerance: float
-    relative: bool
+    relative: bool  # ΔQ and τ are relative changes (any loss but "difference")
     generation: int
     group: dict[str, Any]
     fractions: np.ndarray
@@ -141,15 +164,21 @@ class Cliff:
     loss_high: np.ndarray
     replicates: int
     cliff: float  # nan: no crossing up to the largest s
-    cliff_low: float
+    cliff_low: float  # nan: undetermined
     cliff_high: float  # inf: the upper bound lies beyond the grid
-    knee: float
+    knee: float  # nan: no knee identified (or undetermined; see knee_interval)
     knee_low: float
     knee_high: float
     slope_left: float
     slope_right: float
     nonlinear: bool
     collapse_generations: dict[float, int | None] = field(default_factory=dict)  # s -> first g with ΔQ > τ
+    loss_kind: str = "relative"
+    cliff_interval: Interval | None = None
+    knee_interval: Interval | None = None
+    nonlinear_p: float = float("nan")  # p-value of the curvature test
+    replicate_loss: np.ndarray | None = None  # (replicates, fractions): each replicate's ΔQ
+    replicate_ids: list[tuple] = field(default_factory=list)  # (seed, chain) per row of replicate_loss
 
     @property
     def found(self) -> bool:
@@ -173,35 +202,79 @@ class Cliff:
             return float("inf") if self.slope_right > 0 else float("nan")
         return self.slope_right / self.slope_left
 
+    def _tau(self) -> str:
+        if self.loss_kind == "log_ratio":
+            return f"a log ratio of {self.tolerance:g}"
+        return f"{self.tolerance:.0%}" if self.relative else f"{self.tolerance:g}"
+
     def summary(self) -> str:
         """A plain-language sentence for the report."""
-        what = f"{self.metric} {'falls' if self.higher_is_better else 'rises'} by more than "
-        what += f"{self.tolerance:.0%}" if self.relative else f"{self.tolerance:g}"
+        what = f"{self.metric} {'falls' if self.higher_is_better else 'rises'} by more than {self._tau()}"
         where = "".join(f", {k} = {v}" for k, v in self.group.items())
-        if not self.found:
-            return (f"Under this setup{where}, quality holds at every synthetic fraction up to s = {self.fractions[-1]:g} "
-                    f"at generation {self.generation}: {self.metric} never gets worse by more than τ.")
-        high = "beyond the grid" if np.isinf(self.cliff_high) else f"{self.cliff_high:.2f}"
-        text = (f"Under this setup{where}, quality holds up to s = {self.cliff:.2f} [{self.cliff_low:.2f}, {high}] "
-                f"at generation {self.generation} ({what} past it).")
-        collapsing = {s: g for s, g in self.collapse_generations.items() if g is not None and s >= self.cliff}
+        ci = self.cliff_interval
+        if ci is not None and ci.status == "undetermined":
+            head = (f"Under this setup{where}, the cliff at generation {self.generation} is undetermined: {ci.reason}"
+                    + (f" (mean ΔQ first exceeds τ at s = {self.cliff:.2f})." if self.found else "."))
+        elif not self.found:
+            bound = f"; at 95% confidence it lies above s = {self.cliff_low:.2f}" if np.isfinite(self.cliff_low) else ""
+            head = (f"Under this setup{where}, quality holds at every synthetic fraction up to s = {self.fractions[-1]:g} "
+                    f"at generation {self.generation}: mean {self.metric} never gets worse by more than τ{bound}.")
+        else:
+            high = "beyond the grid" if np.isinf(self.cliff_high) else f"{self.cliff_high:.2f}"
+            head = (f"Under this setup{where}, quality holds up to s = {self.cliff:.2f} [{self.cliff_low:.2f}, {high}] "
+                    f"at generation {self.generation} ({what} past it).")
+        text = head
+        collapsing = {s: g for s, g in self.collapse_generations.items() if g is not None and self.found and s >= self.cliff}
         if collapsing:
             s = min(collapsing)
             text += f" Past s = {s:g} it crosses τ within {collapsing[s]} generation{'s' * (collapsing[s] != 1)}."
-        if self.replicates < FEW_REPLICATES:
-            text += f" (Only {self.replicates} replicates: the bootstrap intervals of the cliff and knee are rough; run more seeds to decide.)"
-        if np.isfinite(self.knee):
-            shape = "non-linear" if self.nonlinear else "not clearly non-linear"
-            text += (f" The curve is {shape}: a two-segment fit bends at s = {self.knee:.2f} "
-                     f"[{self.knee_low:.2f}, {self.knee_high:.2f}], slope {self.slope_left:.3g} → {self.slope_right:.3g}.")
+        knee = self.knee_interval
+        if knee is not None and knee.status == "located":
+            text += (f" The curve bends (curvature test p = {self.nonlinear_p:.2g}): a two-segment fit puts the knee at "
+                     f"s = {self.knee:.2f} [{self.knee_low:.2f}, {self.knee_high:.2f}], slope {self.slope_left:.3g} → "
+                     f"{self.slope_right:.3g}.")
+        elif knee is not None:
+            text += f" Knee: {knee.reason[0].lower()}{knee.reason[1:]}."
+        if 1 < self.replicates < FEW_REPLICATES:
+            text += f" (Only {self.replicates} replicates: the intervals are wide; more seeds narrow them.)"
         return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the cliff, the knee and the safe mix, each with its interval and method, plus
+        the ΔQ band and each replicate's ΔQ (the report plots them)."""
+        empty = Interval(float("nan"), float("nan"), float("nan"), "undetermined", "", "not computed")
+        safe = self.safe_fraction
+        return {
+            "metric": self.metric, "higher_is_better": self.higher_is_better, "loss": self.loss_kind,
+            "tolerance": self.tolerance, "generation": self.generation,
+            "group": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.group.items()},
+            "replicates": self.replicates,
+            "cliff": _interval_dict(self.cliff_interval or empty),
+            "knee": {**_interval_dict(self.knee_interval or empty), "slope_left": _number(self.slope_left),
+                     "slope_right": _number(self.slope_right), "nonlinear": self.nonlinear,
+                     "curvature_p": _number(self.nonlinear_p)},
+            "safe_mix": {"fraction": _number(safe), "status": "located" if np.isfinite(safe) else "none",
+                         "method": SAFE_METHOD},
+            "curve": {
+                "fractions": [float(s) for s in self.fractions],
+                "mean": [_number(x) for x in self.loss], "low": [_number(x) for x in self.loss_low],
+                "high": [_number(x) for x in self.loss_high],
+                "replicates": [{"seed": int(i[0]), "chain": int(i[1]), "loss": [_number(x) for x in row]}
+                               for i, row in zip(self.replicate_ids, self.replicate_loss if self.replicate_loss is not None else [])],
+            },
+            "collapse_generations": {f"{s:g}": g for s, g in self.collapse_generations.items()},
+        }
 
 
 def analyze(df: pd.DataFrame, metric: str | None = None, tolerance: float = 0.1, relative: bool = True,
-            generation: int | None = None, resamples: int = RESAMPLES) -> list[Cliff]:
-    """One Cliff per combination of the swept fields other than the synthetic fraction."""
+            generation: int | None = None, resamples: int = RESAMPLES, *, loss: str | None = None) -> list[Cliff]:
+    """One Cliff per combination of the swept fields other than the synthetic fraction.
+
+    ``loss`` overrides the metric's default quality loss (Metric.loss); ``relative=False`` means a
+    difference. ``resamples`` is accepted for compatibility; the intervals need no resampling."""
     metric = metric or default_metric(df)
-    losses = loss_table(df, metric, relative)
+    kind = loss_kind(metric, relative, loss)
+    losses = loss_table(df, metric, relative, kind)
     last = int(losses["generation"].max())
     generation = last if generation is None else generation
     if generation not in set(losses["generation"]):
@@ -210,11 +283,14 @@ def analyze(df: pd.DataFrame, metric: str | None = None, tolerance: float = 0.1,
     out = []
     for key, part in (losses.groupby(groups, sort=True) if groups else [((), losses)]):
         key = key if isinstance(key, tuple) else (key,)
-        out.append(analyze_curve(part, metric, tolerance, relative, generation, dict(zip(groups, key)), resamples))
+        out.append(analyze_curve(part, metric, tolerance, kind != "difference", generation, dict(zip(groups, key)),
+                                 resamples, loss_kind=kind))
     return out
 
 
-def analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation, group, resamples) -> Cliff:
+def analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation, group, resamples=RESAMPLES, *,
+                  loss_kind: str | None = None) -> Cliff:
+    """The cliff of one curve from its loss table (rows: s, generation, replicate, loss)."""
     fractions = np.sort(losses[FRACTION].unique()).astype(float)
     if len(fractions) < 2:
         raise AnalysisError(
@@ -222,40 +298,30 @@ def analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation,
             "(e.g. sweep: {policy.synthetic_fraction: [0, 0.1, ..., 1]})"
         )
     at_g = losses[losses["generation"] == generation]
-    matrix = at_g.pivot_table(index=REPLICATE, columns=FRACTION, values="loss", aggfunc="first")
+    matrix = at_g.drop_duplicates(REPLICATE + [FRACTION]).set_index(REPLICATE + [FRACTION])["loss"].unstack(FRACTION)
     matrix = matrix.reindex(columns=fractions).dropna()  # replicates present at every fraction
     if matrix.empty:
         raise AnalysisError(f"no replicate (seed, chain) finished every fraction at generation {generation}")
-    r = matrix.to_numpy()
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    boot = r[rng.integers(0, len(r), size=(resamples, len(r)))].mean(axis=1)  # (B, n_s)
-    mean = r.mean(axis=0)
-    _, loss_low, loss_high = t_interval(r, axis=0)
+    r = matrix.to_numpy(dtype=float)
+    mean, loss_low, loss_high = t_interval(r, axis=0)
     cliff = float(crossing(fractions, mean, tolerance))
-    cliff_low, cliff_high = _ci(crossing(fractions, boot, tolerance)) if len(r) > 1 else (np.nan, np.nan)
-    if len(fractions) >= 4 and len(r) > 1:  # one replicate has no sampling distribution to judge a bend by
-        knee, left, right = (float(v[0]) for v in hinge_fit(fractions, mean))
-        b_knee, b_left, b_right = hinge_fit(fractions, boot[: min(resamples, 500)])
-        knee_low, knee_high = np.nanquantile(b_knee, [0.025, 0.975]) if np.isfinite(b_knee).any() else (np.nan, np.nan)
-        bend = b_right - b_left
-        nonlinear = bool(np.isfinite(bend).all() and np.quantile(bend, 0.025) > 0)
-    else:
-        knee = left = right = knee_low = knee_high = np.nan
-        nonlinear = False
-    by_s = losses.groupby([FRACTION, "generation"])["loss"].mean().unstack("generation")
-    collapse = {}
-    for s in fractions:
-        over = np.flatnonzero(by_s.loc[s].to_numpy() > tolerance)
-        collapse[float(s)] = int(by_s.columns[over[0]]) if len(over) else None
+    where = cliff_interval(fractions, r, tolerance, cliff)
+    knee = knee_analysis(fractions, r)
+    means = losses.groupby([FRACTION, "generation"])["loss"].mean().unstack("generation")
+    over = means.to_numpy() > tolerance
+    first = np.where(over.any(axis=1), means.columns.to_numpy()[np.argmax(over, axis=1)], -1)
+    collapse = {float(s): (int(g) if g >= 0 else None) for s, g in zip(means.index, first)}
     return Cliff(
         metric, direction(metric), tolerance, relative, generation, group, fractions, mean,
-        np.asarray(loss_low), np.asarray(loss_high), len(r), cliff, float(cliff_low), float(cliff_high),
-        knee, float(knee_low), float(knee_high), left, right, nonlinear, collapse,
+        np.asarray(loss_low), np.asarray(loss_high), len(r), cliff, where.low, where.high,
+        knee.interval.estimate, knee.interval.low, knee.interval.high, knee.slope_left, knee.slope_right,
+        knee.nonlinear, collapse, loss_kind or ("relative" if relative else "difference"), where, knee.interval,
+        knee.p_value, r, list(matrix.index),
     )
 
 
-def loss_surface(df: pd.DataFrame, metric: str, relative: bool = True) -> pd.DataFrame:
+def loss_surface(df: pd.DataFrame, metric: str, relative: bool = True, loss: str | None = None) -> pd.DataFrame:
     """Mean ΔQ over replicates, indexed by (groups…, s) with one column per generation (the heatmap)."""
-    losses = loss_table(df, metric, relative)
+    losses = loss_table(df, metric, relative, loss)
     keys = group_columns(df) + [FRACTION]
     return losses.groupby(keys + ["generation"])["loss"].mean().unstack("generation")

@@ -5,22 +5,32 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Literal, get_args
 
 import numpy as np
 
 from cliffwatch.families.base import DataInfo, Model
 
+LossKind = Literal["relative", "ratio_of_means", "log_ratio", "difference"]
+LOSSES: tuple[str, ...] = get_args(LossKind)
+
 
 @dataclass(frozen=True)
 class Metric:
-    """One number a probe reports. ``higher_is_better=None`` marks a diagnostic with no good direction."""
+    """One number a probe reports. ``higher_is_better=None`` marks a diagnostic with no good direction.
+
+    ``loss``: how the cliff measures its quality loss against the all-human run (analysis.cliff.LOSSES):
+    "relative" per replicate by default; "ratio_of_means" for distances whose all-human value is
+    noise near zero (a per-replicate ratio would let one tiny baseline decide the cliff);
+    "difference" for metrics that may be zero or negative.
+    """
 
     name: str
     higher_is_better: bool | None
     description: str
     low: float = -math.inf
     high: float = math.inf
+    loss: LossKind = "relative"
 
 
 @dataclass
