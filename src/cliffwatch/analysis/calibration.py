@@ -37,7 +37,7 @@ class Shape:
 
 SHAPES = {
     "linear": Shape(lambda s: TOLERANCE * s / 0.45, 0.45, None),
-    "convex": Shape(lambda s: TOLERANCE * (s / 0.57) ** 2, 0.57, None),
+    "convex": Shape(lambda s: TOLERANCE * (s / 0.57) ** 4, 0.57, None),
     "hinge": Shape(lambda s: 0.02 * s + 0.4 * np.maximum(0.0, s - 0.63), (TOLERANCE + 0.4 * 0.63) / 0.42, 0.63),
 }
 

@@ -280,26 +280,41 @@ def analyze(df: pd.DataFrame, metric: str | None = None, tolerance: float = 0.1,
     if generation not in set(losses["generation"]):
         raise AnalysisError(f"generation {generation} is not in this run (0..{last})")
     groups = group_columns(df)
+    # reshape once for every curve: the replicates × fractions matrix at generation G, and the mean
+    # ΔQ per (s, generation) that dates each fraction's collapse
+    at_g = losses[losses["generation"] == generation].drop_duplicates(groups + REPLICATE + [FRACTION])
+    wide = at_g.set_index(groups + REPLICATE + [FRACTION])["loss"].unstack(FRACTION)
+    means = losses.groupby(groups + [FRACTION, "generation"])["loss"].mean().unstack("generation")
+    grids = losses.groupby(groups)[FRACTION].unique() if groups else pd.Series({(): losses[FRACTION].unique()})
     out = []
-    for key, part in (losses.groupby(groups, sort=True) if groups else [((), losses)]):
+    for key, grid in grids.items():
         key = key if isinstance(key, tuple) else (key,)
-        out.append(analyze_curve(part, metric, tolerance, kind != "difference", generation, dict(zip(groups, key)),
-                                 resamples, loss_kind=kind))
+        pick = (lambda frame: frame.loc[key]) if groups else (lambda frame: frame)
+        out.append(_curve(np.sort(grid).astype(float), pick(wide), pick(means), metric, tolerance, kind != "difference",
+                          generation, dict(zip(groups, key)), kind))
     return out
 
 
 def analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation, group, resamples=RESAMPLES, *,
                   loss_kind: str | None = None) -> Cliff:
     """The cliff of one curve from its loss table (rows: s, generation, replicate, loss)."""
+    at_g = losses[losses["generation"] == generation].drop_duplicates(REPLICATE + [FRACTION])
+    wide = at_g.set_index(REPLICATE + [FRACTION])["loss"].unstack(FRACTION)
+    means = losses.groupby([FRACTION, "generation"])["loss"].mean().unstack("generation")
     fractions = np.sort(losses[FRACTION].unique()).astype(float)
+    return _curve(fractions, wide, means, metric, tolerance, relative, generation, group,
+                  loss_kind or ("relative" if relative else "difference"))
+
+
+def _curve(fractions: np.ndarray, wide: pd.DataFrame, means: pd.DataFrame, metric: str, tolerance: float,
+           relative: bool, generation: int, group: dict[str, Any], kind: str) -> Cliff:
+    """One curve's cliff from ΔQ per (replicate) × s at generation G and mean ΔQ per s × generation."""
     if len(fractions) < 2:
         raise AnalysisError(
             f"only one synthetic fraction ({fractions[0]:g}) in this run: a cliff needs a sweep over several "
             "(e.g. sweep: {policy.synthetic_fraction: [0, 0.1, ..., 1]})"
         )
-    at_g = losses[losses["generation"] == generation]
-    matrix = at_g.drop_duplicates(REPLICATE + [FRACTION]).set_index(REPLICATE + [FRACTION])["loss"].unstack(FRACTION)
-    matrix = matrix.reindex(columns=fractions).dropna()  # replicates present at every fraction
+    matrix = wide.reindex(columns=fractions).dropna()  # replicates present at every fraction
     if matrix.empty:
         raise AnalysisError(f"no replicate (seed, chain) finished every fraction at generation {generation}")
     r = matrix.to_numpy(dtype=float)
@@ -307,16 +322,15 @@ def analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation,
     cliff = float(crossing(fractions, mean, tolerance))
     where = cliff_interval(fractions, r, tolerance, cliff)
     knee = knee_analysis(fractions, r)
-    means = losses.groupby([FRACTION, "generation"])["loss"].mean().unstack("generation")
+    means = means.reindex(fractions)
     over = means.to_numpy() > tolerance
     first = np.where(over.any(axis=1), means.columns.to_numpy()[np.argmax(over, axis=1)], -1)
-    collapse = {float(s): (int(g) if g >= 0 else None) for s, g in zip(means.index, first)}
+    collapse = {float(s): (int(g) if g >= 0 else None) for s, g in zip(fractions, first)}
     return Cliff(
         metric, direction(metric), tolerance, relative, generation, group, fractions, mean,
         np.asarray(loss_low), np.asarray(loss_high), len(r), cliff, where.low, where.high,
         knee.interval.estimate, knee.interval.low, knee.interval.high, knee.slope_left, knee.slope_right,
-        knee.nonlinear, collapse, loss_kind or ("relative" if relative else "difference"), where, knee.interval,
-        knee.p_value, r, list(matrix.index),
+        knee.nonlinear, collapse, kind, where, knee.interval, knee.p_value, r, list(matrix.index),
     )
 
 

@@ -17,6 +17,7 @@ a Student-t step, which is exact for normal replicates at any n ≥ 2 and any co
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import optimize, stats
@@ -169,6 +170,20 @@ def _candidate_knots(fractions: np.ndarray) -> np.ndarray:
     return np.union1d(np.linspace(fractions[0], fractions[-1], _KNEE_POINTS + 1)[1:-1], fractions[1:-1])
 
 
+@lru_cache(maxsize=32)
+def _knot_design(grid: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(knots, residual projections, shift contrasts, curvature contrasts) for one fraction grid:
+    every curve of a sweep shares them."""
+    fractions = np.array(grid)
+    knots = _candidate_knots(fractions)
+    proj = _residual_projections(fractions, knots)
+    shift = (proj @ (fractions[None, :] > knots[:, None]).astype(float)[..., None])[..., 0]  # moving the knee
+    curvature = proj @ (fractions**2)  # bending other than at the knee
+    for array in (knots, proj, shift, curvature):
+        array.flags.writeable = False
+    return knots, proj, shift, curvature
+
+
 def _refine(fractions: np.ndarray, curve: np.ndarray, knots: np.ndarray, best: int) -> float:
     """The least-squares knee near candidate ``best``: the profile is continuous in k, not a grid."""
     lo_k, hi_k = knots[max(best - 1, 0)], knots[min(best + 1, len(knots) - 1)]
@@ -186,11 +201,11 @@ def hinge_fit(fractions: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np
     """Continuous two-segment least-squares fit of each curve (rows): (knee, left slope, right slope);
     nan for a curve with a non-finite value."""
     curves = np.atleast_2d(np.asarray(curves, dtype=float))
-    knots = _candidate_knots(fractions)
+    knots, proj, _, _ = _knot_design(tuple(np.asarray(fractions, dtype=float).tolist()))
     out = np.full((3, len(curves)), np.nan)
     finite = np.flatnonzero(np.isfinite(curves).all(axis=1))
     if len(finite):
-        residuals = np.einsum("mij,rj->rmi", _residual_projections(fractions, knots), curves[finite])
+        residuals = np.einsum("mij,rj->rmi", proj, curves[finite])
         best = np.argmin((residuals**2).sum(axis=2), axis=1)
         for row, b in zip(finite, best):
             knee = _refine(fractions, curves[row], knots, int(b))
@@ -214,12 +229,9 @@ def knee_analysis(fractions: np.ndarray, r: np.ndarray, alpha: float = 0.05) -> 
     p_value = float(2 * stats.t.sf(abs(t_curve), n - 1)) if np.isfinite(t_curve) else 1.0
     nonlinear = p_value < alpha
 
-    knots = _candidate_knots(fractions)
-    proj = _residual_projections(fractions, knots)
-    shift = proj @ (fractions[None, :] > knots[:, None]).astype(float)[..., None]  # moving the knee
-    curvature = proj @ (fractions**2)  # bending other than at the knee
+    knots, proj, shift, curvature = _knot_design(tuple(fractions.tolist()))
     critical = stats.t.ppf(1 - alpha / 4, n - 1)
-    t_both = np.stack([_t_stats(r, shift[..., 0]), _t_stats(r, curvature)])
+    t_both = np.stack([_t_stats(r, shift), _t_stats(r, curvature)])
     accepted = ~(np.abs(t_both) > critical).any(axis=0)  # nan: no evidence against this knot
 
     mean = r.mean(axis=0)

@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from cliffwatch.analysis.cliff import FRACTION, REPLICATE, Cliff, analyze_curve, crossing, default_metric, direction
+from cliffwatch.analysis.cliff import (FRACTION, REPLICATE, Cliff, analyze_curve, crossing, default_metric, direction,
+                                       loss_kind, quality_loss)
 from cliffwatch.analysis.cost import mix_cost
 from cliffwatch.analysis.stats import BOOTSTRAP_SEED, RESAMPLES, mean_ci
 from cliffwatch.config.schema import CostSpec, ExperimentConfig, SweepConfig, describe_error, parse, read_yaml
@@ -410,8 +411,9 @@ def _analyze(config: CompareConfig, df: pd.DataFrame, failures: dict[str, str], 
         route.growth = _growth(curves[metric][name], operating[name], generation)
         if len(pts) > 1:
             try:
-                route.cliff = analyze_curve(curves[metric][name], metric, spec.tolerance, spec.relative, generation,
-                                             {ROUTE: name}, resamples)
+                kind = loss_kind(metric, spec.relative)
+                route.cliff = analyze_curve(curves[metric][name], metric, spec.tolerance, kind != "difference", generation,
+                                             {ROUTE: name}, resamples, loss_kind=kind)
             except AnalysisError as err:
                 route.note = f"no cliff: {err}"
         operating_ids = next(p for p in pts if p.fraction == operating[name]).lineage_ids()
@@ -428,8 +430,8 @@ def _analyze(config: CompareConfig, df: pd.DataFrame, failures: dict[str, str], 
             r.shift = _cliff_shift(curves[metric][r.name], curves[metric][baseline], generation, spec.tolerance, resamples)
     empty = pd.DataFrame(columns=[ROUTE, "generation", "loss", "low", "high"])
     return RouteComparison(
-        config.name, metric, direction(metric), spec.relative, generation, spec.tolerance, baseline,
-        config.cost.currency, mean_ci(ref_at_g), results, at_g,
+        config.name, metric, direction(metric), loss_kind(metric, spec.relative) != "difference", generation,
+        spec.tolerance, baseline, config.cost.currency, mean_ci(ref_at_g), results, at_g,
         pd.concat(trajectories, ignore_index=True) if trajectories else empty,
     )
 
@@ -471,10 +473,7 @@ def _route_losses(df: pd.DataFrame, metric: str, points: list[RoutePoint], refer
         part[FRACTION] = p.fraction
         parts.append(part)
     out = pd.concat(parts, ignore_index=True)
-    q, q0 = out["value"].to_numpy(), out["baseline"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        change = (q / q0 - 1.0) if relative else (q - q0)
-    out["loss"] = -change if direction(metric) else change
+    out["loss"] = quality_loss(out, [FRACTION, "generation"], loss_kind(metric, relative), direction(metric))
     return out
 
 
