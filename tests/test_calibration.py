@@ -13,9 +13,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cliffwatch.analysis.calibration import SHAPES, coverage_cell, simulate_results
-from cliffwatch.analysis.cliff import analyze, loss_table
+from cliffwatch.analysis.cliff import analyze, crossing, loss_table
 from cliffwatch.analysis.intervals import cliff_interval, knee_analysis
 from cliffwatch.core.errors import AnalysisError
 from cliffwatch.probes.base import metric_index
@@ -145,6 +147,24 @@ def test_verdict_words_match_the_numbers():
     # 1.39 -> 2.6e8 on every replicate: a heavy-tailed rise is not "no clear change"
     blown = _summary_row([1.38, 1.39, 1.40], [2.0e8, 2.6e8, 3.4e8])
     assert "worse" in verdict(blown)
-    assert "worse" in verdict(_summary_row([1.38, 1.39, 1.40], [2.6e8, np.inf, 3.0]))  # inf: the log ratio t test
+    # an infinite value has no t interval; all three rose, too few for the sign test, and it says so
+    assert verdict(_summary_row([1.38, 1.39, 1.40], [2.6e8, np.inf, 3.0])) == "[red]worse[/red] in all 3 replicates (too few to test)"
     assert verdict(_summary_row([1.0, 1.0, 1.0, 1.0], [1.2, 0.9, 1.1, 0.95])).startswith("no clear change (2 of 4 worse)")
     assert "better" in verdict(_summary_row([20.0] * 8, [18.0 + 0.1 * i for i in range(8)]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 12), st.floats(0.001, 0.2), st.floats(-0.5, 3.0), st.integers(0, 2**31 - 1))
+def test_the_interval_always_holds_the_estimate(n, noise, bend, seed):
+    s = np.linspace(0, 1, 11)
+    gen = np.random.default_rng(seed)
+    r = 0.3 * s + bend * np.maximum(0, s - 0.5) + noise * gen.standard_normal((n, 11)) * (s > 0)
+    estimate = float(crossing(s, r.mean(axis=0), 0.1))
+    where = cliff_interval(s, r, 0.1, estimate)
+    if where.status == "located":
+        assert where.low <= estimate <= where.high
+    elif where.status == "beyond_grid":
+        assert math.isinf(where.high) and math.isnan(estimate)
+    knee = knee_analysis(s, r)
+    if knee.interval.status == "located":
+        assert knee.interval.low <= knee.interval.estimate <= knee.interval.high

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cliffwatch.analysis.intervals import Interval, cliff_interval, hinge_fit, knee_analysis
+from cliffwatch.analysis.intervals import Interval, cliff_interval, hinge_fit, knee_analysis  # noqa: F401 (hinge_fit: re-exported)
 from cliffwatch.analysis.stats import FEW_REPLICATES, RESAMPLES, t_interval
 from cliffwatch.core.errors import AnalysisError
 from cliffwatch.probes.base import LOSSES, metric_index
@@ -33,8 +33,6 @@ REPLICATE = ["seed", "chain"]
 # label columns that describe a lineage but never define a separate cliff curve
 _NOT_GROUPS = {FRACTION, "family"}
 SAFE_METHOD = "largest grid fraction whose 95% Student-t interval of ΔQ, and every smaller fraction's, stays within τ"
-
-__all__ = ["Cliff", "analyze", "analyze_curve", "crossing", "hinge_fit", "loss_table", "loss_surface", "LOSSES"]
 
 
 def default_metric(df: pd.DataFrame) -> str:

@@ -121,8 +121,6 @@ def cliff_interval(fractions: np.ndarray, r: np.ndarray, tolerance: float, estim
     # step back one evaluation point for the lower bound: the true crossing of the upper edge lies after it
     low = float(s[max(maybe_over[0] - 1, 0)]) if len(maybe_over) else float(fractions[-1])
     high = float(s[surely_over[0]]) if len(surely_over) else np.inf
-    if len(maybe_over) and maybe_over[0] == 0:
-        low = float(s[0])
     if low <= fractions[0] and np.isinf(high):
         return Interval(estimate, low, high, "undetermined", CLIFF_METHOD,
                         f"with {n} replicates the {level:.0%} band of ΔQ straddles τ over the whole grid; run more seeds")
