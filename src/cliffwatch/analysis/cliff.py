@@ -214,7 +214,10 @@ class Cliff:
             head = (f"Under this setup{where}, the cliff at generation {self.generation} is undetermined: {ci.reason}"
                     + (f" (mean ΔQ first exceeds τ at s = {self.cliff:.2f})." if self.found else "."))
         elif not self.found:
-            bound = f"; at 95% confidence it lies above s = {self.cliff_low:.2f}" if np.isfinite(self.cliff_low) else ""
+            bound = ""
+            if np.isfinite(self.cliff_low):
+                bound = ("; even the upper 95% band stays within τ" if self.cliff_low >= self.fractions[-1] else
+                         f"; at 95% confidence any cliff lies above s = {self.cliff_low:.2f}")
             head = (f"Under this setup{where}, quality holds at every synthetic fraction up to s = {self.fractions[-1]:g} "
                     f"at generation {self.generation}: mean {self.metric} never gets worse by more than τ{bound}.")
         else:
