@@ -156,3 +156,19 @@ def test_all_lineages_failing_is_a_clear_error(tmp_path, monkeypatch, capsys):
     path.write_text(yaml.safe_dump(rejecting))
     code, _, err = invoke(monkeypatch, capsys, "run", path, "--out", tmp_path / "failing2", "-q", "--workers", "1")
     assert code == 2 and "lineages failed" in err and "self_score" in err
+
+
+def test_summary_json_of_a_sweep(grid_run):
+    import json
+
+    from cliffwatch.report.summary_json import write_summary
+
+    path = write_summary(grid_run, load_results(grid_run), tolerance=0.5)
+    summary = json.loads(path.read_text())
+    assert summary["primary_metric"] == "wasserstein" and summary["swept_fraction"]
+    (cliff,) = summary["metrics"]["wasserstein"]["cliffs"]
+    assert cliff["loss"] == "ratio_of_means" and cliff["replicates"] == 4 * 8
+    assert cliff["cliff"]["status"] == "located" and cliff["cliff"]["low"] <= cliff["cliff"]["estimate"]
+    assert cliff["cliff"]["method"] and cliff["knee"]["method"] and cliff["safe_mix"]["method"]
+    change = summary["metrics"]["wasserstein"]["change"]
+    assert "[" not in change["verdict"] and change["replicates_up"] + change["replicates_down"] > 0

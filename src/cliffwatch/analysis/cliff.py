@@ -1,36 +1,42 @@
-"""Locate the quality cliff: quality loss vs synthetic fraction, with bootstrap CIs over replicates.
+"""Locate the quality cliff: quality loss vs synthetic fraction, with intervals that hold their coverage.
 
 Quality loss ΔQ(s, g) of the primary metric is measured against the all-human run (s = 0) at
 the same generation, paired by replicate (seed, chain): lineages of one seed share their human
-data (common random numbers), so the pairing removes most of the between-seed noise.
+data (common random numbers), so the pairing removes most of the between-seed noise. How the
+loss is measured (LOSSES) is the metric's own default (``Metric.loss``) unless the caller names one.
 
 - ΔQ per fraction: mean over replicates with a Student-t 95% interval.
-- cliff: the smallest s with mean ΔQ(s, G) > τ, linearly interpolated between grid points;
-  its CI comes from resampling replicates (a percentile bootstrap; rough with few replicates).
-- knee: the breakpoint of a continuous two-segment (hinge) fit of ΔQ over s, with the slopes
-  left and right of it; the curve counts as non-linear when the bootstrap CI of the slope
-  increase excludes zero.
+- cliff: the smallest s with mean ΔQ(s, G) > τ, linearly interpolated between grid points; its
+  interval inverts the ΔQ band, widened by a bound on the interpolation error (intervals.py).
+- knee: a continuous two-segment (hinge) fit of mean ΔQ over s; the curve counts as non-linear
+  when a t test of its curvature rejects a straight line, and the knee's interval inverts t tests
+  of the hinge at each breakpoint. docs/statistics.md derives both and reports their coverage.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from cliffwatch.analysis.intervals import Interval, cliff_interval, hinge_fit, knee_analysis  # noqa: F401 (hinge_fit: re-exported)
 from cliffwatch.analysis.quality_loss import (
     FRACTION,
+    REPLICATE,
     direction,
     group_columns,
+    loss_kind,
     loss_table,
-    replicate_matrix,
     run_metrics,
 )
-from cliffwatch.analysis.stats import BOOTSTRAP_SEED, RESAMPLES, t_interval
+from cliffwatch.analysis.stats import RESAMPLES, t_interval
 from cliffwatch.core.errors import AnalysisError
 from cliffwatch.core.modality import MODALITIES
+
+SAFE_METHOD = "largest grid fraction whose 95% Student-t interval of ΔQ, and every smaller fraction's, stays within τ"
 
 
 def default_metric(df: pd.DataFrame) -> str:
@@ -60,34 +66,14 @@ def crossing(fractions: np.ndarray, curves: np.ndarray, tolerance: float) -> np.
     return np.where(found, s, np.nan)
 
 
-def hinge_fit(fractions: np.ndarray, curves: np.ndarray, knots: int = 101) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Continuous two-segment least-squares fit of each curve (rows): (knee, left slope, right slope)."""
-    curves = np.atleast_2d(curves)
-    lo, hi = fractions[1], fractions[-2]
-    # a fine grid of knots, plus the data points themselves (a knee is often at one)
-    candidates = np.union1d(np.linspace(lo, hi, knots), fractions[1:-1])
-    best_sse = np.full(len(curves), np.inf)
-    out = np.full((3, len(curves)), np.nan)
-    finite = np.isfinite(curves).all(axis=1)
-    y = np.where(finite[:, None], curves, 0.0).T  # (n_s, rows)
-    for k in candidates:
-        design = np.column_stack([np.ones_like(fractions), fractions, np.maximum(0.0, fractions - k)])
-        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-        sse = ((design @ coef - y) ** 2).sum(axis=0)
-        better = sse < best_sse
-        best_sse = np.where(better, sse, best_sse)
-        out[:, better] = np.vstack([np.full(better.sum(), k), coef[1, better], coef[1, better] + coef[2, better]])
-    out[:, ~finite] = np.nan
-    return out[0], out[1], out[2]
+def _number(x: float) -> float | None:
+    """JSON has no nan: a missing number is null (an upper bound beyond the grid says so separately)."""
+    return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _ci(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of bootstrap cliff locations; a resample with no crossing (nan) counts as a
-    cliff beyond the grid (inf), so a bound past the largest fraction reads as inf, not as a number."""
-    alpha = (1 - level) / 2
-    values = np.where(np.isnan(samples), np.inf, samples)
-    low, high = np.quantile(values, [alpha, 1 - alpha], method="inverted_cdf")
-    return float(low), float(high)
+def _interval_dict(i: Interval) -> dict[str, Any]:
+    return {"estimate": _number(i.estimate), "low": _number(i.low), "high": _number(i.high),
+            "high_beyond_grid": bool(np.isposinf(i.high)), "status": i.status, "method": i.method, "reason": i.reason}
 
 
 @dataclass
@@ -97,7 +83,7 @@ class Cliff:
     metric: str
     higher_is_better: bool
     tolerance: float
-    relative: bool
+    relative: bool  # ΔQ and τ are relative changes (any loss but "difference")
     generation: int
     group: dict[str, Any]
     fractions: np.ndarray
@@ -106,15 +92,21 @@ class Cliff:
     loss_high: np.ndarray
     replicates: int
     cliff: float  # nan: no crossing up to the largest s
-    cliff_low: float
+    cliff_low: float  # nan: undetermined
     cliff_high: float  # inf: the upper bound lies beyond the grid
-    knee: float
+    knee: float  # nan: no knee identified (or undetermined; see knee_interval)
     knee_low: float
     knee_high: float
     slope_left: float
     slope_right: float
     nonlinear: bool
     collapse_generations: dict[float, int | None] = field(default_factory=dict)  # s -> first g with ΔQ > τ
+    loss_kind: str = "relative"
+    cliff_interval: Interval | None = None
+    knee_interval: Interval | None = None
+    nonlinear_p: float = float("nan")  # p-value of the curvature test
+    replicate_loss: np.ndarray | None = None  # (replicates, fractions): each replicate's ΔQ
+    replicate_ids: list[tuple] = field(default_factory=list)  # (seed, chain) per row of replicate_loss
 
     @property
     def found(self) -> bool:
@@ -138,64 +130,105 @@ class Cliff:
             return float("inf") if self.slope_right > 0 else float("nan")
         return self.slope_right / self.slope_left
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the cliff, the knee and the safe mix, each with its interval and method, plus
+        the ΔQ band and each replicate's ΔQ (the report plots them)."""
+        empty = Interval(float("nan"), float("nan"), float("nan"), "undetermined", "", "not computed")
+        safe = self.safe_fraction
+        return {
+            "metric": self.metric, "higher_is_better": self.higher_is_better, "loss": self.loss_kind,
+            "tolerance": self.tolerance, "generation": self.generation,
+            "group": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.group.items()},
+            "replicates": self.replicates,
+            "cliff": _interval_dict(self.cliff_interval or empty),
+            "knee": {**_interval_dict(self.knee_interval or empty), "slope_left": _number(self.slope_left),
+                     "slope_right": _number(self.slope_right), "nonlinear": self.nonlinear,
+                     "curvature_p": _number(self.nonlinear_p)},
+            "safe_mix": {"fraction": _number(safe), "status": "located" if np.isfinite(safe) else "none",
+                         "method": SAFE_METHOD},
+            "curve": {
+                "fractions": [float(s) for s in self.fractions],
+                "mean": [_number(x) for x in self.loss], "low": [_number(x) for x in self.loss_low],
+                "high": [_number(x) for x in self.loss_high],
+                "replicates": [{"seed": int(i[0]), "chain": int(i[1]), "loss": [_number(x) for x in row]}
+                               for i, row in zip(self.replicate_ids, self.replicate_loss if self.replicate_loss is not None else [])],
+            },
+            "collapse_generations": {f"{s:g}": g for s, g in self.collapse_generations.items()},
+        }
+
 
 def analyze(df: pd.DataFrame, metric: str | None = None, tolerance: float = 0.1, relative: bool = True,
-            generation: int | None = None, resamples: int = RESAMPLES) -> list[Cliff]:
-    """One Cliff per combination of the swept fields other than the synthetic fraction."""
+            generation: int | None = None, resamples: int = RESAMPLES, *, loss: str | None = None) -> list[Cliff]:
+    """One Cliff per combination of the swept fields other than the synthetic fraction.
+
+    ``loss`` overrides the metric's default quality loss (Metric.loss); ``relative=False`` means a
+    difference. ``resamples`` is accepted for compatibility; the intervals need no resampling."""
     metric = metric or default_metric(df)
-    losses = loss_table(df, metric, relative)
+    metrics = run_metrics(df)
+    higher = direction(metric, metrics)
+    kind = loss_kind(metric, metrics, relative, loss)
+    losses = loss_table(df, metric, relative, kind)
     last = int(losses["generation"].max())
     generation = last if generation is None else generation
     if generation not in set(losses["generation"]):
         raise AnalysisError(f"generation {generation} is not in this run (0..{last})")
     groups = group_columns(df)
+    # reshape once for every curve: the replicates × fractions matrix at generation G, and the mean
+    # ΔQ per (s, generation) that dates each fraction's collapse
+    at_g = losses[losses["generation"] == generation].drop_duplicates(groups + REPLICATE + [FRACTION])
+    wide = at_g.set_index(groups + REPLICATE + [FRACTION])["loss"].unstack(FRACTION)
+    means = losses.groupby(groups + [FRACTION, "generation"])["loss"].mean().unstack("generation")
+    grids = losses.groupby(groups)[FRACTION].unique() if groups else pd.Series({(): losses[FRACTION].unique()})
     out = []
-    for key, part in (losses.groupby(groups, sort=True) if groups else [((), losses)]):
+    for key, grid in grids.items():
         key = key if isinstance(key, tuple) else (key,)
-        out.append(analyze_curve(part, metric, tolerance, relative, generation, dict(zip(groups, key)), resamples))
+        pick = (lambda frame: frame.loc[key]) if groups else (lambda frame: frame)
+        out.append(_curve(np.sort(grid).astype(float), pick(wide), pick(means), metric, higher, tolerance,
+                          kind != "difference", generation, dict(zip(groups, key)), kind))
     return out
 
 
-def analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation, group, resamples) -> Cliff:
+def analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation, group, resamples=RESAMPLES, *,
+                  loss_kind: str | None = None) -> Cliff:
+    """The cliff of one curve from its loss table (rows: s, generation, replicate, loss)."""
+    at_g = losses[losses["generation"] == generation].drop_duplicates(REPLICATE + [FRACTION])
+    wide = at_g.set_index(REPLICATE + [FRACTION])["loss"].unstack(FRACTION)
+    means = losses.groupby([FRACTION, "generation"])["loss"].mean().unstack("generation")
     fractions = np.sort(losses[FRACTION].unique()).astype(float)
+    return _curve(fractions, wide, means, metric, direction(metric, run_metrics(losses)), tolerance, relative,
+                  generation, group, loss_kind or ("relative" if relative else "difference"))
+
+
+def _curve(fractions: np.ndarray, wide: pd.DataFrame, means: pd.DataFrame, metric: str, higher_is_better: bool,
+           tolerance: float, relative: bool, generation: int, group: dict[str, Any], kind: str) -> Cliff:
+    """One curve's cliff from ΔQ per (replicate) × s at generation G and mean ΔQ per s × generation."""
     if len(fractions) < 2:
         raise AnalysisError(
             f"only one synthetic fraction ({fractions[0]:g}) in this run: a cliff needs a sweep over several "
             "(e.g. sweep: {policy.synthetic_fraction: [0, 0.1, ..., 1]})"
         )
-    matrix = replicate_matrix(losses, generation, fractions)
+    matrix = wide.reindex(columns=fractions).dropna()  # replicates present at every fraction
     if matrix.empty:
         raise AnalysisError(f"no replicate (seed, chain) finished every fraction at generation {generation}")
-    r = matrix.to_numpy()
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    boot = r[rng.integers(0, len(r), size=(resamples, len(r)))].mean(axis=1)  # (B, n_s)
-    mean = r.mean(axis=0)
-    _, loss_low, loss_high = t_interval(r, axis=0)
+    r = matrix.to_numpy(dtype=float)
+    mean, loss_low, loss_high = t_interval(r, axis=0)
     cliff = float(crossing(fractions, mean, tolerance))
-    cliff_low, cliff_high = _ci(crossing(fractions, boot, tolerance)) if len(r) > 1 else (np.nan, np.nan)
-    if len(fractions) >= 4 and len(r) > 1:  # one replicate has no sampling distribution to judge a bend by
-        knee, left, right = (float(v[0]) for v in hinge_fit(fractions, mean))
-        b_knee, b_left, b_right = hinge_fit(fractions, boot[: min(resamples, 500)])
-        knee_low, knee_high = np.nanquantile(b_knee, [0.025, 0.975]) if np.isfinite(b_knee).any() else (np.nan, np.nan)
-        bend = b_right - b_left
-        nonlinear = bool(np.isfinite(bend).all() and np.quantile(bend, 0.025) > 0)
-    else:
-        knee = left = right = knee_low = knee_high = np.nan
-        nonlinear = False
-    by_s = losses.groupby([FRACTION, "generation"])["loss"].mean().unstack("generation")
-    collapse = {}
-    for s in fractions:
-        over = np.flatnonzero(by_s.loc[s].to_numpy() > tolerance)
-        collapse[float(s)] = int(by_s.columns[over[0]]) if len(over) else None
+    where = cliff_interval(fractions, r, tolerance, cliff)
+    knee = knee_analysis(fractions, r)
+    means = means.reindex(fractions)
+    over = means.to_numpy() > tolerance
+    first = np.where(over.any(axis=1), means.columns.to_numpy()[np.argmax(over, axis=1)], -1)
+    collapse = {float(s): (int(g) if g >= 0 else None) for s, g in zip(fractions, first)}
     return Cliff(
-        metric, direction(metric, run_metrics(losses)), tolerance, relative, generation, group, fractions, mean,
-        np.asarray(loss_low), np.asarray(loss_high), len(r), cliff, float(cliff_low), float(cliff_high),
-        knee, float(knee_low), float(knee_high), left, right, nonlinear, collapse,
+        metric, higher_is_better, tolerance, relative, generation, group, fractions, mean,
+        np.asarray(loss_low), np.asarray(loss_high), len(r), cliff, where.low, where.high,
+        knee.interval.estimate, knee.interval.low, knee.interval.high, knee.slope_left, knee.slope_right,
+        knee.nonlinear, collapse, kind, where, knee.interval, knee.p_value, r, list(matrix.index),
     )
 
 
-def loss_surface(df: pd.DataFrame, metric: str, relative: bool = True) -> pd.DataFrame:
+def loss_surface(df: pd.DataFrame, metric: str, relative: bool = True, loss: str | None = None) -> pd.DataFrame:
     """Mean ΔQ over replicates, indexed by (groups…, s) with one column per generation (the heatmap)."""
-    losses = loss_table(df, metric, relative)
+    losses = loss_table(df, metric, relative, loss)
     keys = group_columns(df) + [FRACTION]
     return losses.groupby(keys + ["generation"])["loss"].mean().unstack("generation")

@@ -2,7 +2,9 @@
 at the same generation, paired by replicate (seed, chain). Positive = worse.
 
 Lineages of one seed share their human data (common random numbers), so the pairing removes most
-of the between-seed noise. Every analysis (cliff, routes, cost) takes ΔQ from here.
+of the between-seed noise. Every analysis (cliff, routes, cost) takes ΔQ from here. How the loss is
+measured is the metric's own default (``Metric.loss``: relative, ratio_of_means, log_ratio or
+difference) unless the caller names one; docs/statistics.md explains the choice.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cliffwatch.core.errors import AnalysisError
-from cliffwatch.core.metrics import Metric
+from cliffwatch.core.metrics import LOSSES, Metric
 
 FRACTION = "synthetic_fraction"
 REPLICATE = ["seed", "chain"]
@@ -41,10 +43,41 @@ def direction(metric: str, metrics: dict[str, Metric]) -> bool:
     return better
 
 
-def quality_change(value: np.ndarray, baseline: np.ndarray, higher_is_better: bool, relative: bool) -> np.ndarray:
-    """ΔQ of values against their paired all-human baselines: positive = worse."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        change = (value / baseline - 1.0) if relative else (value - baseline)
+def loss_kind(metric: str, metrics: dict[str, Metric], relative: bool = True, loss: str | None = None) -> str:
+    """The loss an analysis uses: ``loss`` if given, a difference if ``relative`` is off, else the
+    metric's own default (Metric.loss)."""
+    if loss is not None:
+        if loss not in LOSSES:
+            raise AnalysisError(f"unknown quality loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        return loss
+    if not relative:
+        return "difference"
+    return metrics[metric].loss if metric in metrics else "relative"
+
+
+def quality_loss(frame: pd.DataFrame, keys: list[str], kind: str, higher_is_better: bool) -> np.ndarray:
+    """ΔQ per row of ``frame`` (columns value, baseline: a replicate's metric and its all-human
+    twin); ``keys`` name one curve point (group, s, generation), whose replicates share a mean.
+
+    ratio_of_means: the relative change of the replicate means, q̄/q̄₀ − 1, given per replicate as
+    its delta-method pseudo-value (q̄/q̄₀ − 1) + (q − (q̄/q̄₀) q₀)/q̄₀: the pseudo-values average to
+    the ratio and their spread is its standard error, and no replicate is divided by its own
+    (possibly tiny) baseline."""
+    q, q0 = frame["value"].to_numpy(dtype=float), frame["baseline"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if kind == "relative":
+            change = q / q0 - 1.0
+        elif kind == "log_ratio":
+            change = np.log(q / q0)
+        elif kind == "difference":
+            change = q - q0
+        else:
+            grouped = frame.groupby(keys, sort=False)
+            mean_q = grouped["value"].transform("mean").to_numpy(dtype=float)
+            mean_q0 = grouped["baseline"].transform("mean").to_numpy(dtype=float)
+            ratio = mean_q / mean_q0
+            change = (ratio - 1.0) + (q - ratio * q0) / mean_q0
+            change = np.where(q == q0, 0.0, change)  # the all-human run against itself, exactly
     return -change if higher_is_better else change
 
 
@@ -54,10 +87,11 @@ def group_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in labels if c not in _NOT_GROUPS and df[c].astype(str).nunique() > 1]
 
 
-def loss_table(df: pd.DataFrame, metric: str, relative: bool = True) -> pd.DataFrame:
+def loss_table(df: pd.DataFrame, metric: str, relative: bool = True, loss: str | None = None) -> pd.DataFrame:
     """ΔQ per (group, s, generation, replicate); it carries the run's metrics like ``df``."""
     metrics = run_metrics(df)
     higher = direction(metric, metrics)
+    kind = loss_kind(metric, metrics, relative, loss)
     rows = df[df["metric"] == metric]
     if rows.empty:
         raise AnalysisError(f"metric {metric!r} is not in this run; present: {', '.join(sorted(df['metric'].unique()))}")
@@ -67,7 +101,7 @@ def loss_table(df: pd.DataFrame, metric: str, relative: bool = True) -> pd.DataF
     if base.empty:
         raise AnalysisError("the run has no all-human lineage (synthetic_fraction = 0) to measure quality loss against")
     merged = rows.merge(base, on=keys, how="inner")
-    merged["loss"] = quality_change(merged["value"].to_numpy(), merged["baseline"].to_numpy(), higher, relative)
+    merged["loss"] = quality_loss(merged, groups + [FRACTION, "generation"], kind, higher)
     out = merged[groups + [FRACTION, "generation"] + REPLICATE + ["value", "baseline", "loss"]]
     out.attrs["metrics"] = metrics
     return out

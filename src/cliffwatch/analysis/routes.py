@@ -28,7 +28,15 @@ import numpy as np
 import pandas as pd
 
 from cliffwatch.analysis.cliff import Cliff, analyze_curve, crossing, default_metric
-from cliffwatch.analysis.quality_loss import FRACTION, REPLICATE, direction, quality_change, replicate_matrix, run_metrics
+from cliffwatch.analysis.quality_loss import (
+    FRACTION,
+    REPLICATE,
+    direction,
+    loss_kind,
+    quality_loss,
+    replicate_matrix,
+    run_metrics,
+)
 from cliffwatch.analysis.stats import BOOTSTRAP_SEED, RESAMPLES, mean_ci
 from cliffwatch.config.grid import ROUTE, RoutePoint
 from cliffwatch.config.schema import FRACTION_PATH, CompareConfig, CostSpec, ExperimentConfig
@@ -171,8 +179,9 @@ def analyze_routes(config: CompareConfig, df: pd.DataFrame, failures: dict[str, 
         route.growth = _growth(curves[metric][name], operating[name], generation)
         if len(pts) > 1:
             try:
-                route.cliff = analyze_curve(curves[metric][name], metric, spec.tolerance, spec.relative, generation,
-                                             {ROUTE: name}, resamples)
+                kind = loss_kind(metric, run_metrics(df), spec.relative)
+                route.cliff = analyze_curve(curves[metric][name], metric, spec.tolerance, kind != "difference", generation,
+                                             {ROUTE: name}, resamples, loss_kind=kind)
             except AnalysisError as err:
                 route.note = f"no cliff: {err}"
         operating_ids = lineage_ids(next(p for p in pts if p.fraction == operating[name]))
@@ -189,8 +198,8 @@ def analyze_routes(config: CompareConfig, df: pd.DataFrame, failures: dict[str, 
             r.shift = _cliff_shift(curves[metric][r.name], curves[metric][baseline], generation, spec.tolerance, resamples)
     empty = pd.DataFrame(columns=[ROUTE, "generation", "loss", "low", "high"])
     return RouteComparison(
-        config.name, metric, direction(metric, run_metrics(df)), spec.relative, generation, spec.tolerance, baseline,
-        config.cost.currency, mean_ci(ref_at_g), results, at_g,
+        config.name, metric, direction(metric, run_metrics(df)), loss_kind(metric, run_metrics(df), spec.relative) != "difference",
+        generation, spec.tolerance, baseline, config.cost.currency, mean_ci(ref_at_g), results, at_g,
         pd.concat(trajectories, ignore_index=True) if trajectories else empty,
     )
 
@@ -227,7 +236,7 @@ def _route_losses(df: pd.DataFrame, metric: str, points: list[RoutePoint], refer
         parts.append(part)
     out = pd.concat(parts, ignore_index=True)
     metrics = run_metrics(df)
-    out["loss"] = quality_change(out["value"].to_numpy(), out["baseline"].to_numpy(), direction(metric, metrics), relative)
+    out["loss"] = quality_loss(out, [FRACTION, "generation"], loss_kind(metric, metrics, relative), direction(metric, metrics))
     out.attrs["metrics"] = metrics
     return out
 

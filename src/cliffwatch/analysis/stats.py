@@ -2,8 +2,8 @@
 
 Means get Student-t intervals: with the few seeds a sweep can afford (3-5), a percentile
 bootstrap of the mean is far too narrow (3 values have only 10 distinct resamples), while the
-t interval widens honestly. Non-linear statistics (the cliff location, the knee) have no such
-formula and use the percentile bootstrap, flagged as rough when replicates are few.
+t interval widens honestly. The cliff and the knee invert such t intervals (intervals.py); the
+percentile bootstrap remains only for the shift between two routes' cliffs (routes.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from scipy import stats
 
 BOOTSTRAP_SEED = 20240613  # fixed: a report's intervals do not move between renders
 RESAMPLES = 2000
-FEW_REPLICATES = 10  # below this, bootstrap intervals are reported as rough
+FEW_REPLICATES = 10  # below this, summaries say the intervals are wide and more seeds narrow them
 
 
 def t_interval(values: np.ndarray, axis: int = 0, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-LossKind = Literal["relative", "difference", "log_ratio"]
+LossKind = Literal["relative", "ratio_of_means", "log_ratio", "difference"]
+LOSSES: tuple[str, ...] = get_args(LossKind)
 MetricKind = Literal["probe", "acceptance", "share", "synthetic_drawn", "synthetic_kept"]
 
 
@@ -19,7 +20,12 @@ class Metric:
     """One number a probe (or the loop) reports. ``higher_is_better=None`` marks a diagnostic with
     no good direction; ``kind`` says what the loop's own statistics are (a filter's acceptance
     rate, a generator's share, synthetic items drawn and kept) and ``subject`` which filter or
-    generator they are about."""
+    generator they are about.
+
+    ``loss``: how the cliff measures its quality loss against the all-human run: "relative" per
+    replicate by default; "ratio_of_means" for distances whose all-human value is noise near zero
+    (a per-replicate ratio would let one tiny baseline decide the cliff); "log_ratio"; "difference"
+    for metrics that may be zero or negative (docs/statistics.md)."""
 
     name: str
     higher_is_better: bool | None
@@ -28,6 +34,7 @@ class Metric:
     high: float = math.inf
     kind: MetricKind = "probe"
     subject: str = ""
+    loss: LossKind = "relative"
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

@@ -28,7 +28,7 @@ class TextGaming(Probe):
     modality = TEXT
     metrics = (
         Metric("synthetic_ppl", False, "perplexity on the previous generation's samples, the benchmark's view (generation 0: on its own samples)", 1.0),
-        Metric("gaming_gap", False, "log heldout_ppl - log synthetic_ppl (nats/token): how much better the benchmark looks than the truth"),
+        Metric("gaming_gap", False, "log heldout_ppl - log synthetic_ppl (nats/token): how much better the benchmark looks than the truth", loss="difference"),
     )
 
     def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:

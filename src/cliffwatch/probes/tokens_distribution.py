@@ -35,7 +35,7 @@ class Distribution(Probe):
         Metric("entropy", True, "entropy of the model's distribution in nats", 0.0),
         Metric("support", True, "number of states the model still gives positive probability", 0.0),
         Metric("tail_state_mass", True, "probability the model gives to the human distribution's rarest half of states", 0.0, 1.0),
-        Metric("tv_distance", False, "total-variation distance to the human distribution", 0.0, 1.0),
+        Metric("tv_distance", False, "total-variation distance to the human distribution", 0.0, 1.0, loss="ratio_of_means"),
         Metric("heldout_nll", False, "mean NLL (nats) of held-out human data; inf once a seen state is forgotten", 0.0),
     )
 

@@ -29,7 +29,7 @@ def frechet(mean: np.ndarray, cov: np.ndarray, ref_mean: np.ndarray, ref_cov: np
 @register_probe("frechet")
 class Frechet(Probe):
     modality = VECTOR
-    metrics = (Metric("frechet", False, "Fréchet distance between Gaussian fits of samples and human data", 0.0),)
+    metrics = (Metric("frechet", False, "Fréchet distance between Gaussian fits of samples and human data", 0.0, loss="ratio_of_means"),)
 
     def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:
         x = ctx.samples

@@ -38,7 +38,7 @@ def median_width(reference: np.ndarray) -> float:
 @register_probe("mmd")
 class MMD(Probe):
     modality = VECTOR
-    metrics = (Metric("mmd", False, "unbiased MMD^2 (Gaussian kernel) between samples and human data"),)
+    metrics = (Metric("mmd", False, "unbiased MMD^2 (Gaussian kernel) between samples and human data", loss="difference"),)
 
     def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:
         ref = ctx.reference[:MAX_POINTS]

@@ -32,8 +32,8 @@ def reference_moments(ctx: ProbeContext) -> tuple[np.ndarray, np.ndarray]:
 class Moments(Probe):
     modality = VECTOR
     metrics = (
-        Metric("mean_error", False, "Euclidean distance between model and human means", 0.0),
-        Metric("cov_error", False, "Frobenius norm of (model - human) covariance", 0.0),
+        Metric("mean_error", False, "Euclidean distance between model and human means", 0.0, loss="ratio_of_means"),
+        Metric("cov_error", False, "Frobenius norm of (model - human) covariance", 0.0, loss="ratio_of_means"),
         Metric("variance_ratio", None, "total model variance / total human variance (1 = same spread; -> 0 on collapse)", 0.0),
     )
 

@@ -20,7 +20,8 @@ def wasserstein_1d(samples: np.ndarray, reference: np.ndarray, grid: int = 512) 
 @register_probe("wasserstein")
 class Wasserstein(Probe):
     modality = VECTOR
-    metrics = (Metric("wasserstein", False, "1-D Wasserstein distance to human data, averaged over dimensions", 0.0),)
+    metrics = (Metric("wasserstein", False, "1-D Wasserstein distance to human data, averaged over dimensions", 0.0,
+                       loss="ratio_of_means"),)
 
     def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:
         return {"wasserstein": wasserstein_1d(ctx.samples, ctx.reference)}

@@ -282,18 +282,17 @@ def _cliff_figure(c: Cliff) -> str:
     caption = (f"ΔQ is the {kind} of {_e(c.metric)} ({_better(c.higher_is_better)}) against the all-human run (s = 0) at "
                f"generation {c.generation}, paired by replicate, so positive means worse. Mean over {c.replicates} "
                "replicates (seed × chain) with a 95% Student-t band. The cliff is the smallest s whose mean "
-               "ΔQ exceeds τ (interpolated), with its bootstrap CI shaded.")
+               "ΔQ exceeds τ (interpolated), with its 95% interval shaded (the band inverted, widened for interpolation).")
     if c.replicates < 2:
         caption += " With one replicate the CIs are undefined: the band and the cliff CI are not drawn."
     if not c.found:
         caption += f" The mean ΔQ stays within τ up to s = {s[-1]:g}: no cliff on this grid."
     if not np.isfinite(c.knee):
-        caption += " The knee fit is undefined (it needs at least 4 fractions and a finite ΔQ at each); not drawn."
+        caption += f" Knee not drawn: {c.knee_interval.reason if c.knee_interval else 'no knee fit'}."
     else:
         caption += f" The two-segment fit bends at s = {c.knee:.2f} (slope {c.slope_left:.3g} → {c.slope_right:.3g}); "
         caption += ("with one replicate it is unknown whether the bend is real." if c.replicates < 2 else
-                    f"the bend is {'' if c.nonlinear else 'not '}significant (95% bootstrap CI of the slope increase "
-                    f"{'excludes' if c.nonlinear else 'includes'} 0).")
+                    f"the bend is {'' if c.nonlinear else 'not '}significant (curvature t test, p = {c.nonlinear_p:.2g}).")
     if np.isfinite(c.safe_fraction):
         caption += f" Largest fraction whose whole CI stays within τ: s = {c.safe_fraction:g}."
     return _figure(fig, f"cliff plot of {c.metric}{where}", caption)

@@ -12,31 +12,51 @@ from cliffwatch.analysis.stats import FEW_REPLICATES
 from cliffwatch.report.format import ci_text, money, num_text
 
 
+def _tau(c: Cliff) -> str:
+    """τ as the sentence needs it: a percentage for relative losses."""
+    if c.loss_kind == "log_ratio":
+        return f"a log ratio of {c.tolerance:g}"
+    return f"{c.tolerance:.0%}" if c.relative else f"{c.tolerance:g}"
+
+
 def cliff_sentence(c: Cliff) -> str:
     """The cliff of one curve in plain language."""
-    what = f"{c.metric} {'falls' if c.higher_is_better else 'rises'} by more than "
-    what += f"{c.tolerance:.0%}" if c.relative else f"{c.tolerance:g}"
+    what = f"{c.metric} {'falls' if c.higher_is_better else 'rises'} by more than {_tau(c)}"
     where = "".join(f", {k} = {v}" for k, v in c.group.items())
-    if not c.found:
-        return (f"Under this setup{where}, quality holds at every synthetic fraction up to s = {c.fractions[-1]:g} "
-                f"at generation {c.generation}: {c.metric} never gets worse by more than τ.")
-    high = "beyond the grid" if np.isinf(c.cliff_high) else f"{c.cliff_high:.2f}"
-    text = (f"Under this setup{where}, quality holds up to s = {c.cliff:.2f} [{c.cliff_low:.2f}, {high}] "
-            f"at generation {c.generation} ({what} past it).")
-    collapsing = {s: g for s, g in c.collapse_generations.items() if g is not None and s >= c.cliff}
+    ci = c.cliff_interval
+    if ci is not None and ci.status == "undetermined":
+        head = (f"Under this setup{where}, the cliff at generation {c.generation} is undetermined: {ci.reason}"
+                + (f" (mean ΔQ first exceeds τ at s = {c.cliff:.2f})." if c.found else "."))
+    elif not c.found:
+        bound = ""
+        if np.isfinite(c.cliff_low):
+            bound = ("; even the upper 95% band stays within τ" if c.cliff_low >= c.fractions[-1] else
+                     f"; at 95% confidence any cliff lies above s = {c.cliff_low:.2f}")
+        head = (f"Under this setup{where}, quality holds at every synthetic fraction up to s = {c.fractions[-1]:g} "
+                f"at generation {c.generation}: mean {c.metric} never gets worse by more than τ{bound}.")
+    else:
+        high = "beyond the grid" if np.isinf(c.cliff_high) else f"{c.cliff_high:.2f}"
+        head = (f"Under this setup{where}, quality holds up to s = {c.cliff:.2f} [{c.cliff_low:.2f}, {high}] "
+                f"at generation {c.generation} ({what} past it).")
+    text = head
+    collapsing = {s: g for s, g in c.collapse_generations.items() if g is not None and c.found and s >= c.cliff}
     if collapsing:
         s = min(collapsing)
         text += f" Past s = {s:g} it crosses τ within {collapsing[s]} generation{'s' * (collapsing[s] != 1)}."
-    if c.replicates < FEW_REPLICATES:
-        text += f" (Only {c.replicates} replicates: the bootstrap intervals of the cliff and knee are rough; run more seeds to decide.)"
-    if np.isfinite(c.knee):
-        shape = "non-linear" if c.nonlinear else "not clearly non-linear"
-        text += (f" The curve is {shape}: a two-segment fit bends at s = {c.knee:.2f} "
-                 f"[{c.knee_low:.2f}, {c.knee_high:.2f}], slope {c.slope_left:.3g} → {c.slope_right:.3g}.")
+    knee = c.knee_interval
+    if knee is not None and knee.status == "located":
+        text += (f" The curve bends (curvature test p = {c.nonlinear_p:.2g}): a two-segment fit puts the knee at "
+                 f"s = {c.knee:.2f} [{c.knee_low:.2f}, {c.knee_high:.2f}], slope {c.slope_left:.3g} → "
+                 f"{c.slope_right:.3g}.")
+    elif knee is not None:
+        text += f" Knee: {knee.reason[0].lower()}{knee.reason[1:]}."
+    if 1 < c.replicates < FEW_REPLICATES:
+        text += f" (Only {c.replicates} replicates: the intervals are wide; more seeds narrow them.)"
     return text
 
 
 def cost_sentence(plan: CostPlan) -> str:
+    """The cheapest safe mix and what it saves, or that no mix is safe."""
     c = plan.currency
     if plan.best is None:
         return "No swept mix keeps the quality loss within τ with confidence; only more human data is safe."

@@ -131,7 +131,7 @@ def _cliff_curves(c: RouteComparison, routes: list[RouteResult]) -> str:
     fig.legend(loc="outside right upper", fontsize=8)
     ax.grid(alpha=0.3)
     caption = ("ΔQ against the one all-human run, per swept route, mean with 95% Student-t bands. A route's cliff is the "
-               f"smallest s whose mean ΔQ exceeds τ = {c.tolerance:g}; the table gives each cliff's bootstrap CI and "
+               f"smallest s whose mean ΔQ exceeds τ = {c.tolerance:g}; the table gives each cliff's 95% interval and "
                "its shift from the baseline's (paired by replicate).")
     return _figure(fig, "quality loss vs synthetic fraction per route", caption)
 

@@ -7,47 +7,80 @@ import math
 import numpy as np
 import pandas as pd
 from rich.table import Table
+from scipy import stats
 
 from cliffwatch.analysis.stats import mean_ci
 from cliffwatch.analysis.quality_loss import run_metrics
 from cliffwatch.report.format import short
 
 
+def _paired_change(first: pd.Series, last: pd.Series) -> dict:
+    """Per replicate change from generation 0 to the last: the log ratio when every value is positive
+    (heavy tails and collapse to inf stay readable), else the difference; a Student-t interval of
+    its mean (finite changes only) and an exact sign test (which takes infinite changes too)."""
+    paired = pd.concat([first, last], axis=1, join="inner").to_numpy(dtype=float)
+    paired = paired[~np.isnan(paired).any(axis=1)]
+    a, b = paired[:, 0], paired[:, 1]
+    log = bool(len(a)) and bool((a > 0).all() and (b > 0).all())
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        change = np.log(b / a) if log else b - a
+    change = change[~np.isnan(change)]
+    up, down = int((change > 0).sum()), int((change < 0).sum())
+    _, low, high = mean_ci(change)
+    sign_p = float(stats.binomtest(up, up + down).pvalue) if up + down else 1.0
+    return {"change_kind": "log ratio" if log else "difference", "change_low": low, "change_high": high,
+            "up": up, "down": down, "sign_p": sign_p, "paired": len(change)}
+
+
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Per metric: generation-0 and last-generation means with 95% bootstrap CIs over replicates.
+    """Per metric: generation-0 and last-generation means with 95% Student-t CIs over replicates, and
+    the paired change between them (``_paired_change``) that the verdict is read from.
 
     A replicate is one (seed, chain): the unit whose randomness is independent.
     """
     index = run_metrics(df)
     last = int(df["generation"].max())
+    keys = [c for c in ("lineage", "seed", "chain") if c in df.columns]
     rows = []
     for metric, group in df.groupby("metric", sort=False):
-        first_vals = group.loc[group["generation"] == 0, "value"].to_numpy()
-        last_vals = group.loc[group["generation"] == last, "value"].to_numpy()
-        mean0, lo0, hi0 = mean_ci(first_vals)
-        mean, lo, hi = mean_ci(last_vals)
+        first_vals = group[group["generation"] == 0].set_index(keys)["value"]
+        last_vals = group[group["generation"] == last].set_index(keys)["value"]
+        mean0, lo0, hi0 = mean_ci(first_vals.to_numpy())
+        mean, lo, hi = mean_ci(last_vals.to_numpy())
         direction = index[metric].higher_is_better if metric in index else None
         rows.append({
             "metric": metric, "higher_is_better": direction,
             "gen0": mean0, "gen0_low": lo0, "gen0_high": hi0,
             "last_generation": last, "last": mean, "last_low": lo, "last_high": hi,
-            "replicates": len(last_vals),
+            "replicates": len(last_vals), **_paired_change(first_vals, last_vals),
         })
     return pd.DataFrame(rows)
 
 
 def verdict(row: pd.Series) -> str:
-    """Whether the metric got better or worse, only when the CIs do not overlap."""
-    if row["higher_is_better"] is None or any(np.isnan([row["gen0_low"], row["last_low"]])):
-        if math.isinf(row["last"]) and not math.isinf(row["gen0"]):
-            return "[red]worse[/red]" if row["higher_is_better"] is False else "changed"
+    """Better or worse when the paired change is significant (its t interval excludes 0, or the sign
+    test rejects at 5%); with too few replicates for a test, says so when they all moved one way."""
+    up, down, n = int(row["up"]), int(row["down"]), int(row["paired"])
+    if n == 0:
         return ""
-    better_up = bool(row["higher_is_better"])
-    if row["last_low"] > row["gen0_high"]:
-        return "[green]better[/green]" if better_up else "[red]worse[/red]"
-    if row["last_high"] < row["gen0_low"]:
-        return "[red]worse[/red]" if better_up else "[green]better[/green]"
-    return "no clear change"
+    low, high = row["change_low"], row["change_high"]
+    rose = (np.isfinite(low) and low > 0) or (row["sign_p"] < 0.05 and up > down)
+    fell = (np.isfinite(high) and high < 0) or (row["sign_p"] < 0.05 and down > up)
+    better = row["higher_is_better"]
+    if rose != fell:
+        if better is None:
+            return "rose" if rose else "fell"
+        return "[green]better[/green]" if rose == bool(better) else "[red]worse[/red]"
+    if n >= 2 and (up == n or down == n):
+        if better is None:
+            word = "rose" if up == n else "fell"
+        else:
+            word = "[green]better[/green]" if (up == n) == bool(better) else "[red]worse[/red]"
+        return f"{word} in all {n} replicates (too few to test)"
+    if n < 2:
+        return ""
+    worse = down if better else up
+    return "no clear change" + ("" if better is None else f" ({worse} of {n} worse)")
 
 
 def summary_table(summary: pd.DataFrame, title: str) -> Table:
