@@ -165,7 +165,9 @@ def _apply_mapping(raw: pa.Table, mapping: Mapping, path: Path) -> pa.Table:
     for name, column in mapping.columns.items():
         if column not in raw.column_names:
             raise DataError(f"{path}: mapping {name}={column}: no column {column!r} (columns: {', '.join(raw.column_names)})")
-    out = {name: raw.column(name) for name in MANIFEST_FIELDS if name in raw.column_names}
+    # distilabel's `generation` column is the generated text, not a recursion depth
+    taken = [n for n in MANIFEST_FIELDS if n in raw.column_names and not (mapping.preset == "distilabel" and n == "generation")]
+    out = {name: raw.column(name) for name in taken}
     out.update({name: raw.column(column) for name, column in mapping.columns.items()})
     n = raw.num_rows
     if mapping.preset == "distilabel":
@@ -402,7 +404,7 @@ def text_hashes(text: pa.Array | pa.ChunkedArray) -> pa.Array:
     except ImportError:
         raise ConfigError("deriving content_hash from text needs duckdb (pip install duckdb) or a content_hash column") from None
     frame = pa.table({"text": text})  # noqa: F841 (read by name in the query)
-    return duckdb.sql("select left(md5(text), 16) as h from frame").fetch_arrow_table().column("h").combine_chunks()
+    return duckdb.sql("select left(md5(text), 16) as h from frame").to_arrow_table().column("h").combine_chunks()
 
 
 def write_manifest(path: str | Path, *, ids, source, generation, content_hash, generator=None, family=None,
