@@ -347,7 +347,9 @@ def list_components() -> None:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's typer.Exit(code) comes back as the return value
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CliffwatchError as err:
         errors.print(f"error: {err}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)

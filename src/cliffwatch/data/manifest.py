@@ -119,8 +119,8 @@ def _read_raw(path: Path) -> pa.Table:
         if suffix in (".csv", ".csv.gz"):
             import pyarrow.csv as pcsv
 
-            # ids and hashes stay strings even when they look like numbers
-            options = pcsv.ConvertOptions(column_types={"id": pa.string(), "parent_id": pa.string(), "content_hash": pa.string()})
+            # ids and hashes stay strings even when they look like numbers; an empty cell is null
+            options = pcsv.ConvertOptions(strings_can_be_null=True, column_types={"id": pa.string(), "parent_id": pa.string(), "content_hash": pa.string()})
             return pcsv.read_csv(path, convert_options=options)
         if suffix == ".arrow":
             return _read_arrow(path)
