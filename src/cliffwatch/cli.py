@@ -314,7 +314,7 @@ def monitor(
     frame = load_history(history, lineage)
     result = run_monitor(frame, Roles.parse(list(frame.columns), quality, indicator, benchmark), tolerance)
     if as_json:
-        print(json.dumps(result.to_dict(), indent=2, default=float))
+        print(json.dumps(result.to_dict(), indent=2))
     else:
         for table in monitor_tables(result):
             console.print(table)

@@ -199,9 +199,22 @@ class MonitorResult:
         return bool(self.warnings)
 
     def to_dict(self) -> dict:
+        """Plain JSON types; a non-finite number (a metric gone to inf, a fit too short) is null."""
         out = asdict(self)
         out["warning"] = self.warning
-        return out
+        return _json_safe(out)
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def relative_loss(values: np.ndarray, direction: str) -> np.ndarray:
