@@ -33,21 +33,21 @@ pa.set_cpu_count(2); pa.set_io_thread_count(2)
 from cliffwatch.data.manifest import read_manifest
 from cliffwatch.guard.audit import audit
 from cliffwatch.guard.policy import Policy
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 result = audit(read_manifest(sys.argv[1]), Policy(min_human_fraction=0.3, max_depth=5, min_generator_families=2, max_family_share=0.8, min_verified_share=0.1, dedup="exact"))
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+print(json.dumps({"seconds": seconds, "cpu": time.process_time() - cpu, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
                   "items": result.items, "effective": result.effective_human_fraction, "passed": result.passed}))
 """
 
 PANDAS_CHILD = """
 import json, resource, sys, time
 import pandas as pd
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 frame = pd.read_parquet(sys.argv[1], columns=["id", "source", "content_hash"])
 distinct = frame.drop_duplicates("content_hash")
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "items": len(distinct)}))
+print(json.dumps({"seconds": seconds, "cpu": time.process_time() - cpu, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "items": len(distinct)}))
 """
 
 
@@ -144,11 +144,14 @@ def main() -> None:
         make_manifest(path, args.rows)
         print(f"manifest: {args.rows:,} rows, {path.stat().st_size / 2**20:.0f} MiB Parquet")
         ours, peer = child(AUDIT_CHILD, path), child(PANDAS_CHILD, path)
-    print(f"audit (read + validate ids/parents/cycles + exact dedup + 5 rules): {ours['seconds']:.1f} s, "
+    print(f"audit (read + validate ids/parents/cycles + exact dedup + 5 rules): {ours['seconds']:.1f} s wall, {ours['cpu']:.1f} s CPU, "
           f"peak RSS {ours['peak_rss_gb']:.2f} GB  [target < 15 s, < 4 GB]; {ours['items']:,} distinct items, "
           f"effective human fraction {ours['effective']:.3f}")
-    print(f"peer, pandas read_parquet(3 columns) + drop_duplicates(content_hash) alone: {peer['seconds']:.1f} s, "
+    print(f"peer, pandas read_parquet(3 columns) + drop_duplicates(content_hash) alone: {peer['seconds']:.1f} s wall, {peer['cpu']:.1f} s CPU, "
           f"peak RSS {peer['peak_rss_gb']:.2f} GB; {peer['items']:,} distinct")
+    print(f"load after the audits: {os.getloadavg()[0]:.2f}")
+    if not args.texts:
+        return
     texts = make_texts(args.texts)
     seconds, removed = near_dup(texts)
     print(f"near duplicates of {args.texts:,} texts (MinHash LSH, 64 permutations, Jaccard >= 0.8 on word bigrams): "

@@ -94,14 +94,14 @@ def read_manifest(path: str | Path, mapping: Mapping | None = None, need_text: b
     otherwise it is not loaded, which keeps a large Parquet manifest cheap)."""
     path = Path(path)
     mapping = mapping or Mapping()
-    raw = _read_raw(path)
+    raw = _read_raw(path, skip=() if need_text or mapping.preset or mapping.columns else ("text",))
     table = _apply_mapping(raw, mapping, path)
     if not need_text and "text" in table.column_names and "content_hash" in table.column_names:
         table = table.drop_columns(["text"])
     return validate(table, str(path))
 
 
-def _read_raw(path: Path) -> pa.Table:
+def _read_raw(path: Path, skip: tuple[str, ...] = ()) -> pa.Table:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     try:
@@ -111,7 +111,10 @@ def _read_raw(path: Path) -> pa.Table:
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
-            return pq.read_table(path)
+            names = pq.read_schema(path).names
+            if "content_hash" in names:  # without it the text is hashed, so it is read
+                names = [c for c in names if c not in skip]
+            return pq.read_table(path, columns=names)
         if suffix in (".jsonl", ".ndjson", ".jsonl.gz", ".json"):
             import pyarrow.json as pj
 
@@ -326,21 +329,29 @@ def _check_depths(table: pa.Table, where: str) -> None:
 
 def _check_ids(table: pa.Table, where: str) -> None:
     ids = table.column("id").combine_chunks()
-    encoded = pc.dictionary_encode(ids)
-    if len(encoded.dictionary) != len(ids):
-        counts = np.bincount(encoded.indices.to_numpy(zero_copy_only=False))
-        row = int(np.flatnonzero(counts[encoded.indices.to_numpy(zero_copy_only=False)] > 1)[0])
-        raise DataError(f"{where}: duplicate id {ids[row].as_py()!r} (first at row {row}; {int((counts > 1).sum())} id(s) repeat)")
+    n = len(ids)
     parent = table.column("parent_id").combine_chunks()
-    if parent.null_count == len(parent):
+    has_parent = pc.is_valid(parent)
+    parents = pc.filter(parent, has_parent)
+    # one hash table for both checks: ids first, so an id's dictionary position is its row while
+    # ids are distinct, and a parent found at a position >= the distinct ids is no id at all
+    encoded = pc.dictionary_encode(pa.concat_arrays([ids, parents]) if len(parents) else ids)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    distinct = int(codes[:n].max()) + 1
+    if distinct != n:
+        counts = np.bincount(codes[:n])
+        row = int(np.flatnonzero(counts[codes[:n]] > 1)[0])
+        raise DataError(f"{where}: duplicate id {ids[row].as_py()!r} (first at row {row}; {int((counts > 1).sum())} id(s) repeat)")
+    if not len(parents):
         return
-    # row index of each parent (-1: none); a parent id that is not an id of the manifest dangles
-    index = pc.index_in(parent, value_set=ids)
-    dangling = pc.and_(pc.is_valid(parent), pc.is_null(index))
-    if pc.any(dangling).as_py():
-        row = _first(dangling)
+    child = np.flatnonzero(has_parent.to_numpy(zero_copy_only=False))
+    parent_row = codes[n:].astype(np.int64)
+    dangling = np.flatnonzero(parent_row >= n)
+    if dangling.size:
+        row = int(child[dangling[0]])
         raise DataError(f"{where}: row {row} (id {ids[row].as_py()!r}): parent_id {parent[row].as_py()!r} is not an id in the manifest")
-    up = pc.fill_null(index, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    up = np.full(n, -1, dtype=np.int64)
+    up[child] = parent_row
     cycle = _on_cycle(up)
     if cycle.size:
         row = int(cycle[0])
@@ -354,7 +365,9 @@ def _on_cycle(up: np.ndarray) -> np.ndarray:
     n = len(up)
     jump = np.where(up < 0, n, up)  # n: a sentinel root that points to itself
     jump = np.append(jump, n)
-    for _ in range(max(int(np.ceil(np.log2(max(n, 2)))) + 1, 1)):
+    for _ in range(int(np.ceil(np.log2(max(n, 2)))) + 1):
+        if (jump == n).all():  # every chain has ended: usually after log2(depth) rounds
+            break
         jump = jump[jump]
     return np.flatnonzero(jump[:n] != n)
 

@@ -12,9 +12,10 @@ run. Metrics play one of three roles:
 - benchmarks: automated scores (e.g. perplexity on the model's own samples). The gaming alarm
   fires when a benchmark improves while a quality probe worsens over the same window.
 
-The warning score combines the first two: max(ΔQ projected ``horizon`` generations ahead / τ,
-indicator movement / κ); it warns at 1. κ and the horizon are what ``benchmarks/bench_monitor.py``
-calibrates (defaults: its calibration on simulated lineages, see docs/guard.md).
+The warning score combines the first two: max(ΔQ projected ``horizon`` generations ahead / (ρ τ),
+indicator movement / κ); it warns at 1. The horizon, ρ (the share of τ that already warns) and κ
+are what ``benchmarks/bench_monitor.py`` calibrates (defaults: its calibration on simulated
+lineages, see docs/guard.md).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ WINDOW = 5
 # the horizon that keep false alarms on stable simulated lineages at or below 5%
 INDICATOR_THRESHOLD = 0.25
 HORIZON = 2
+WARN_FRACTION = 1.0
 GAMING_MIN_CHANGE = 0.02  # relative change over the window that counts as "improves" / "worsens"
 
 
@@ -188,6 +190,7 @@ class MonitorResult:
     tolerance: float
     horizon: int
     indicator_threshold: float
+    warn_fraction: float
     quality: list[QualityTrend]
     indicators: list[Indicator]
     gaming: list[GamingAlarm]
@@ -225,7 +228,8 @@ def relative_loss(values: np.ndarray, direction: str) -> np.ndarray:
 
 
 def monitor(history: pd.DataFrame, roles: Roles, tolerance: float = TOLERANCE, horizon: int = HORIZON,
-            indicator_threshold: float = INDICATOR_THRESHOLD, window: int = WINDOW, confidence: float = 0.8) -> MonitorResult:
+            indicator_threshold: float = INDICATOR_THRESHOLD, window: int = WINDOW, confidence: float = 0.8,
+            warn_fraction: float = WARN_FRACTION) -> MonitorResult:
     """Trends, forecasts, moving indicators, gaming alarms and the warning score of one history."""
     generations = history.index.to_numpy()
     last = generations[-1]
@@ -245,20 +249,21 @@ def monitor(history: pd.DataFrame, roles: Roles, tolerance: float = TOLERANCE, h
             worsening = trend.delta_q[-1] - trend.delta_q[start]
             if improvement >= GAMING_MIN_CHANGE and worsening >= GAMING_MIN_CHANGE:
                 gaming.append(GamingAlarm(b, trend.metric, improvement, worsening))
-    score = max([t.projected / tolerance for t in trends if np.isfinite(t.projected)] +
+    score = max([t.projected / (warn_fraction * tolerance) for t in trends if np.isfinite(t.projected)] +
                 [i.movement / indicator_threshold for i in indicators] + [0.0])
     warnings = []
     for t in trends:
         if t.crossed_at is not None:
             warnings.append(f"{t.metric}: ΔQ crossed τ = {tolerance:g} at generation {t.crossed_at}")
-        elif t.projected >= tolerance:
-            warnings.append(f"{t.metric}: forecast to cross τ = {tolerance:g} within {horizon} generation(s) (around generation {_fmt(t.forecast)})")
+        elif t.projected >= warn_fraction * tolerance:
+            reach = f"{warn_fraction:.0%} of τ = {tolerance:g}" if warn_fraction < 1 else f"τ = {tolerance:g}"
+            warnings.append(f"{t.metric}: forecast to reach {reach} within {horizon} generation(s) (τ around generation {_fmt(t.forecast)})")
     moving = [i.metric for i in indicators if i.moving]
     if moving:
         warnings.append(f"leading indicators moving (≥ {indicator_threshold:.0%} worse since generation {generations[0]}): {', '.join(moving)}")
     for g in gaming:
         warnings.append(f"gaming: {g.benchmark} improved {g.benchmark_change:.1%} while {g.quality} lost {g.quality_change:.1%} over the last {len(generations) - start} generations")
-    return MonitorResult([int(g) for g in generations], tolerance, horizon, indicator_threshold, trends, indicators, gaming, float(score), warnings)
+    return MonitorResult([int(g) for g in generations], tolerance, horizon, indicator_threshold, warn_fraction, trends, indicators, gaming, float(score), warnings)
 
 
 def _trend(metric: str, direction: str, values: np.ndarray, generations: np.ndarray, tolerance: float,
@@ -303,11 +308,11 @@ def _crossing_band(x, y, intercept, slope, tolerance, confidence, last, reach: i
 
 
 def alarm_generation(history: pd.DataFrame, roles: Roles, tolerance: float = TOLERANCE, horizon: int = HORIZON,
-                     indicator_threshold: float = INDICATOR_THRESHOLD, window: int = WINDOW) -> int | None:
+                     indicator_threshold: float = INDICATOR_THRESHOLD, window: int = WINDOW, warn_fraction: float = WARN_FRACTION) -> int | None:
     """The first generation at which the monitor, seeing only the history up to it, scores >= 1
     (the early-warning alarm the benchmark scores); None if it never does."""
     for end in range(2, len(history) + 1):
-        result = monitor(history.iloc[:end], roles, tolerance, horizon, indicator_threshold, window)
+        result = monitor(history.iloc[:end], roles, tolerance, horizon, indicator_threshold, window, warn_fraction=warn_fraction)
         if result.score >= 1:
             return int(history.index[end - 1])
     return None
