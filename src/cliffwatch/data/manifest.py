@@ -394,16 +394,22 @@ def row_hashes(rows: np.ndarray) -> pa.Array:
 
     Each row's bytes are mixed column by column with the splitmix64 finaliser; equal rows hash
     equal, and two different rows collide with probability about 2**-64."""
+    return hex_digests(mix64(rows))
+
+
+def mix64(rows: np.ndarray) -> np.ndarray:
+    """A uint64 hash of each row of a 2-D numeric array, vectorised over rows."""
     rows = np.ascontiguousarray(rows)
     words = rows.view(np.uint64) if rows.dtype.itemsize == 8 else rows.astype(np.int64).view(np.uint64)
     state = np.full(len(words), 0x9E3779B97F4A7C15, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for column in words.T:  # one pass per column (a few), vectorised over rows
             state = _mix(state ^ _mix(column + np.uint64(0x632BE59BD9B4E019)))
-    return hex_digests(state)
+    return state
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser (wrapping uint64 arithmetic)."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(31))

@@ -18,6 +18,7 @@ from datasketch import MinHashLSH
 from pydantic import Field
 from scipy.sparse import csr_matrix
 
+from cliffwatch.data.manifest import mix64
 from cliffwatch.data.text import Sentences
 from cliffwatch.families.base import Params
 from cliffwatch.filters.base import Filter, FilterContext
@@ -142,7 +143,7 @@ def _shingle_sets(sentences: Sentences, k: int) -> tuple[np.ndarray, np.ndarray]
     for column in shingles.T:
         number = np.unique(number * (int(column.max()) + 1) + column, return_inverse=True)[1]
     span = int(number.max()) + 1
-    pairs = np.unique(owner * span + number)
+    pairs = _distinct(owner * span + number)
     return pairs // span, pairs % span
 
 
@@ -176,10 +177,18 @@ def _candidate_pairs(signatures: np.ndarray, bands: int, rows: int) -> tuple[np.
     n = len(signatures)
     keys = []
     for band in range(bands):
-        bucket = np.unique(signatures[:, band * rows:(band + 1) * rows], axis=0, return_inverse=True)[1].reshape(-1)
-        earlier, later = _pairs_within(bucket, BUCKET_WINDOW)
+        # the band's values hashed to one key: a bucket label without a row-wise unique (a rare hash
+        # collision only adds a candidate, which the exact Jaccard check then rejects)
+        earlier, later = _pairs_within(mix64(signatures[:, band * rows:(band + 1) * rows]), BUCKET_WINDOW)
         keys.append(earlier * n + later)
-    return np.divmod(np.unique(np.concatenate(keys)), n)
+    return np.divmod(_distinct(np.concatenate(keys)), n)
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an integer array: a sort, which numpy does many times faster than
+    the hash table np.unique (numpy 2.x) uses for large integer arrays."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
 def _pairs_within(groups: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
