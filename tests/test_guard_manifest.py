@@ -61,6 +61,7 @@ def test_hf_save_to_disk_folder(tmp_path):
 
 
 def test_text_without_hash_is_hashed(tmp_path):
+    pytest.importorskip("duckdb")  # hashes the text (the guard extra)
     rows = [{k: v for k, v in r.items() if k != "content_hash"} | {"text": r.get("text", "x")} for r in ROWS]
     rows[2]["text"] = rows[0]["text"]
     table = read_manifest(write_jsonl(tmp_path / "m.jsonl", rows), need_text=True)
@@ -74,6 +75,7 @@ def test_explicit_mapping(tmp_path):
 
 
 def test_distilabel_mapping(tmp_path):
+    pytest.importorskip("duckdb")  # hashes the text (the guard extra)
     # distilabel output rows: instruction, generation, model_name (1.x) -- or generation_model (0.x)
     rows = [{"instruction": "q1", "generation": "a1", "model_name": "llama-3-8b"},
             {"instruction": "q2", "generation": "a2", "model_name": "llama-3-8b"}]
@@ -89,6 +91,7 @@ def test_distilabel_mapping(tmp_path):
 
 
 def test_hf_card_mapping(tmp_path):
+    pytest.importorskip("duckdb")  # hashes the text (the guard extra)
     path = write_jsonl(tmp_path / "train.jsonl", [{"text": "a b"}, {"text": "c d"}])
     (tmp_path / "README.md").write_text("---\nlanguage_creators:\n- machine-generated\nannotations_creators:\n- machine-generated\n---\n# card\n")
     table = read_manifest(path, Mapping.parse(["hf-card"]))
