@@ -162,7 +162,7 @@ class QualityTrend:
     slope: float  # ΔQ per generation over the window
     slope_p: float  # one-sided p-value that ΔQ is not rising
     crossed_at: int | None  # first generation with ΔQ > τ
-    forecast: float | None  # generation where the fitted trend reaches τ (None: not rising)
+    forecast: float | None  # generation where the fitted trend reaches τ (None: not rising, or crossed)
     forecast_low: float | None  # earliest generation consistent with the fit's prediction band
     forecast_high: float | None  # latest (None: the band never rules out "never")
     projected: float  # ΔQ expected ``horizon`` generations after the last one
@@ -281,7 +281,9 @@ def _trend(metric: str, direction: str, values: np.ndarray, generations: np.ndar
     intercept = fit.intercept if fit else float(y.mean())
     target = generations[-1] + horizon
     projected = intercept + slope * target
-    if len(x) <= 2 or fit is None:
+    if crossed is not None:  # the forecast's question is answered
+        p_value, forecast, low, high = (fit.pvalue / 2 if fit and slope > 0 else float("nan")), None, None, None
+    elif len(x) <= 2 or fit is None:
         p_value, forecast, low, high = float("nan"), _crossing(intercept, slope, tolerance), None, None
     else:
         p_value = fit.pvalue / 2 if slope > 0 else 1 - fit.pvalue / 2
