@@ -29,7 +29,7 @@ def test_linear_rise_is_forecast_where_it_crosses():
     trend = result.quality[0]
     assert trend.crossed_at is None and abs(trend.forecast - 5) < 1.0
     assert trend.forecast_low <= 5 and (trend.forecast_high is None or trend.forecast_high >= 5)
-    assert result.warning and "forecast to cross" in result.warnings[0]
+    assert result.warning and "forecast to reach" in result.warnings[0]
     full = monitor(frame, Roles.parse(list(frame.columns)), tolerance=0.1)
     assert full.quality[0].crossed_at in (5, 6)  # noise of 1% around 0.10 at generation 5
 
