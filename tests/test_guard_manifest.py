@@ -121,6 +121,17 @@ def test_write_manifest_round_trip_and_row_hashes(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["gen-000001.parquet"]  # no temporary left behind
 
 
+def test_item_hashes_of_sentences_and_vectors():
+    from cliffwatch.data.manifest import item_hashes
+    from cliffwatch.data.text import Sentences
+
+    sentences = Sentences.from_lists([[1, 2], [1, 2, 3], [1, 2], [3]])
+    hashes = item_hashes(sentences).to_pylist()
+    assert hashes[0] == hashes[2] and len(set(hashes)) == 3  # a prefix is not the same sentence
+    vectors = item_hashes(np.array([[0.5, 1.0], [0.5, 1.0], [0.5, -1.0]])).to_pylist()
+    assert vectors[0] == vectors[1] != vectors[2]
+
+
 def test_write_manifest_rejects_bad_rows_and_writes_nothing(tmp_path):
     with pytest.raises(DataError, match="duplicate id 'a'"):
         write_manifest(tmp_path / "m.parquet", ids=["a", "a"], source="human", generation=0, content_hash=["x", "y"])

@@ -397,6 +397,20 @@ def row_hashes(rows: np.ndarray) -> pa.Array:
     return hex_digests(mix64(rows))
 
 
+def item_hashes(items) -> pa.Array:
+    """Content hashes of a batch of training items as the loop holds them: Sentences (token ids,
+    padded with -1 to the longest sentence) or an (n, ...) array of vectors or states."""
+    from cliffwatch.data.text import Sentences
+
+    if isinstance(items, Sentences):
+        width = max(int(items.lengths.max(initial=0)), 1)
+        at = items.offsets[:-1, None] + np.arange(width)
+        padded = np.append(items.ids.astype(np.int64), -1)[np.where(at < items.offsets[1:, None], at, items.n_tokens)]
+        return row_hashes(padded)
+    items = np.asarray(items)
+    return row_hashes(items.reshape(len(items), -1))
+
+
 def mix64(rows: np.ndarray) -> np.ndarray:
     """A uint64 hash of each row of a 2-D numeric array, vectorised over rows."""
     rows = np.ascontiguousarray(rows)
