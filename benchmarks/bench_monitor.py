@@ -40,7 +40,7 @@ from cliffwatch.loop.engine import Lineage, LineageRunner
 
 FPR_TARGET = 0.05
 HORIZONS = (0, 1, 2, 3)
-WARN_FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+WARN_FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, np.inf)  # inf with κ inf: never alarm
 KAPPAS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, np.inf)
 BASELINE_STEPS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, np.inf)
 

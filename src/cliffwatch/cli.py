@@ -300,6 +300,9 @@ def monitor(
     indicator: Optional[list[str]] = typer.Option(None, "--indicator", help="Leading indicator NAME[:lower|higher|both] (repeatable) [default: the known ones]."),
     benchmark: Optional[list[str]] = typer.Option(None, "--benchmark", help="Automated benchmark NAME[:lower|higher] (repeatable) [default: synthetic_ppl if present]."),
     lineage: Optional[str] = typer.Option(None, "--lineage", help="For a sweep's run directory: the lineage to watch."),
+    horizon: int = typer.Option(2, "--horizon", min=0, help="Warn when the ΔQ trend reaches ρτ this many generations ahead."),
+    warn_fraction: float = typer.Option(1.0, "--warn-fraction", min=0.0, help="ρ: the share of τ the forecast may reach before it warns."),
+    indicator_threshold: float = typer.Option(0.25, "--indicator-threshold", min=0.0, help="κ: relative worsening of a leading indicator that warns."),
 ) -> None:
     """Warn before the cliff from the metrics of successive model generations.
 
@@ -312,7 +315,8 @@ def monitor(
     from cliffwatch.report.guard import monitor_lines, monitor_tables
 
     frame = load_history(history, lineage)
-    result = run_monitor(frame, Roles.parse(list(frame.columns), quality, indicator, benchmark), tolerance)
+    roles = Roles.parse(list(frame.columns), quality, indicator, benchmark)
+    result = run_monitor(frame, roles, tolerance, horizon, indicator_threshold, warn_fraction=warn_fraction)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

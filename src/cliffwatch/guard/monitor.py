@@ -14,8 +14,8 @@ run. Metrics play one of three roles:
 
 The warning score combines the first two: max(ΔQ projected ``horizon`` generations ahead / (ρ τ),
 indicator movement / κ); it warns at 1. The horizon, ρ (the share of τ that already warns) and κ
-are what ``benchmarks/bench_monitor.py`` calibrates (defaults: its calibration on simulated
-lineages, see docs/guard.md).
+are what ``benchmarks/bench_monitor.py`` calibrates per family on simulated lineages (see
+docs/guard.md); the defaults below are generic.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ BENCHMARKS = {"synthetic_ppl": "lower"}
 DIRECTIONS = ("lower", "higher", "both")
 TOLERANCE = 0.1
 WINDOW = 5
-# calibrated by benchmarks/bench_monitor.py (docs/guard.md): the smallest indicator threshold and
-# the horizon that keep false alarms on stable simulated lineages at or below 5%
+# Defaults, not a calibration: the best settings differ by model family (benchmarks/bench_monitor.py
+# calibrates them per family on simulated lineages; docs/guard.md), so a team should calibrate
+# them on its own stable histories and pass them in.
 INDICATOR_THRESHOLD = 0.25
 HORIZON = 2
 WARN_FRACTION = 1.0
