@@ -12,7 +12,6 @@ import _bench  # noqa: F401  (pins BLAS threads first)
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile

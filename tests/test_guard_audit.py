@@ -61,17 +61,17 @@ def manifests(draw):
     return rows
 
 
-def fraction(draw_):
+def fraction():
     return st.one_of(st.none(), st.sampled_from([0.0, 0.25, 0.5, 1.0]), st.floats(0, 1))
 
 
 @st.composite
 def policies(draw):
     raw = {
-        "min_human_fraction": draw(fraction(draw)), "max_depth": draw(st.one_of(st.none(), st.integers(0, 4))),
+        "min_human_fraction": draw(fraction()), "max_depth": draw(st.one_of(st.none(), st.integers(0, 4))),
         "min_generator_families": draw(st.one_of(st.none(), st.integers(0, 4))),
         "max_family_share": draw(st.one_of(st.none(), st.sampled_from([0.25, 0.5, 1.0]), st.floats(0.01, 1))),
-        "min_verified_share": draw(fraction(draw)), "max_unprovenanced_share": draw(fraction(draw)),
+        "min_verified_share": draw(fraction()), "max_unprovenanced_share": draw(fraction()),
         "dedup": draw(st.sampled_from(["off", "exact"])),
     }
     try:
@@ -172,7 +172,7 @@ def test_cli_audit_pass_and_croissant(tmp_path, monkeypatch, capsys):
     assert code == 0 and "PASS" in stdout and "0.6667 effective" in stdout
     doc = json.loads(out.read_text())
     assert doc["prov:wasAttributedTo"] == [{"@type": "prov:SoftwareAgent", "name": n} for n in ("m1", "m2")]
-    mlc = pytest.importorskip("mlcroissant")
+    pytest.importorskip("mlcroissant")
     from cliffwatch.guard.croissant import croissant_issues
 
     assert croissant_issues(out) == ([], [])

@@ -87,10 +87,10 @@ def audit(table: pa.Table, policy: Policy, where: str = "manifest") -> AuditResu
     machine = pc.filter(table.select(["family", "generator", "verified"]), machine_mask)
     n_machine = machine.num_rows
     family = pc.coalesce(machine.column("family"), machine.column("generator"))
-    counts = pc.value_counts(family.combine_chunks()) if n_machine else pa.StructArray.from_arrays([pa.array([], pa.string()), pa.array([], pa.int64())], ["values", "counts"])
-    values, family_counts = counts.field("values"), counts.field("counts").to_numpy(zero_copy_only=False)
-    known = values.is_valid().to_numpy(zero_copy_only=False)
-    largest = int(family_counts.max()) if len(family_counts) else 0
+    # rows of unknown family form one null bucket: counted in the share, not as a family
+    counts = pc.value_counts(family.combine_chunks() if isinstance(family, pa.ChunkedArray) else family)
+    known = int(pc.sum(pc.is_valid(counts.field("values")).cast(pa.int64())).as_py() or 0)
+    largest = int(pc.max(counts.field("counts")).as_py() or 0)
     family_share = largest / n_machine if n_machine else 0.0
     verified = int(pc.sum(pc.fill_null(machine.column("verified"), False).cast(pa.int64())).as_py() or 0)
     verified_share = verified / n_machine if n_machine else 1.0
@@ -106,7 +106,7 @@ def audit(table: pa.Table, policy: Policy, where: str = "manifest") -> AuditResu
     measured = {
         "min_human_fraction": effective,
         "max_depth": int(pc.max(table.column("generation")).as_py()),
-        "min_generator_families": int(known.sum()),
+        "min_generator_families": known,
         "max_family_share": family_share,
         "min_verified_share": verified_share,
         "max_unprovenanced_share": unprovenanced / n,
