@@ -206,6 +206,41 @@ def results(run_dir: str | Path):
     return load_results(run_dir)
 
 
+# ---- guarding real pipelines ----------------------------------------------------------------------
+
+
+def audit(manifest: str | Path, policy: str | Path, *, mapping: list[str] | None = None,
+          croissant: str | Path | None = None) -> Any:
+    """Audit a provenance manifest against a policy file (guard.audit.AuditResult; ``.passed``).
+    ``mapping``: FIELD=COLUMN pairs or presets (distilabel, hf-card, croissant); ``croissant``:
+    also write the audited summary there as Croissant metadata."""
+    from cliffwatch.data.manifest import Mapping, read_manifest
+    from cliffwatch.guard.audit import audit as run_audit
+    from cliffwatch.guard.policy import load_policy
+
+    rules = load_policy(policy)
+    table = read_manifest(manifest, Mapping.parse(mapping), need_text=rules.dedup == "near")
+    result = run_audit(table, rules, str(manifest))
+    if croissant is not None:
+        from cliffwatch.guard.croissant import write_croissant
+
+        write_croissant(result, table, manifest, croissant)
+    return result
+
+
+def monitor(history: str | Path, *, tolerance: float = 0.1, quality: list[str] | None = None,
+            indicator: list[str] | None = None, benchmark: list[str] | None = None, lineage: str | None = None,
+            horizon: int = 2, warn_fraction: float = 1.0, indicator_threshold: float = 0.25) -> Any:
+    """Early warning from the metrics of successive model generations (guard.monitor.MonitorResult;
+    ``.warning``): trends, forecasts of the τ-crossing, leading indicators, the gaming alarm."""
+    from cliffwatch.guard.monitor import Roles, load_history
+    from cliffwatch.guard.monitor import monitor as run_monitor
+
+    frame = load_history(history, lineage)
+    roles = Roles.parse(list(frame.columns), quality, indicator, benchmark)
+    return run_monitor(frame, roles, tolerance, horizon, indicator_threshold, warn_fraction=warn_fraction)
+
+
 # ---- shared steps ---------------------------------------------------------------------------------
 
 

@@ -186,6 +186,71 @@ def report(
     console.print(f"report: {path}", highlight=False)
 
 
+@app.command()
+def audit(
+    manifest: Path = typer.Argument(..., help="Provenance manifest: .jsonl, .parquet, .csv or a Hugging Face dataset folder."),
+    policy: Path = typer.Option(..., "--policy", "-p", help="Policy file (YAML or TOML)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON (for CI)."),
+    mapping: Optional[list[str]] = typer.Option(None, "--mapping", "-m", help="FIELD=COLUMN, or a preset: distilabel, hf-card, croissant (repeatable)."),
+    croissant: Optional[Path] = typer.Option(None, "--croissant", help="Also write the audited summary as Croissant metadata (JSON-LD) here."),
+) -> None:
+    """Audit a training mix's provenance manifest against a data policy.
+
+    Prints each rule (required, measured, pass or fail), the effective human fraction after
+    duplicate removal, and the rows without provenance. Exit 0 pass, 1 violation, 2 bad input."""
+    import json
+
+    from cliffwatch import api
+    from cliffwatch.report.guard import audit_lines, audit_table
+
+    result = api.audit(manifest, policy, mapping=mapping, croissant=croissant)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        console.print(audit_table(result))
+        for line in audit_lines(result):
+            console.print(line, highlight=False)
+        if croissant is not None:
+            console.print(f"croissant: {croissant}", highlight=False)
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
+def monitor(
+    history: Path = typer.Argument(..., help="Per-generation metrics: CSV or JSON (long: generation, metric, value; or wide), or a cliffwatch run directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (for CI)."),
+    tolerance: float = typer.Option(0.1, "--tolerance", "-t", min=0.0, help="τ, the largest acceptable quality loss ΔQ (relative to the first generation)."),
+    quality: Optional[list[str]] = typer.Option(None, "--quality", help="Human-anchored probe NAME[:lower|higher] (repeatable) [default: the known ones in the history]."),
+    indicator: Optional[list[str]] = typer.Option(None, "--indicator", help="Leading indicator NAME[:lower|higher|both] (repeatable) [default: the known ones]."),
+    benchmark: Optional[list[str]] = typer.Option(None, "--benchmark", help="Automated benchmark NAME[:lower|higher] (repeatable) [default: synthetic_ppl if present]."),
+    lineage: Optional[str] = typer.Option(None, "--lineage", help="For a sweep's run directory: the lineage to watch."),
+    horizon: int = typer.Option(2, "--horizon", min=0, help="Warn when the ΔQ trend reaches ρτ this many generations ahead."),
+    warn_fraction: float = typer.Option(1.0, "--warn-fraction", min=0.0, help="ρ: the share of τ the forecast may reach before it warns."),
+    indicator_threshold: float = typer.Option(0.25, "--indicator-threshold", min=0.0, help="κ: relative worsening of a leading indicator that warns."),
+) -> None:
+    """Warn before the cliff from the metrics of successive model generations.
+
+    Trend and forecast (with interval) of the generation where each human-anchored probe
+    crosses τ, leading indicators that started moving, and a gaming alarm when an automated
+    benchmark improves while a human-anchored probe worsens. Exit 0 ok, 1 warning, 2 bad input."""
+    import json
+
+    from cliffwatch import api
+    from cliffwatch.report.guard import monitor_lines, monitor_tables
+
+    result = api.monitor(history, tolerance=tolerance, quality=quality, indicator=indicator, benchmark=benchmark,
+                         lineage=lineage, horizon=horizon, warn_fraction=warn_fraction,
+                         indicator_threshold=indicator_threshold)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        for table in monitor_tables(result):
+            console.print(table)
+        for line in monitor_lines(result):
+            console.print(line, highlight=False)
+    raise typer.Exit(1 if result.warning else 0)
+
+
 @app.command("list")
 def list_components() -> None:
     """List the registered families, probes, filters, data sources and executors.
@@ -242,7 +307,9 @@ def _component_cells(registry, name: str, entry, n: int) -> list[str]:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's typer.Exit(code) comes back as the return value
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CliffwatchError as err:
         errors.print(f"error: {err}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)

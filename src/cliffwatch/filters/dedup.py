@@ -11,17 +11,21 @@ through many pairs below the threshold: short template sentences that differ in 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from datasketch import MinHashLSH
 from pydantic import Field
 from scipy.sparse import csr_matrix
 
 from cliffwatch.core.modality import TEXT, VECTOR, Sentences
+from cliffwatch.data.manifest import mix64
 from cliffwatch.families.base import Params
 from cliffwatch.filters.base import Filter, FilterContext
 from cliffwatch.core.registry import register_filter
 
 _PRIME = (1 << 31) - 1  # universal hashing modulo a prime below 2**31: a * x + b never overflows int64
+_CHUNK_ELEMENTS = 1 << 24  # hash values computed at once by _minhash (about 128 MB of int64)
 _HASH_SEED = 1  # fixed: signatures, hence decisions, are the same in every run
 # LSH banding weighted for recall: a false candidate costs one exact Jaccard check, a missed pair is
 # a near duplicate kept. At threshold 0.8 and 64 permutations (12 bands of 5) this finds 99% of the
@@ -58,12 +62,6 @@ class Dedup(Filter):
     # and dedup would shrink it to its distinct states (and, against the training set, to nothing).
     modalities = (VECTOR, TEXT)
 
-    def __init__(self, params=None) -> None:
-        super().__init__(params)
-        # datasketch's banding for this threshold (it optimises the bands once per index, slowly)
-        lsh = MinHashLSH(threshold=self.params.threshold, num_perm=self.params.num_perm, weights=_LSH_WEIGHTS)
-        self._bands, self._rows = lsh.b, lsh.r
-
     def accept(self, samples, ctx: FilterContext) -> np.ndarray:
         train = ctx.train if self.params.against_train else None
         if isinstance(samples, Sentences):
@@ -79,12 +77,28 @@ class Dedup(Filter):
         duplicate = first != np.arange(len(items))
         # near: among distinct sentences, the later one of each similar candidate pair goes
         distinct = np.flatnonzero(~duplicate)
-        owner, shingle = _shingle_sets(items.take(distinct), self.params.shingle)
-        signatures = _minhash(owner, shingle, self.params.num_perm)
-        i, j = _candidate_pairs(signatures, self._bands, self._rows)
-        similar = _jaccard(owner, shingle, i, j) >= self.params.threshold
-        duplicate[distinct[j[similar]]] = True
+        _, later = similar_pairs(items.take(distinct), self.params.threshold, self.params.num_perm, self.params.shingle)
+        duplicate[distinct[later]] = True
         return ~duplicate[earlier:]
+
+
+@lru_cache(maxsize=None)
+def lsh_banding(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows) datasketch chooses for this threshold (it optimises them slowly: once per process)."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=_LSH_WEIGHTS)
+    return lsh.b, lsh.r
+
+
+def similar_pairs(sentences: Sentences, threshold: float, num_perm: int = 64, shingle: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """(earlier, later) index pairs of sentences whose sets of ``shingle``-word shingles have exact
+    Jaccard similarity >= ``threshold``, among the candidates MinHash LSH finds (each item with at
+    most BUCKET_WINDOW items before it in a bucket)."""
+    if len(sentences) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    owner, shingles = _shingle_sets(sentences, shingle)
+    i, j = _candidate_pairs(_minhash(owner, shingles, num_perm), *lsh_banding(threshold, num_perm))
+    similar = _jaccard(owner, shingles, i, j) >= threshold
+    return i[similar], j[similar]
 
 
 def _accept_rows(samples: np.ndarray, train: np.ndarray | None) -> np.ndarray:
@@ -129,7 +143,7 @@ def _shingle_sets(sentences: Sentences, k: int) -> tuple[np.ndarray, np.ndarray]
     for column in shingles.T:
         number = np.unique(number * (int(column.max()) + 1) + column, return_inverse=True)[1]
     span = int(number.max()) + 1
-    pairs = np.unique(owner * span + number)
+    pairs = _distinct(owner * span + number)
     return pairs // span, pairs % span
 
 
@@ -140,9 +154,16 @@ def _minhash(owner: np.ndarray, shingle: np.ndarray, num_perm: int) -> np.ndarra
     a = rng.integers(1, _PRIME, num_perm)
     b = rng.integers(0, _PRIME, num_perm)
     # hash each shingle number once; values below 2**31 fit int32. Permutations along the first axis,
-    # so the per-set minimum runs over contiguous memory.
-    hashes = ((a[:, None] * np.arange(int(shingle.max()) + 1) + b[:, None]) % _PRIME).astype(np.int32)
-    return np.minimum.reduceat(np.take(hashes, shingle, axis=1), _set_starts(owner), axis=1).T
+    # so the per-set minimum runs over contiguous memory; a few permutations at a time, so that
+    # millions of distinct shingles (a large corpus) stay within a bounded working set.
+    values, starts = np.arange(int(shingle.max()) + 1), _set_starts(owner)
+    step = max(1, _CHUNK_ELEMENTS // max(len(values), len(shingle)))
+    out = np.empty((len(starts), num_perm), dtype=np.int32)
+    for lo in range(0, num_perm, step):
+        part = slice(lo, lo + step)
+        hashes = ((a[part, None] * values + b[part, None]) % _PRIME).astype(np.int32)
+        out[:, part] = np.minimum.reduceat(np.take(hashes, shingle, axis=1), starts, axis=1).T
+    return out
 
 
 def _set_starts(owner: np.ndarray) -> np.ndarray:
@@ -156,10 +177,18 @@ def _candidate_pairs(signatures: np.ndarray, bands: int, rows: int) -> tuple[np.
     n = len(signatures)
     keys = []
     for band in range(bands):
-        bucket = np.unique(signatures[:, band * rows:(band + 1) * rows], axis=0, return_inverse=True)[1].reshape(-1)
-        earlier, later = _pairs_within(bucket, BUCKET_WINDOW)
+        # the band's values hashed to one key: a bucket label without a row-wise unique (a rare hash
+        # collision only adds a candidate, which the exact Jaccard check then rejects)
+        earlier, later = _pairs_within(mix64(signatures[:, band * rows:(band + 1) * rows]), BUCKET_WINDOW)
         keys.append(earlier * n + later)
-    return np.divmod(np.unique(np.concatenate(keys)), n)
+    return np.divmod(_distinct(np.concatenate(keys)), n)
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an integer array: a sort, which numpy does many times faster than
+    the hash table np.unique (numpy 2.x) uses for large integer arrays."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
 
 
 def _pairs_within(groups: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:

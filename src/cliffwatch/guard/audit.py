@@ -1,0 +1,191 @@
+"""Audit a provenance manifest against a policy: one verdict per rule (required, measured, pass or
+fail), the effective human fraction after duplicate removal, and the rows without provenance.
+
+Columnar throughout (pyarrow compute and numpy over whole columns): a 10-million-row manifest
+audits in seconds.
+
+Definitions (what the property tests check against):
+
+- items are grouped by content: ``dedup: off`` every row is its own item; ``exact`` rows with
+  equal ``content_hash`` are one item; ``near`` also joins items whose texts are near duplicates
+  (MinHash LSH candidates confirmed by exact Jaccard similarity of word-bigram sets), transitively.
+- effective human fraction = items holding at least one human row / all items. So a synthetic copy
+  of a human item adds nothing: it is neither more human data nor counted as distinct data.
+- machine-made rows are ``synthetic`` and ``edited`` rows; their family is ``family``, else
+  ``generator``. Generator families = distinct known families; family share = the largest
+  family's rows / machine-made rows, where rows of unknown family count as one family (they
+  might all be one model); 0 without machine-made rows. Verified share: machine-made rows with
+  ``verified`` true / machine-made rows (1 without any).
+- rows without provenance: ``source`` unknown, or machine-made with neither generator nor family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cliffwatch.core.errors import DataError
+from cliffwatch.data.text import Sentences
+from cliffwatch.filters.dedup import similar_pairs
+from cliffwatch.guard.policy import Policy
+
+MACHINE = pa.array(["synthetic", "edited"])
+EXAMPLES = 5  # ids of rows without provenance listed in a report
+
+
+@dataclass(frozen=True)
+class RuleVerdict:
+    rule: str
+    op: str  # ">=" or "<="
+    required: float
+    measured: float
+    passed: bool
+
+
+@dataclass
+class AuditResult:
+    manifest: str
+    policy: dict
+    rows: int
+    sources: dict[str, int]
+    dedup: str
+    items: int  # distinct items after duplicate removal
+    exact_duplicates: int  # rows removed as exact copies (same content_hash)
+    near_duplicates: int  # items further removed as near copies
+    machine_copies_of_human: int  # machine-made rows whose content is (nearly) a human item's
+    raw_human_fraction: float
+    effective_human_fraction: float
+    unprovenanced: int
+    unprovenanced_ids: list[str]
+    rules: list[RuleVerdict] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(rule.passed for rule in self.rules)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["passed"] = self.passed
+        return out
+
+
+def audit(table: pa.Table, policy: Policy, where: str = "manifest") -> AuditResult:
+    """Audit a validated manifest table (``cliffwatch.data.manifest.read_manifest``)."""
+    n = table.num_rows
+    source = table.column("source")
+    human = pc.equal(source, "human").to_numpy(zero_copy_only=False)
+    machine_mask = pc.is_in(source, value_set=MACHINE)
+    groups, exact_items = _item_groups(table, policy, where)
+    items = int(groups.max()) + 1
+    human_items = np.bincount(groups, weights=human, minlength=items) > 0
+    effective = float(human_items.sum() / items)
+    raw = float(human.sum() / n)
+
+    machine = pc.filter(table.select(["family", "generator", "verified"]), machine_mask)
+    n_machine = machine.num_rows
+    family = pc.coalesce(machine.column("family"), machine.column("generator"))
+    # rows of unknown family form one null bucket: counted in the share, not as a family
+    counts = pc.value_counts(family.combine_chunks() if isinstance(family, pa.ChunkedArray) else family)
+    known = int(pc.sum(pc.is_valid(counts.field("values")).cast(pa.int64())).as_py() or 0)
+    largest = int(pc.max(counts.field("counts")).as_py() or 0)
+    family_share = largest / n_machine if n_machine else 0.0
+    verified = int(pc.sum(pc.fill_null(machine.column("verified"), False).cast(pa.int64())).as_py() or 0)
+    verified_share = verified / n_machine if n_machine else 1.0
+
+    unprovenanced_mask = pc.or_(
+        pc.equal(source, "unknown"),
+        pc.and_(machine_mask, pc.and_(pc.is_null(table.column("family")), pc.is_null(table.column("generator")))),
+    )
+    unprovenanced = int(pc.sum(unprovenanced_mask.cast(pa.int64())).as_py() or 0)
+    examples = pc.filter(table.column("id"), unprovenanced_mask).slice(0, EXAMPLES).to_pylist()
+
+    in_human_item = human_items[groups]
+    measured = {
+        "min_human_fraction": effective,
+        "max_depth": int(pc.max(table.column("generation")).as_py()),
+        "min_generator_families": known,
+        "max_family_share": family_share,
+        "min_verified_share": verified_share,
+        "max_unprovenanced_share": unprovenanced / n,
+    }
+    rules = []
+    for name, value in measured.items():
+        required = getattr(policy, name)
+        if required is None:
+            continue
+        op = ">=" if name.startswith("min_") else "<="
+        rules.append(RuleVerdict(name, op, required, value, bool(value >= required if op == ">=" else value <= required)))
+    counts_by_source = pc.value_counts(source.combine_chunks())
+    return AuditResult(
+        manifest=where,
+        policy=policy.model_dump(mode="json", exclude_none=True),
+        rows=n,
+        sources=dict(zip(counts_by_source.field("values").to_pylist(), counts_by_source.field("counts").to_pylist())),
+        dedup=policy.dedup,
+        items=items,
+        exact_duplicates=n - exact_items,
+        near_duplicates=exact_items - items,
+        machine_copies_of_human=int((in_human_item & machine_mask.to_numpy(zero_copy_only=False)).sum()),
+        raw_human_fraction=raw,
+        effective_human_fraction=effective,
+        unprovenanced=unprovenanced,
+        unprovenanced_ids=examples,
+        rules=rules,
+    )
+
+
+def _item_groups(table: pa.Table, policy: Policy, where: str) -> tuple[np.ndarray, int]:
+    """(item number of each row, number of items after exact dedup)."""
+    n = table.num_rows
+    if policy.dedup == "off":
+        return np.arange(n), n
+    exact = pc.dictionary_encode(table.column("content_hash").combine_chunks())
+    groups = exact.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    exact_items = len(exact.dictionary)
+    if policy.dedup == "exact":
+        return groups, exact_items
+    text = table.column("text")
+    if text.null_count == n:
+        raise DataError(f"{where}: the policy asks for near-duplicate removal (dedup: near) but the manifest has no text")
+    # one representative row per exact item: its first row
+    first = np.full(exact_items, n, dtype=np.int64)
+    np.minimum.at(first, groups, np.arange(n))
+    has_text = pc.is_valid(pc.take(text, pa.array(first))).to_numpy(zero_copy_only=False)
+    candidates = np.flatnonzero(has_text)
+    earlier, later = similar_pairs(sentences_from_text(pc.take(text, pa.array(first[candidates]))), policy.threshold)
+    labels = connected_components(exact_items, candidates[earlier], candidates[later])
+    _, merged = np.unique(labels, return_inverse=True)
+    return merged[groups], exact_items
+
+
+def sentences_from_text(text: pa.Array | pa.ChunkedArray) -> Sentences:
+    """Lower-cased whitespace words of each text as token ids (a null text has no words), columnar."""
+    words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.utf8_lower(pc.fill_null(text, ""))))
+    words = words.combine_chunks() if isinstance(words, pa.ChunkedArray) else words
+    flat = pc.list_flatten(words)
+    ids = pc.dictionary_encode(flat).indices.to_numpy(zero_copy_only=False)
+    lengths = pc.list_value_length(words).to_numpy(zero_copy_only=False)
+    # "".split gives one empty word: drop empty words (they only occur for empty texts)
+    empty = pc.equal(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False)
+    if empty.any():
+        owner = np.repeat(np.arange(len(lengths)), lengths)
+        lengths = lengths - np.bincount(owner[empty], minlength=len(lengths))
+        ids = ids[~empty]
+    return Sentences.from_lengths(ids, lengths)
+
+
+def connected_components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Component label (its smallest member) of each of n nodes joined by edges (i, j): min-label
+    propagation with pointer jumping, vectorised; a few rounds for near-duplicate clusters."""
+    labels = np.arange(n)
+    while True:
+        new = labels.copy()
+        np.minimum.at(new, i, labels[j])
+        np.minimum.at(new, j, labels[i])
+        new = new[new]  # jump: each node takes its label's label
+        if np.array_equal(new, labels):
+            return labels
+        labels = new
