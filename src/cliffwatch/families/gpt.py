@@ -45,10 +45,12 @@ from cliffwatch.families._neural import (
     pick_next,
     ragged,
     resolve_device,
-    sentence_texts,
+    score,
+    sequences,
     text_words,
     torch_generator,
-    windows,
+    train,
+    window_rows,
 )
 from cliffwatch.families.base import DataInfo, Family, Model, Params, TextModel
 
@@ -208,47 +210,12 @@ class GPTModel(TextModel):
 
     # -- sequences ---------------------------------------------------------------------------
     def _sequences(self, parts: list[Sentences], eos: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Row i as BOS + parts[0][i] + parts[1][i] + ... (+ EOS), flat: (tokens, lengths, scored), where
-        scored marks the positions of the last part's tokens (and EOS) whose probability is counted."""
-        encoded = [self.table.encode(p) for p in parts]
-        lengths = 1 + sum(e.lengths for e in encoded) + int(eos)
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        tokens = np.full(int(offsets[-1]), EOS_ID, dtype=np.int64)
-        tokens[offsets[:-1]] = BOS_ID
-        scored = np.zeros(len(tokens), dtype=bool)
-        placed = offsets[:-1] + 1
-        for i, e in enumerate(encoded):
-            where = np.repeat(placed - e.offsets[:-1], e.lengths) + np.arange(e.n_tokens)
-            tokens[where] = e.ids
-            scored[where] = i == len(encoded) - 1
-            placed = placed + e.lengths
-        if eos:
-            scored[offsets[1:] - 1] = True
-        return tokens, lengths, scored
+        return sequences([self.table.encode(p) for p in parts], BOS_ID, EOS_ID if eos else None)
 
     def _score(self, tokens: np.ndarray, lengths: np.ndarray, scored: np.ndarray) -> np.ndarray:
-        """Nats per sequence summed over its scored positions (each predicted from what precedes it)."""
-        context = self.net.shape["context"]
-        sequence, start, size = windows(lengths, context)
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        order = np.argsort(size, kind="stable")
-        total = np.zeros(len(lengths))
-        rows_per_pass = max(1, self.family.params.eval_tokens // context)
-        with torch.inference_mode(), self._autocast():
-            for chunk in np.array_split(order, -(-len(order) // rows_per_pass)) if len(order) else []:
-                width = int(size[chunk].max())
-                column = np.arange(width)
-                inside = column < size[chunk, None]
-                flat = np.where(inside, offsets[sequence[chunk], None] + start[chunk, None] + column, 0)
-                ids = np.where(inside, tokens[flat], EOS_ID)
-                # a target counts if it is inside the window, not the window's first token, and scored
-                counted = inside[:, 1:] & scored[flat[:, 1:]]
-                x = torch.from_numpy(ids).to(self.device)
-                logits = self.net(x[:, :-1]).float()
-                nats = F.cross_entropy(logits.flatten(0, 1), x[:, 1:].flatten(), reduction="none").view(len(chunk), -1).cpu().numpy()
-                total += np.bincount(sequence[chunk], weights=(nats * counted).sum(axis=1), minlength=len(lengths))
-        return total
+        p = self.family.params
+        with self._autocast():
+            return score(self.net, tokens, lengths, scored, p.context, p.eval_tokens, self.device)
 
     def _autocast(self):
         dtype = self.family.params.dtype
@@ -401,42 +368,9 @@ class GPTFamily(Family):
         return model
 
     def _train(self, model: GPTModel, data: Sentences, rng: np.random.Generator) -> np.ndarray:
-        p, net = self.params, model.net
-        tokens, lengths, _ = model._sequences([data], eos=True)
-        sequence, start, size = windows(lengths, p.context)
-        offsets = np.cumsum(lengths) - lengths
-        column = np.arange(int(size.max()))
-        inside = column < size[:, None]
-        rows = np.where(inside, tokens[np.where(inside, offsets[sequence, None] + start[:, None] + column, 0)], -1)
-        # batches of similar length (sorted, random tie order), visited in random order each epoch
-        by_length = np.lexsort((rng.random(len(rows)), size))
-        batches = [by_length[i: i + p.batch] for i in range(0, len(rows), p.batch)]
-        steps = p.steps or max(1, math.ceil(p.epochs * len(batches)))
-        schedule = np.concatenate([rng.permutation(len(batches)) for _ in range(-(-steps // len(batches)))])[:steps]
-        fused = self.device.type == "cuda"
-        decay = [q for q in net.parameters() if q.dim() >= 2]
-        no_decay = [q for q in net.parameters() if q.dim() < 2]
-        optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": p.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                                      lr=p.lr, betas=(0.9, 0.95), fused=fused)
-        step_fn = torch.compile(_train_step) if p.compile else _train_step
-        warmup = max(1, steps // 20)
-        losses = torch.zeros(steps, device=self.device)
-        net.train()
-        for i, b in enumerate(schedule):
-            lr = p.lr * min(1.0, (i + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / steps)))
-            for group in optimiser.param_groups:
-                group["lr"] = lr
-            batch = rows[batches[b]][:, : int(size[batches[b]].max())]
-            x = torch.from_numpy(batch).to(self.device, non_blocking=True)
-            with model._autocast():
-                loss = step_fn(net, x)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            optimiser.step()
-            optimiser.zero_grad(set_to_none=True)
-            losses[i] = loss.detach()
-        net.eval()
-        return losses.cpu().numpy().astype(np.float64)
+        rows, _, _ = window_rows(*model._sequences([data], eos=True)[:2], self.params.context)
+        logits_of = torch.compile(model.net) if self.params.compile else model.net
+        return train(logits_of, model.net, rows, self.params, rng, self.device, model._autocast)
 
     def from_state(self, state: dict[str, np.ndarray]) -> GPTModel:
         vocab, width, layers, heads, context = (int(v) for v in state["shape"])
@@ -454,10 +388,3 @@ class GPTFamily(Family):
         weights = {k[2:]: torch.from_numpy(np.array(v)) for k, v in state.items() if k.startswith("w.")}
         net.load_state_dict(weights)
         return GPTModel(self, net, tokenizer, np.asarray(state["losses"], dtype=np.float64))
-
-
-def _train_step(net: GPT, x: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy of a padded batch (-1 marks padding)."""
-    logits = net(x[:, :-1].clamp(min=0))
-    return F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten(), ignore_index=-1)
-
