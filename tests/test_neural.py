@@ -266,3 +266,44 @@ def test_smollm2_loads_generates_and_trains(source):
     ref = source.reference().take(np.arange(20))
     per_word = model.nll(ref).sum() / (ref.n_tokens + len(ref))
     assert per_word < np.log(len(source.info.vocab))  # a real LM beats a uniform guess over the vocabulary
+
+
+# -- the loop, probes and filters with neural models -------------------------------------------
+
+
+def test_gpt_runs_the_loop_with_probes_and_filters(tmp_path):
+    """run_experiment on pydocs+facts: every text probe reports a finite, in-range value per
+    generation, and the self_score, critic (an ngram) and verifier filters run on gpt samples."""
+    from cliffwatch.config.schema import ExperimentConfig
+    from cliffwatch.execution.runner import run_experiment
+    from cliffwatch.execution.store import load_results
+    from cliffwatch.probes.base import metric_index
+
+    config = ExperimentConfig.model_validate({
+        "name": "gpt-loop",
+        "family": {"name": "gpt", **{k: v for k, v in TINY.items() if k != "steps"}, "steps": 15},
+        "data": {"source": "corpus", "corpus": "pydocs+facts", "max_sentences": 1500},
+        "policy": {"synthetic_fraction": 0.5, "samples": 300, "filters": [
+            {"name": "self_score", "quantile": 0.9},
+            {"name": "critic", "family": {"name": "ngram", "order": 2}},
+            {"name": "verifier"},
+        ]},
+        "generations": 2, "holdout": 150, "probe_samples": 60,
+    })
+    outcome = run_experiment(config, tmp_path / "run")
+    assert outcome.finished and not outcome.failed, outcome.failed
+    results = load_results(tmp_path / "run")
+    assert sorted(results.generation.unique()) == [0, 1, 2]
+    declared = metric_index()
+    for name in ("heldout_ppl", "heldout_token_ppl", "self_ppl", "distinct_2", "tail_mass", "fact_accuracy",
+                 "acceptance:self_score", "acceptance:critic", "acceptance:verifier"):
+        values = results.loc[results.metric == name, "value"].to_numpy()
+        assert len(values) == 3 or (name.startswith("acceptance") and len(values) == 2), name
+        assert np.isfinite(values).all(), (name, values)
+        if name in declared:
+            metric = declared[name][1]
+            assert ((values >= metric.low) & (values <= metric.high)).all(), (name, values)
+    word, token = (results.loc[results.metric == m, "value"].to_numpy() for m in ("heldout_ppl", "heldout_token_ppl"))
+    assert (token < word).all()  # BPE reads a word as >= 1 token: the same nats over more tokens
+    self_score = results.loc[results.metric == "acceptance:self_score", "value"].to_numpy()
+    assert ((self_score >= 0.85) & (self_score < 1)).all()  # keeps the 90% most likely (ties aside)
