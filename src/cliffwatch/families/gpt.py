@@ -156,6 +156,27 @@ def decode_step(net: GPT, tokens: torch.Tensor, pos: torch.Tensor) -> torch.Tens
     return logits
 
 
+def generate(net: GPT, step, tokens: torch.Tensor, forced: torch.Tensor, generator: torch.Generator | None,
+             temperature: float, top_p: float, stop_at_eos: bool = True) -> torch.Tensor:
+    """Fill ``tokens`` (rows, width; column 0 is BOS) left to right where ``forced`` is False, one
+    decode ``step`` per column through the cache set up by ``net.setup_cache``; greedy without a
+    generator. A row that has emitted EOS emits only EOS after it."""
+    n, width = tokens.shape
+    uniforms = None if generator is None else torch.rand((width, n), generator=generator, device=tokens.device)
+    finished = torch.zeros(n, dtype=torch.bool, device=tokens.device)
+    positions = torch.arange(width, device=tokens.device)
+    for t in range(width - 1):
+        logits = step(net, tokens[:, t], positions[t: t + 1])
+        chosen = pick_next(logits, uniforms[t], temperature, top_p, 0) if generator is not None else logits.argmax(-1)
+        generated = ~forced[:, t + 1]
+        tokens[:, t + 1] = torch.where(generated, torch.where(finished, EOS_ID, chosen), tokens[:, t + 1])
+        if stop_at_eos:
+            finished |= generated & (tokens[:, t + 1] == EOS_ID)
+            if t % 8 == 7 and bool(finished.all()):  # a host sync every few steps only
+                break
+    return tokens
+
+
 # -------------------------------------------------------------------------------------- tokenizer
 
 
@@ -264,23 +285,10 @@ class GPTModel(TextModel):
         return tokens, keep, np.minimum(end, keep + max_new)
 
     def _decode_batch(self, rows: np.ndarray, forced: np.ndarray, generator, temperature: float, top_p: float) -> np.ndarray:
-        net, device = self.net, self.device
-        n, width = rows.shape
-        tokens = torch.from_numpy(rows).to(device)
-        forced_t = torch.from_numpy(forced).to(device)
-        uniforms = None if generator is None else torch.rand((width, n), generator=generator, device=device)
-        net.setup_cache(n, self._cache_dtype())
-        step = self._decode_step()
-        finished = torch.zeros(n, dtype=torch.bool, device=device)
-        for t in range(width - 1):
-            logits = step(net, tokens[:, t], torch.tensor([t], device=device))
-            chosen = pick_next(logits, uniforms[t], temperature, top_p, 0) if generator is not None else logits.argmax(-1)
-            generated = ~forced_t[:, t + 1]
-            tokens[:, t + 1] = torch.where(generated, torch.where(finished, EOS_ID, chosen), tokens[:, t + 1])
-            finished |= generated & (tokens[:, t + 1] == EOS_ID)
-            if t % 8 == 7 and bool(finished.all()):  # a host sync every few steps only
-                break
-        return tokens.cpu().numpy()
+        tokens = torch.from_numpy(rows).to(self.device)
+        self.net.setup_cache(len(rows), self._cache_dtype())
+        out = generate(self.net, self._decode_step(), tokens, torch.from_numpy(forced).to(self.device), generator, temperature, top_p)
+        return out.cpu().numpy()
 
     def _cache_dtype(self) -> torch.dtype:
         dtype = self.family.params.dtype
