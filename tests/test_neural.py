@@ -307,3 +307,19 @@ def test_gpt_runs_the_loop_with_probes_and_filters(tmp_path):
     assert (token < word).all()  # BPE reads a word as >= 1 token: the same nats over more tokens
     self_score = results.loc[results.metric == "acceptance:self_score", "value"].to_numpy()
     assert ((self_score >= 0.85) & (self_score < 1)).all()  # keeps the 90% most likely (ties aside)
+
+
+def test_gpt_greedy_completes_memorised_facts():
+    """A gpt that has memorised 40 fact sentences completes them from their first three words
+    (the facts probe's use of greedy): the prompt must condition the completion."""
+    source = TextSource(CorpusData(source="corpus", corpus="facts", max_sentences=2000), 100, np.random.default_rng(0))
+    train = source.pool.take(np.arange(40))
+    family = FAMILIES.get("gpt")(source.info, {"layers": 2, "width": 64, "heads": 4, "context": 48, "vocab_size": 400,
+                                               "steps": 300, "batch": 40, "lr": 1e-2})
+    model = family.fit(train, np.random.default_rng(0))
+    k = 3
+    prompts = Sentences.from_lengths(train.ids[np.concatenate([np.arange(a, a + k) for a in train.offsets[:-1]])], np.full(40, k))
+    out = model.greedy(prompts, 30)  # a budget in tokens beyond the context: the prompt still comes first
+    exact = sum(np.array_equal(train.sentence(i)[k:], out.sentence(i)) for i in range(40))
+    assert exact >= 20, exact
+    assert len({tuple(out.sentence(i)) for i in range(40)}) > 10  # not one completion for every prompt

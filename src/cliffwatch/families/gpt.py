@@ -264,7 +264,9 @@ class GPTModel(TextModel):
         context). Returns (tokens (n, width), prompt end, generation end) per row; greedy without generator."""
         context = self.net.shape["context"]
         tokens_in, lengths, _ = self._sequences([prompts], eos=False)
-        keep = np.minimum(lengths, max(context - max_new, 1))  # a prompt too long keeps BOS + its last tokens
+        # a prompt keeps its tokens before the new ones get the rest of the context (at least half of it,
+        # up to max_new); a prompt too long for that keeps BOS + its last tokens
+        keep = np.minimum(lengths, context - min(max_new, context // 2))
         width = min(int(keep.max(initial=1)) + max_new, context)
         rows = np.full((len(lengths), width), EOS_ID, dtype=np.int64)
         forced = np.zeros_like(rows, dtype=bool)

@@ -184,7 +184,9 @@ class HFModel(TextModel):
         """Continue BOS + each prompt (left-padded batches) by up to max_new tokens; the new words."""
         p, tokenizer = self.family.params, self.family.tokenizer
         tokens, lengths, _ = sequences([self._encode(prompts)], self.bos, None)
-        keep = np.minimum(lengths, max(p.context - max_new, 1))  # BOS + the prompt's last tokens
+        # the prompt first; the new tokens get the rest of the context (at least half of it, up to max_new)
+        keep = np.minimum(lengths, p.context - min(max_new, p.context // 2))
+        max_new = min(max_new, p.context - int(keep.max(initial=1)))
         width = int(keep.max(initial=1))
         starts = np.cumsum(lengths) - lengths
         column = np.arange(width)
