@@ -158,9 +158,9 @@ def landmark_generation(tiny: bool, device: torch.device) -> dict[str, float]:
     if tiny:
         raw["family"] |= {"layers": 2, "width": 64, "heads": 4, "context": 64, "vocab_size": 512, "epochs": 1,
                           "batch": 32, "compile": False, "dtype": "float32", "sample_batch": 128}
-        raw |= {"holdout": 100, "probe_samples": 50}
-        raw["data"]["max_sentences"] = 1500
-        raw["policy"]["samples"] = 300
+        raw |= {"holdout": 60, "probe_samples": 30}
+        raw["data"]["max_sentences"] = 800
+        raw["policy"]["samples"] = 200
     seconds = {"fit": 0.0, "sample": 0.0}
     fit, sample = gpt_module.GPTFamily.fit, gpt_module.GPTModel.sample
 

@@ -323,3 +323,21 @@ def test_gpt_greedy_completes_memorised_facts():
     exact = sum(np.array_equal(train.sentence(i)[k:], out.sentence(i)) for i in range(40))
     assert exact >= 20, exact
     assert len({tuple(out.sentence(i)) for i in range(40)}) > 10  # not one completion for every prompt
+
+
+def test_gpu_benchmark_runs_tiny(monkeypatch, capsys):
+    """benchmarks/bench_neural_gpu.py --tiny: every part runs on the CPU and prints its figures."""
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("transformers")
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import bench_neural_gpu
+
+    monkeypatch.setattr(sys, "argv", ["bench_neural_gpu.py", "--tiny"])
+    bench_neural_gpu.main()
+    out = capsys.readouterr().out
+    for line in ("cliffwatch gpt", "HF GPT2LMHeadModel", "static-cache decode", "HF generate", "landmark loop generation 1"):
+        assert line in out, out
+    split = out.split("landmark loop generation 1 (s = 1), seconds: ")[1]
+    assert "fit" in split and "sample" in split and "probes and the rest" in split
