@@ -2,8 +2,6 @@
 
 from pathlib import Path
 
-import numpy as np
-
 
 def tiny_gpt2_checkpoint(folder: Path, info, data, positions: int = 128, vocab_rows: int | None = None) -> Path:
     """A 2-layer, width-64 GPT2LMHeadModel with a byte-level BPE tokenizer trained on ``data``."""
@@ -35,6 +33,3 @@ def text_info():
     tokens = [t for t in (tokenize(s) for s in split_sentences(text)) if 3 <= len(t) <= 40]
     vocab = Vocab.build(tokens)
     return DataInfo("text", vocab=vocab), Sentences.from_lists([vocab.encode(t) for t in tokens])
-
-
-__all__ = ["tiny_gpt2_checkpoint", "text_info", "np"]

@@ -73,21 +73,15 @@ def text_words(texts: list[str], vocab: Vocab, unk: str | None = None) -> Senten
     return Sentences.from_lengths(ids, lengths)
 
 
-def pick_next(logits: torch.Tensor, uniform: torch.Tensor, temperature: float, top_p: float, top_k: int) -> torch.Tensor:
-    """One token per row from ``softmax(logits / temperature)`` truncated to the top_k most probable
-    tokens and to the smallest set whose mass reaches top_p (ties at the border kept in sort order),
-    by inverse CDF with one uniform per row: static shapes, so it can run inside a CUDA graph.
-    temperature 0 is greedy."""
-    if temperature == 0:
-        return logits.argmax(dim=-1)
+def pick_next(logits: torch.Tensor, uniform: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """One token per row from ``softmax(logits / temperature)`` truncated to the smallest set of most
+    probable tokens whose mass reaches top_p (as Hugging Face does), by inverse CDF with one uniform
+    per row: static shapes, so it can run inside a CUDA graph."""
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     order = None
-    if top_p < 1 or top_k:
+    if top_p < 1:
         probs, order = probs.sort(dim=-1, descending=True)
-        keep = (probs.cumsum(dim=-1) - probs) < top_p
-        if top_k:
-            keep[:, top_k:] = False
-        probs = probs * keep
+        probs = probs * ((probs.cumsum(dim=-1) - probs) < top_p)
     cumulative = probs.cumsum(dim=-1)
     target = (uniform * cumulative[:, -1]).unsqueeze(1)
     index = torch.searchsorted(cumulative, target, right=True).clamp_(max=probs.size(-1) - 1)

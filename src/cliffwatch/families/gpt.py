@@ -167,7 +167,7 @@ def generate(net: GPT, step, tokens: torch.Tensor, forced: torch.Tensor, generat
     positions = torch.arange(width, device=tokens.device)
     for t in range(width - 1):
         logits = step(net, tokens[:, t], positions[t: t + 1])
-        chosen = pick_next(logits, uniforms[t], temperature, top_p, 0) if generator is not None else logits.argmax(-1)
+        chosen = pick_next(logits, uniforms[t], temperature, top_p) if generator is not None else logits.argmax(-1)
         generated = ~forced[:, t + 1]
         tokens[:, t + 1] = torch.where(generated, torch.where(finished, EOS_ID, chosen), tokens[:, t + 1])
         if stop_at_eos:
