@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,guard]"
+	$(BIN)/python -m pip install --quiet torch==2.13.0  # the pinned CPU build first: never pull a CUDA build
+	$(BIN)/python -m pip install --quiet -e ".[dev,guard,neural]"
 	touch $@
 
 demo: $(BIN)/.installed

@@ -1,5 +1,11 @@
 """One conformance suite over every registered family and probe (as scikit-learn's estimator checks)."""
 
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -35,12 +41,27 @@ def family_data(family_cls) -> tuple[DataInfo, object, object]:
 FAMILY_NAMES = FAMILIES.names()
 
 
+@functools.lru_cache(maxsize=None)
+def family_knobs(name: str) -> dict | None:
+    """Tiny knobs for the neural families (their defaults are GPU-sized); None: the family's defaults."""
+    if name == "gpt":
+        return {"width": 64, "steps": 20, "vocab_size": 400}
+    if name == "hf":
+        from neural_helpers import text_info, tiny_gpt2_checkpoint
+
+        folder = Path(tempfile.mkdtemp(prefix="cliffwatch-tiny-hf-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        info, sentences = text_info()
+        return {"model": str(tiny_gpt2_checkpoint(folder, info, sentences)), "steps": 5, "context": 64, "max_new_tokens": 16}
+    return None
+
+
 @pytest.mark.parametrize("name", FAMILY_NAMES)
 def test_family_fit_sample_nll_shapes(name):
     family_cls = FAMILIES.get(name)
     assert issubclass(family_cls, Family) and family_cls.modality.name in ("vector", "tokens", "text")
     info, train, heldout = family_data(family_cls)
-    model = family_cls(info).fit(train, np.random.default_rng(1))
+    model = family_cls(info, family_knobs(name)).fit(train, np.random.default_rng(1))
     assert isinstance(model, Model)
     samples = model.sample(7, np.random.default_rng(2))
     nll = model.nll(heldout)
@@ -57,7 +78,7 @@ def test_family_fit_sample_nll_shapes(name):
 def test_family_is_deterministic(name):
     family_cls = FAMILIES.get(name)
     info, train, _ = family_data(family_cls)
-    draws = [family_cls(info).fit(train, np.random.default_rng(5)).sample(9, np.random.default_rng(6)) for _ in range(2)]
+    draws = [family_cls(info, family_knobs(name)).fit(train, np.random.default_rng(5)).sample(9, np.random.default_rng(6)) for _ in range(2)]
     if isinstance(draws[0], Sentences):
         assert np.array_equal(draws[0].ids, draws[1].ids) and np.array_equal(draws[0].offsets, draws[1].offsets)
     else:
@@ -68,7 +89,7 @@ def test_family_is_deterministic(name):
 def test_family_save_load_round_trip(name, tmp_path):
     family_cls = FAMILIES.get(name)
     info, train, heldout = family_data(family_cls)
-    family = family_cls(info)
+    family = family_cls(info, family_knobs(name))
     model = family.fit(train, np.random.default_rng(1))
     model.save(tmp_path / "m.npz")
     loaded = family.load(tmp_path / "m.npz")

@@ -19,7 +19,8 @@ SWEEP = {
 
 
 def cli(*args, plugins=(), cwd=None):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(PLUGINS / p) for p in plugins)}
+    paths = [str(PLUGINS / p) for p in plugins] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     return subprocess.run([sys.executable, "-m", "cliffwatch", *map(str, args)], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=300)
 
