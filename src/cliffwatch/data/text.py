@@ -6,10 +6,12 @@ counting are numpy operations, never per-token Python loops.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
 
 UNK = "<unk>"
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’.-][A-Za-z0-9]+)*|[^\sA-Za-z0-9]")
@@ -43,18 +45,31 @@ class Vocab:
 
     @classmethod
     def build(cls, token_lists: list[list[str]]) -> "Vocab":
-        seen: dict[str, None] = {}
-        for tokens in token_lists:
-            seen.update(dict.fromkeys(tokens))
+        seen = dict.fromkeys(itertools.chain.from_iterable(token_lists))
         seen.pop(UNK, None)
         return cls((UNK, *sorted(seen)))
+
+    @classmethod
+    def build_encoded(cls, token_lists: list[list[str]]) -> tuple["Vocab", "Sentences"]:
+        """The vocabulary of the token lists and the lists encoded in it, hashing every token once
+        (pyarrow's dictionary encoding: a few times faster than a dict lookup per token)."""
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        encoded = pa.array(list(itertools.chain.from_iterable(token_lists)), type=pa.string()).dictionary_encode()
+        words = encoded.dictionary.to_pylist()
+        vocab = cls.build([words])
+        remap = np.fromiter(map(vocab.index.__getitem__, words), dtype=np.int32, count=len(words))
+        return vocab, Sentences.from_lengths(remap[encoded.indices.to_numpy()], lengths)
 
     def __len__(self) -> int:
         return len(self.words)
 
     def encode(self, tokens: list[str]) -> np.ndarray:
-        get = self.index.get
-        return np.fromiter((get(t, 0) for t in tokens), dtype=np.int32, count=len(tokens))
+        return np.fromiter(map(self.index.get, tokens, itertools.repeat(0)), dtype=np.int32, count=len(tokens))
+
+    def encode_sentences(self, token_lists: list[list[str]]) -> "Sentences":
+        """Every token list as one sentence of ids (unknown words: 0)."""
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        return Sentences.from_lengths(self.encode(list(itertools.chain.from_iterable(token_lists))), lengths)
 
     def decode(self, ids: np.ndarray) -> list[str]:
         return [self.words[i] for i in ids]

@@ -39,6 +39,10 @@ from cliffwatch.core.errors import DataError
 from cliffwatch.families.base import DataInfo, Family, Model, Params, TextModel
 from cliffwatch.core.registry import register_family
 
+# Keys and positions are packed into one int64 below this many bits (a module constant so that a
+# test can force the fallback for keys too large to pack)
+PACKED_BITS = 63
+
 # Floor of the estimated discount: with no singletons (a tiny or duplicated corpus) the estimate
 # n1 / (n1 + 2 n2) is 0, which would leave seen contexts no mass for unseen words.
 MIN_DISCOUNT = 0.1
@@ -94,6 +98,17 @@ class _Sorted:
 def _running_sum(values: np.ndarray) -> np.ndarray:
     out = np.zeros(len(values) + 1)
     np.cumsum(values, out=out[1:])
+    return out
+
+
+def _search(table: np.ndarray, needles: np.ndarray, side: str = "left") -> np.ndarray:
+    """np.searchsorted, with large batches of needles searched in sorted order: numpy then starts
+    each search from the last one's result, several times faster on a table bigger than the caches."""
+    if len(needles) < 512:
+        return np.searchsorted(table, needles, side=side)
+    order = np.argsort(needles)
+    out = np.empty(len(needles), dtype=np.int64)
+    out[order] = np.searchsorted(table, needles[order], side=side)
     return out
 
 
@@ -166,7 +181,7 @@ class NgramModel(TextModel):
         """Row of (context, word) in order k's table, -1 where absent or where context is -1."""
         keys = self.levels[k - 1].keys
         wanted = context * self.base + words
-        row = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        row = np.minimum(_search(keys, wanted), len(keys) - 1)
         return np.where((context >= 0) & (keys[row] == wanted), row, -1)
 
     def _ranks(self, seq: np.ndarray, starts: np.ndarray) -> list[np.ndarray]:
@@ -343,7 +358,7 @@ class NgramModel(TextModel):
             c = contexts[i][at]
             s, e = level.offsets[c], level.offsets[c + 1]
             target = cum[s] + u[at, 1] * (cum[e] - cum[s])
-            row = np.clip(np.searchsorted(cum, target, side="right") - 1, s, e - 1)
+            row = np.clip(_search(cum, target, side="right") - 1, s, e - 1)
             words[at] = level.words[row]
             # the k-grams ending at the new word for k <= i + 1 are this row and its suffixes
             for k in range(i + 1, 1, -1):
@@ -436,7 +451,7 @@ class NgramModel(TextModel):
                 r = pending[at]
                 s, e = start[r, i], end[r, i]
                 target = cum[s] + u[at, 1] * (cum[e] - cum[s])
-                row = np.clip(np.searchsorted(cum, target, side="right") - 1, s, e - 1)
+                row = np.clip(_search(cum, target, side="right") - 1, s, e - 1)
                 drawn[at] = level.words[row]
                 prob[at] = backoff[r, i] * level.prob[row]
                 if i + 1 < n:  # continued one order up: its probability is not Gamma_k p_k
@@ -577,29 +592,38 @@ def _count(data: Sentences, order: int, vocab_size: int) -> tuple[list, list, li
     lengths = data.lengths + 2
     starts = np.zeros(len(lengths), dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
-    seq = np.full(int(lengths.sum()), eos, dtype=np.int64)
+    # int32 halves the memory the random accesses below touch
+    seq = np.full(int(lengths.sum()), eos, dtype=np.int32)
     seq[starts] = bos
-    seq[data.sentence_index() * 2 + 1 + np.arange(data.n_tokens)] = data.ids
+    words = np.ones(len(seq), dtype=bool)
+    words[starts] = words[starts + lengths - 1] = False
+    seq[words] = data.ids
     # key i is of the k-gram ending at position i + 1; none ends at a BOS (it would cross a
     # sentence start), and none fits where the (k-1)-gram before has rank -1 (its key is negative)
     before_bos = starts[1:] - 1
 
     keys, counts, suffixes = [np.arange(base, dtype=np.int64)], [], [np.zeros(base, dtype=np.int64)]
     ranks = seq  # row of the (k-1)-gram ending at each position (-1: none fits); for k = 2, the token
-    raw = np.bincount(seq, minlength=base)
-    raw[bos] = 0  # order 1's raw counts
+    if order == 1:
+        raw = np.bincount(seq, minlength=base)
+        raw[bos] = 0
     for k in range(2, order + 1):
-        key = ranks[:-1] * base + seq[1:]
+        key = ranks[:-1].astype(np.int64)
+        key *= base
+        key += seq[1:]
         key[before_bos] = -1
-        sorted_key, at = _sort_with_positions(key)
-        at += 1  # the position where each sorted k-gram ends
+        sorted_key, packed, bits = _sort_with_positions(key)
         new_type = np.empty(len(sorted_key), dtype=bool)
-        new_type[:1], new_type[1:] = True, sorted_key[1:] != sorted_key[:-1]
+        new_type[:1] = True
+        np.not_equal(sorted_key[1:], sorted_key[:-1], out=new_type[1:])
         first = np.flatnonzero(new_type)
         keys.append(sorted_key[first])
         # the (k-1)-gram ending at the same position is the suffix; one count per distinct k-gram
         # is the continuation count of that suffix
-        suffix = ranks[at[first]]
+        end = np.take(packed, first)
+        end &= (1 << bits) - 1
+        end += 1
+        suffix = np.take(ranks, end).astype(np.int64)
         suffixes.append(suffix)
         continuation = np.bincount(suffix, minlength=len(keys[-2]))
         if k > 2:  # (k-1)-grams that start with BOS have no word before them: raw counts
@@ -608,25 +632,34 @@ def _count(data: Sentences, order: int, vocab_size: int) -> tuple[list, list, li
         counts.append(continuation)
         raw = np.diff(np.append(first, len(sorted_key)))
         if k < order:  # the next order's keys need each position's k-gram row
-            ranks = np.full(len(seq), -1, dtype=np.int64)
-            ranks[at] = np.cumsum(new_type) - 1
+            ranks = np.empty(len(seq), dtype=np.int32)
+            for j in range(k - 1):  # no k-gram ends within the first k-1 positions of a sentence
+                ranks[starts[lengths > j] + j] = -1
+            rank = np.cumsum(new_type, dtype=np.int32)
+            rank -= 1
+            end = packed & ((1 << bits) - 1)
+            end += 1
+            ranks[end] = rank
     counts.append(raw)  # the highest order keeps raw counts
     return keys, counts, suffixes
 
 
-def _sort_with_positions(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The non-negative keys sorted, and the index each came from (ties in any order).
+def _sort_with_positions(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The non-negative keys sorted, and the same order packed with the index each came from:
+    (sorted keys, packed, bits), packed = (key << bits) | index, so index = packed & (2**bits - 1).
 
-    Key and index are packed into one int64 where they fit, since a plain sort is several times
-    faster than an argsort; otherwise an argsort.
+    One plain sort of packed integers is several times faster than an argsort. Keys too large
+    to pack are first replaced by their dense ranks (the same order).
     """
-    index_bits = max(int(len(key) - 1).bit_length(), 1)
-    if (int(key.max(initial=0)) + 1) < 1 << (63 - index_bits):
-        packed = key << index_bits
-        packed |= np.arange(len(key), dtype=np.int64)  # a negative key stays negative
-        packed.sort()
-        packed = packed[np.searchsorted(packed, 0) :]
-        return packed >> index_bits, packed & ((1 << index_bits) - 1)
-    at = np.argsort(key)
-    at = at[np.searchsorted(key[at], 0) :]
-    return key[at], at
+    bits = max(int(len(key) - 1).bit_length(), 1)
+    values = None
+    if int(key.max(initial=0)) >= 1 << (PACKED_BITS - bits):
+        values, key = np.unique(key, return_inverse=True)
+        key = key - np.searchsorted(values, 0)  # negative keys stay negative
+        values = values[values >= 0]
+    packed = key << bits
+    packed |= np.arange(len(key), dtype=np.int64)  # a negative key stays negative
+    packed.sort()
+    packed = packed[np.searchsorted(packed, 0) :]
+    sorted_key = packed >> bits
+    return (sorted_key if values is None else values[sorted_key]), packed, bits
