@@ -169,7 +169,8 @@ class NgramModel(TextModel):
         offsets = np.zeros(n_contexts + 1, dtype=np.int64)
         np.cumsum(np.bincount(context, minlength=n_contexts), out=offsets[1:])
         total = np.bincount(context, weights=counts, minlength=n_contexts)
-        types = np.bincount(context, weights=counts > 0, minlength=n_contexts)
+        # only order 1 holds rows of count 0 (the words never seen)
+        types = np.diff(offsets) if counts.all() else np.bincount(context, weights=counts > 0, minlength=n_contexts)
         seen = total > 0
         gamma = np.where(seen, discount * types / np.where(seen, total, 1.0), 1.0)
         prob = np.maximum(counts - discount, 0.0) / total[context] + gamma[context] * lower
