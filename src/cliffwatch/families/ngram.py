@@ -350,7 +350,7 @@ class NgramModel(TextModel):
             chosen[(chosen < 0) & (u[:, 0] < stay)] = i
         words = (u[:, 1] * (self.vocab_size + 1)).astype(np.int64)  # P_0: the words and EOS
         words[words >= self.vocab_size] = self.eos
-        after = [contexts[0], words] + [np.full(rows, -1) for _ in range(n - 2)]
+        after = ([contexts[0], words] + [np.full(rows, -1) for _ in range(n - 2)])[:n]
         for i in range(n):
             at = np.flatnonzero(chosen == i)
             if not len(at):
