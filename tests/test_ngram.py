@@ -312,8 +312,9 @@ def test_save_load_round_trip(tmp_path):
     loaded = family.load(tmp_path / "ngram.npz")
     assert all(np.array_equal(model.state()[k], loaded.state()[k]) for k in model.state())
     assert np.array_equal(model.nll(held), loaded.nll(held))
-    a, b = (m.sample(200, np.random.default_rng(4), temperature=0.8, top_p=0.9) for m in (model, loaded))
-    assert np.array_equal(a.ids, b.ids) and np.array_equal(a.offsets, b.offsets)
+    for setting in ({}, {"temperature": 0.8, "top_p": 0.9}):  # the mixture sampler, and the rejection sampler
+        a, b = (m.sample(200, np.random.default_rng(4), **setting) for m in (model, loaded))
+        assert np.array_equal(a.ids, b.ids) and np.array_equal(a.offsets, b.offsets)
     with pytest.raises(DataError):
         NgramFamily(DataInfo("text", vocab=vocab), {"order": 3}).load(tmp_path / "ngram.npz")
 

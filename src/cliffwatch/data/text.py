@@ -55,9 +55,16 @@ class Vocab:
         (pyarrow's dictionary encoding: a few times faster than a dict lookup per token)."""
         lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
         encoded = pa.array(list(itertools.chain.from_iterable(token_lists)), type=pa.string()).dictionary_encode()
-        words = encoded.dictionary.to_pylist()
-        vocab = cls.build([words])
-        remap = np.fromiter(map(vocab.index.__getitem__, words), dtype=np.int32, count=len(words))
+        words = encoded.dictionary.to_pylist()  # distinct, in order of first appearance
+        order = sorted(range(len(words)), key=words.__getitem__)
+        rank = np.empty(len(words), dtype=np.int32)
+        rank[order] = np.arange(len(words), dtype=np.int32)
+        remap = rank + 1  # id 0 is the unknown word ...
+        if UNK in words:  # ... wherever it appears in the text
+            unknown = words.index(UNK)
+            remap[rank > rank[unknown]] -= 1
+            remap[unknown] = 0
+        vocab = cls((UNK, *(words[i] for i in order if words[i] != UNK)))
         return vocab, Sentences.from_lengths(remap[encoded.indices.to_numpy()], lengths)
 
     def __len__(self) -> int:
