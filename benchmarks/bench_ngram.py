@@ -18,8 +18,8 @@ Cold is the first generation in a fresh process (one process per implementation 
 none inherits another's warm caches; every import, pandas included, happens before); warm is the
 median of the next calls in that process (at least WARM, until WARM_SECONDS). Each
 (implementation, size) runs in ROUNDS fresh processes in rotating order and the median is shown,
-since the machine is shared (nltk: one round). The text is the docstrings of the running Python's standard library, read
-with ``ast`` (nothing is imported); every 20th sentence is held out.
+since the machine is shared (nltk: one round). The text is the docstrings of the running Python's
+standard library, read with ``ast`` (nothing is imported); every 20th sentence is held out.
 
     PYTHONPATH=src python benchmarks/bench_ngram.py [--rounds 3] [--nltk-rounds 1] [--sizes 50000,955000]
 """

@@ -173,7 +173,13 @@ class NgramModel(TextModel):
         types = np.diff(offsets) if counts.all() else np.bincount(context, weights=counts > 0, minlength=n_contexts)
         seen = total > 0
         gamma = np.where(seen, discount * types / np.where(seen, total, 1.0), 1.0)
-        prob = np.maximum(counts - discount, 0.0) / total[context] + gamma[context] * lower
+        # max(c - D, 0) / total + gamma * lower, in place (the same operations, fewer temporaries)
+        prob = counts - discount
+        np.maximum(prob, 0.0, out=prob)
+        prob /= total[context]
+        backoff = gamma[context]
+        backoff *= lower
+        prob += backoff
         return _Level(keys, counts, suffix, context, words, offsets, gamma, prob, lower)
 
     # ------------------------------------------------------------------ lookups and scoring
@@ -648,6 +654,7 @@ def _count(data: Sentences, order: int, vocab_size: int) -> tuple[list, list, li
 def _sort_with_positions(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """The non-negative keys sorted, and the same order packed with the index each came from:
     (sorted keys, packed, bits), packed = (key << bits) | index, so index = packed & (2**bits - 1).
+    Overwrites key.
 
     One plain sort of packed integers is several times faster than an argsort. Keys too large
     to pack are first replaced by their dense ranks (the same order).
@@ -658,7 +665,7 @@ def _sort_with_positions(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         values, key = np.unique(key, return_inverse=True)
         key = key - np.searchsorted(values, 0)  # negative keys stay negative
         values = values[values >= 0]
-    packed = key << bits
+    packed = np.left_shift(key, bits, out=key)  # the caller's keys are a temporary
     packed |= np.arange(len(key), dtype=np.int64)  # a negative key stays negative
     packed.sort()
     packed = packed[np.searchsorted(packed, 0) :]
