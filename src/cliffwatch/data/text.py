@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 UNK = "<unk>"
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’.-][A-Za-z0-9]+)*|[^\sA-Za-z0-9]")
@@ -54,9 +55,11 @@ class Vocab:
         """The vocabulary of the token lists and the lists encoded in it, hashing every token once
         (pyarrow's dictionary encoding: a few times faster than a dict lookup per token)."""
         lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
-        encoded = pa.array(list(itertools.chain.from_iterable(token_lists)), type=pa.string()).dictionary_encode()
+        tokens = itertools.chain.from_iterable(token_lists)
+        encoded = pa.array(tokens, type=pa.string(), size=int(lengths.sum())).dictionary_encode()
         words = encoded.dictionary.to_pylist()  # distinct, in order of first appearance
-        order = sorted(range(len(words)), key=words.__getitem__)
+        # Arrow sorts strings by their UTF-8 bytes: the order of Python's str comparison
+        order = pc.array_sort_indices(encoded.dictionary).to_numpy()
         rank = np.empty(len(words), dtype=np.int32)
         rank[order] = np.arange(len(words), dtype=np.int32)
         remap = rank + 1  # id 0 is the unknown word ...
@@ -64,7 +67,7 @@ class Vocab:
             unknown = words.index(UNK)
             remap[rank > rank[unknown]] -= 1
             remap[unknown] = 0
-        vocab = cls((UNK, *(words[i] for i in order if words[i] != UNK)))
+        vocab = cls((UNK, *(words[i] for i in order.tolist() if words[i] != UNK)))
         return vocab, Sentences.from_lengths(remap[encoded.indices.to_numpy()], lengths)
 
     def __len__(self) -> int:
