@@ -25,7 +25,10 @@ def test_fit_and_sample_equal_the_textbook_formulas(dim, covariance):
         z = np.random.default_rng(7).standard_normal((30, 40, dim))
         expected = mean[:, None, :] + np.sqrt(temperature) * (z @ np.swapaxes(root, 1, 2))
         drawn = model.sample(40, np.random.default_rng(7), temperature=temperature)
-        assert np.array_equal(drawn, expected) if temperature == 1.0 else np.allclose(drawn, expected, rtol=1e-13, atol=1e-12)
+        if temperature == 1.0:
+            assert np.array_equal(drawn, expected)
+        else:
+            assert np.allclose(drawn, expected, rtol=1e-13, atol=1e-12)
 
 
 @pytest.mark.parametrize("shape,axis", [((100, 4), 1), ((100, 4, 4), (1, 2)), ((7, 1), 1), ((5, 30, 30), (1, 2))])

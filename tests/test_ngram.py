@@ -415,4 +415,5 @@ def test_build_encoded_equals_build_then_encode():
     assert vocab == Vocab.build(token_lists)
     expected = vocab.encode_sentences(token_lists)
     assert np.array_equal(encoded.ids, expected.ids) and np.array_equal(encoded.offsets, expected.offsets)
-    assert encoded.ids.dtype == np.int32 and encoded.sentence(len(token_lists) - 2).tolist() == [0, vocab.index["never-in-the-corpus"]]
+    assert encoded.ids.dtype == np.int32
+    assert encoded.sentence(len(token_lists) - 2).tolist() == [0, vocab.index["never-in-the-corpus"]]
