@@ -117,3 +117,21 @@ def test_fact_probes_run_in_the_loop():
             finite = values[np.isfinite(values)]
             assert np.all((finite >= declared[name].low) & (finite <= declared[name].high)), (name, values)
         assert result.metrics["facts_scored"][0] > 0 and np.isfinite(result.metrics["fact_accuracy"]).all()
+
+
+def test_real_answer_matching_equals_row_by_row_comparison(facts_source):
+    """RealAnswers.contains (a trie built once per source) against comparing whole rows with np.unique."""
+    real = real_answers(facts_source.facts, facts_source.info.vocab)
+    known, rng = real.rows, np.random.default_rng(0)
+    changed = known.copy()
+    changed[:, 1] = rng.integers(-1, len(facts_source.info.vocab), len(known))
+    wider = np.column_stack([known, np.full((len(known), 2), -1)])
+    spilled = wider.copy()
+    spilled[::2, -1] = 5
+    for rows in (known, changed, wider, spilled, known[:, :2], np.vstack([known[:5], changed[:5]])):
+        width = max(rows.shape[1], known.shape[1])
+        pad = lambda a: np.column_stack([a, np.full((len(a), width - a.shape[1]), -1)])  # noqa: E731
+        _, rank = np.unique(np.vstack([pad(known), pad(rows)]), axis=0, return_inverse=True)
+        expected = np.isin(rank[len(known) :], rank[: len(known)])
+        assert np.array_equal(real.contains(rows), expected)
+        assert 0 < expected.sum() or rows is spilled

@@ -313,8 +313,9 @@ def test_save_load_round_trip(tmp_path):
     loaded = family.load(tmp_path / "ngram.npz")
     assert all(np.array_equal(model.state()[k], loaded.state()[k]) for k in model.state())
     assert np.array_equal(model.nll(held), loaded.nll(held))
-    a, b = (m.sample(200, np.random.default_rng(4), temperature=0.8, top_p=0.9) for m in (model, loaded))
-    assert np.array_equal(a.ids, b.ids) and np.array_equal(a.offsets, b.offsets)
+    for setting in ({}, {"temperature": 0.8, "top_p": 0.9}):  # the mixture sampler, and the rejection sampler
+        a, b = (m.sample(200, np.random.default_rng(4), **setting) for m in (model, loaded))
+        assert np.array_equal(a.ids, b.ids) and np.array_equal(a.offsets, b.offsets)
     with pytest.raises(DataError):
         NgramFamily(DataInfo("text", vocab=vocab), {"order": 3}).load(tmp_path / "ngram.npz")
 
@@ -348,3 +349,72 @@ def test_held_out_perplexity_is_no_worse_than_nltk():
     assert scored.mean() > 0.5
     assert math.exp(-ours[scored].mean()) <= 1.05 * math.exp(-theirs[scored].mean())
     assert np.isfinite(ours).all()
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_sentence_nll_matches_the_reference_on_real_text(order):
+    """Per-sentence NLL of held-out docstrings against the dict-based reference (an independent
+    implementation), to 1e-9: the fast counting and tables give the same probabilities."""
+    vocab, train, held = corpus()
+    model = fit(vocab, train, order=order)
+    token_lists = [list(map(int, train.sentence(i))) for i in range(len(train))]
+    reference, discounts = kneser_ney_reference(token_lists, len(vocab), order)
+    assert np.allclose(model.discounts, discounts, rtol=0, atol=1e-15)
+    expected = []
+    for i in range(len(held)):
+        ids = list(map(int, held.sentence(i)))
+        nats = -sum(math.log(reference(tuple(ids[:j]), ids[j])) for j in range(len(ids)))
+        expected.append(nats - math.log(reference(tuple(ids), "EOS")))
+    assert np.allclose(model.nll(held), expected, rtol=1e-9, atol=0)
+
+
+def test_counting_without_packed_keys_gives_the_same_tables(monkeypatch):
+    """Keys too large to pack with their positions take the dense-rank path: the same model."""
+    import cliffwatch.families.ngram as ngram
+
+    vocab, train, _ = corpus()
+    packed = fit(vocab, train, order=4)
+    monkeypatch.setattr(ngram, "PACKED_BITS", 30)  # forces the fallback on this corpus
+    unpacked = fit(vocab, train, order=4)
+    assert all(np.array_equal(packed.state()[k], unpacked.state()[k]) for k in packed.state())
+    assert all(packed.state()[k].dtype == unpacked.state()[k].dtype for k in packed.state())
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_mixture_sampler_tracks_the_same_contexts_as_lookups(order):
+    """The T = 1 sampler derives the contexts after each word from the drawn row's suffixes; they
+    must equal the contexts found by looking the n-grams up."""
+    vocab, train, _ = corpus()
+    model = fit(vocab, train, order=order)
+    rng = np.random.default_rng(3)
+    contexts = model._contexts_after(Sentences.from_lists([[]] * 4000))
+    mixture = model._mixture()
+    for _ in range(12):
+        words, after = model._draw_mixture(contexts, rng, mixture)
+        expected = model._advance(contexts, words)
+        assert len(after) == len(expected) == order
+        assert all(np.array_equal(a, e) for a, e in zip(after, expected))
+        going = words != model.eos
+        contexts = [c[going] for c in after]
+
+
+def test_most_probable_rows_match_a_sort():
+    """The per-context maximum (no sort) against sorting each context's rows by probability."""
+    vocab, train, _ = corpus()
+    model = fit(vocab, Sentences.concat([train, train.take(np.arange(300))]), order=4)
+    for level, top in zip(model.levels, model._top_rows()):
+        by_prob = np.lexsort((level.words, -level.prob, level.context))  # ties: lowest word id
+        nonempty = np.diff(level.offsets) > 0
+        expected = np.full(len(level.offsets) - 1, -1)
+        expected[nonempty] = by_prob[level.offsets[:-1][nonempty]]
+        assert np.array_equal(top, expected)
+
+
+def test_build_encoded_equals_build_then_encode():
+    token_lists = [list(s) for s in docstring_sentences()] + [[], [UNK, "never-in-the-corpus"], []]
+    vocab, encoded = Vocab.build_encoded(token_lists)
+    assert vocab == Vocab.build(token_lists)
+    expected = vocab.encode_sentences(token_lists)
+    assert np.array_equal(encoded.ids, expected.ids) and np.array_equal(encoded.offsets, expected.offsets)
+    assert encoded.ids.dtype == np.int32
+    assert encoded.sentence(len(token_lists) - 2).tolist() == [0, vocab.index["never-in-the-corpus"]]

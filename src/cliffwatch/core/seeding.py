@@ -6,6 +6,7 @@ results run straight through, resumed after a crash, or run in another worker pr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
@@ -19,6 +20,7 @@ def stable_hash(obj: Any) -> int:
     return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "little") >> 1
 
 
+@functools.lru_cache(maxsize=4096)  # a handful of purposes, drawn every generation: hash each once
 def _key_part(part: int | str) -> int:
     return part if isinstance(part, int) else stable_hash(part)
 

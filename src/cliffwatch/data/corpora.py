@@ -61,10 +61,7 @@ class TextCorpus:
     @classmethod
     def from_tokens(cls, name: str, token_lists: list[list[str]], provenance: dict) -> "TextCorpus":
         """A corpus of the given tokenised sentences, with its own vocabulary."""
-        vocab = Vocab.build(token_lists)
-        lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
-        ids = vocab.encode([token for tokens in token_lists for token in tokens])
-        sentences = Sentences.from_lengths(ids, lengths)
+        vocab, sentences = Vocab.build_encoded(token_lists)
         # Shared, cached corpora must not be edited in place by a caller.
         sentences.ids.flags.writeable = sentences.offsets.flags.writeable = False
         return cls(name, vocab, sentences, _fingerprint(token_lists), provenance)

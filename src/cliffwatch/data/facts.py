@@ -201,7 +201,7 @@ def _probe_prefix(relation: str) -> str:
 
 
 def _encode(texts: tuple[str, ...], vocab: Vocab) -> Sentences:
-    return Sentences.from_lists([vocab.encode(t.split()) for t in texts])
+    return vocab.encode_sentences([t.split() for t in texts])
 
 
 def _fold(name: str) -> str:

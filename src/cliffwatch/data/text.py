@@ -6,10 +6,13 @@ counting are numpy operations, never per-token Python loops.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cliffwatch.core.modality import Sentences  # the text modality's batch type
 
@@ -45,18 +48,40 @@ class Vocab:
 
     @classmethod
     def build(cls, token_lists: list[list[str]]) -> "Vocab":
-        seen: dict[str, None] = {}
-        for tokens in token_lists:
-            seen.update(dict.fromkeys(tokens))
+        seen = dict.fromkeys(itertools.chain.from_iterable(token_lists))
         seen.pop(UNK, None)
         return cls((UNK, *sorted(seen)))
+
+    @classmethod
+    def build_encoded(cls, token_lists: list[list[str]]) -> tuple["Vocab", "Sentences"]:
+        """The vocabulary of the token lists and the lists encoded in it, hashing every token once
+        (pyarrow's dictionary encoding: a few times faster than a dict lookup per token)."""
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        tokens = itertools.chain.from_iterable(token_lists)
+        encoded = pa.array(tokens, type=pa.string(), size=int(lengths.sum())).dictionary_encode()
+        words = encoded.dictionary.to_pylist()  # distinct, in order of first appearance
+        # Arrow sorts strings by their UTF-8 bytes: the order of Python's str comparison
+        order = pc.array_sort_indices(encoded.dictionary).to_numpy()
+        rank = np.empty(len(words), dtype=np.int32)
+        rank[order] = np.arange(len(words), dtype=np.int32)
+        remap = rank + 1  # id 0 is the unknown word ...
+        if UNK in words:  # ... wherever it appears in the text
+            unknown = words.index(UNK)
+            remap[rank > rank[unknown]] -= 1
+            remap[unknown] = 0
+        vocab = cls((UNK, *(words[i] for i in order.tolist() if words[i] != UNK)))
+        return vocab, Sentences.from_lengths(remap[encoded.indices.to_numpy()], lengths)
 
     def __len__(self) -> int:
         return len(self.words)
 
     def encode(self, tokens: list[str]) -> np.ndarray:
-        get = self.index.get
-        return np.fromiter((get(t, 0) for t in tokens), dtype=np.int32, count=len(tokens))
+        return np.fromiter(map(self.index.get, tokens, itertools.repeat(0)), dtype=np.int32, count=len(tokens))
+
+    def encode_sentences(self, token_lists: list[list[str]]) -> "Sentences":
+        """Every token list as one sentence of ids (unknown words: 0)."""
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        return Sentences.from_lengths(self.encode(list(itertools.chain.from_iterable(token_lists))), lengths)
 
     def decode(self, ids: np.ndarray) -> list[str]:
         return [self.words[i] for i in ids]

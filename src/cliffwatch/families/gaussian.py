@@ -50,7 +50,10 @@ class GaussianModel(Model):
             z *= np.sqrt(r2 / np.einsum("cnd,cnd->cn", z, z))[..., None]
         root = self._root() if d > 1 else np.sqrt(np.clip(self.cov, 0.0, None))
         # sampling bias λ = temperature: draws from N(mean, λ·cov)
-        return self.mean[:, None, :] + np.sqrt(temperature) * (z @ np.swapaxes(root, 1, 2))
+        out = z @ np.swapaxes(root, 1, 2)
+        if temperature != 1.0:
+            out *= np.sqrt(temperature)
+        return _by_column(np.add, out, self.mean, out)
 
     def nll(self, data: np.ndarray) -> np.ndarray:
         data = np.asarray(data, dtype=float)
@@ -79,9 +82,11 @@ class GaussianFamily(Family):
     Params = GaussianParams
 
     def fit(self, data: np.ndarray, rng: np.random.Generator) -> GaussianModel:
-        n = data.shape[1]
-        mean = data.mean(axis=1)
-        centred = data - mean[:, None, :]
+        n, d = data.shape[1:]
+        # for d > 1, einsum adds the rows in the same order as data.mean(axis=1) (bit for bit
+        # the same mean), without numpy's slow reduction over a middle axis of a few columns
+        mean = np.einsum("cnd->cd", data) / n if d > 1 else data.mean(axis=1)
+        centred = _by_column(np.subtract, data, mean, np.empty_like(data, dtype=float))
         ddof = 1 if self.params.covariance == "unbiased" else 0
         cov = (np.swapaxes(centred, 1, 2) @ centred) / max(n - ddof, 1)
         return GaussianModel(self, mean, cov)
@@ -89,3 +94,12 @@ class GaussianFamily(Family):
     def from_state(self, state: dict[str, np.ndarray]) -> GaussianModel:
         return GaussianModel(self, state["mean"], state["cov"])
 
+
+def _by_column(op, x: np.ndarray, row: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out[c, i, :] = op(x[c, i, :], row[c, :]): the same values as broadcasting, but one column at a
+    time for a few columns, since numpy's broadcast over the middle axis loops over d elements."""
+    if x.shape[2] > 8:
+        return op(x, row[:, None, :], out=out)
+    for j in range(x.shape[2]):
+        op(x[:, :, j], row[:, j : j + 1], out=out[:, :, j])
+    return out

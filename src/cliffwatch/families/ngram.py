@@ -28,6 +28,7 @@ Sampling runs every sentence of a batch in lockstep, one numpy step per token po
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,10 @@ from cliffwatch.data.text import Sentences
 from cliffwatch.core.errors import DataError
 from cliffwatch.families.base import DataInfo, Family, Model, Params, TextModel
 from cliffwatch.core.registry import register_family
+
+# Keys and positions are packed into one int64 below this many bits (a module constant so that a
+# test can force the fallback for keys too large to pack)
+PACKED_BITS = 63
 
 # Floor of the estimated discount: with no singletons (a tiny or duplicated corpus) the estimate
 # n1 / (n1 + 2 n2) is 0, which would leave seen contexts no mass for unseen words.
@@ -82,7 +87,7 @@ class _Tempered:
 
 @dataclass(frozen=True)
 class _Sorted:
-    """One level's rows sorted within each context by probability, descending (top-p, greedy)."""
+    """One level's rows sorted within each context by probability, descending (top-p)."""
 
     by_prob: np.ndarray  # row order: (context, prob descending); ties by word id
     prob: np.ndarray  # prob in that order
@@ -94,6 +99,17 @@ class _Sorted:
 def _running_sum(values: np.ndarray) -> np.ndarray:
     out = np.zeros(len(values) + 1)
     np.cumsum(values, out=out[1:])
+    return out
+
+
+def _search(table: np.ndarray, needles: np.ndarray, side: str = "left") -> np.ndarray:
+    """np.searchsorted, with large batches of needles searched in sorted order: numpy then starts
+    each search from the last one's result, several times faster on a table bigger than the caches."""
+    if len(needles) < 512:
+        return np.searchsorted(table, needles, side=side)
+    order = np.argsort(needles)
+    out = np.empty(len(needles), dtype=np.int64)
+    out[order] = np.searchsorted(table, needles[order], side=side)
     return out
 
 
@@ -142,6 +158,8 @@ class NgramModel(TextModel):
             self.levels.append(self._level(key, count, suffix, lower, self.discounts[k - 1], n_contexts))
         self._tempered_cache: dict[tuple[float, bool], list[_Tempered]] = {}
         self._sort_cache: list[_Sorted] | None = None
+        self._mixture_cache: list[np.ndarray] | None = None
+        self._top_cache: list[np.ndarray] | None = None
 
     @property
     def order(self) -> int:
@@ -152,10 +170,17 @@ class NgramModel(TextModel):
         offsets = np.zeros(n_contexts + 1, dtype=np.int64)
         np.cumsum(np.bincount(context, minlength=n_contexts), out=offsets[1:])
         total = np.bincount(context, weights=counts, minlength=n_contexts)
-        types = np.bincount(context, weights=counts > 0, minlength=n_contexts)
+        # only order 1 holds rows of count 0 (the words never seen)
+        types = np.diff(offsets) if counts.all() else np.bincount(context, weights=counts > 0, minlength=n_contexts)
         seen = total > 0
         gamma = np.where(seen, discount * types / np.where(seen, total, 1.0), 1.0)
-        prob = np.maximum(counts - discount, 0.0) / total[context] + gamma[context] * lower
+        # max(c - D, 0) / total + gamma * lower, in place (the same operations, fewer temporaries)
+        prob = counts - discount
+        np.maximum(prob, 0.0, out=prob)
+        prob /= total[context]
+        backoff = gamma[context]
+        backoff *= lower
+        prob += backoff
         return _Level(keys, counts, suffix, context, words, offsets, gamma, prob, lower)
 
     # ------------------------------------------------------------------ lookups and scoring
@@ -164,7 +189,7 @@ class NgramModel(TextModel):
         """Row of (context, word) in order k's table, -1 where absent or where context is -1."""
         keys = self.levels[k - 1].keys
         wanted = context * self.base + words
-        row = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        row = np.minimum(_search(keys, wanted), len(keys) - 1)
         return np.where((context >= 0) & (keys[row] == wanted), row, -1)
 
     def _ranks(self, seq: np.ndarray, starts: np.ndarray) -> list[np.ndarray]:
@@ -246,10 +271,18 @@ class NgramModel(TextModel):
     def sample(self, n: int, rng: np.random.Generator, *, temperature: float = 1.0, top_p: float = 1.0) -> Sentences:
         """n sentences, all drawn in lockstep; each ends at EOS (not included) or at max_length.
 
-        Exact for every temperature T and top_p. Let C_k be the words seen after the context's
-        last k-1 words (C_1 = every word; C_{k+1} is inside C_k). A word w in C_k but not in
-        C_{k+1} has P(w | h) = Gamma_k p_k(w). Rejection sampling from P^(1/T): pick an order k
-        with probability proportional to Gamma_k^(1/T) sum_{C_k} p_k^(1/T), draw w from C_k
+        Exact for every temperature T and top_p. At T = 1 without top-p, interpolated Kneser-Ney
+        is a mixture: P_k(w | h) = (1 - gamma_k) D_k(w | h) + gamma_k P_{k-1}(w | h'), with
+        D_k(w | h) = max(c_k(h w) - D_k, 0) / (c_k(h) - D_k #types), a distribution over the
+        context's continuations. So each token stays at the highest order with probability
+        1 - gamma_n or backs off one order, and so on down to the uniform P_0, then draws from that
+        order's D_k: two uniforms per token, no rejection, and the new contexts below the chosen
+        order follow from the drawn row's suffixes without a lookup.
+
+        Otherwise, let C_k be the words seen after the context's last k-1 words (C_1 = every
+        word; C_{k+1} is inside C_k). A word w in C_k but not in C_{k+1} has
+        P(w | h) = Gamma_k p_k(w). Rejection sampling from P^(1/T): pick an order k with
+        probability proportional to Gamma_k^(1/T) sum_{C_k} p_k^(1/T), draw w from C_k
         proportionally to p_k(w)^(1/T), keep it unless w is in C_{k+1}. A kept draw has probability
         proportional to (Gamma_k p_k(w))^(1/T) = P(w | h)^(1/T); each order's weight is at most the
         normaliser, so a token costs at most `order` draws on average.
@@ -265,29 +298,87 @@ class NgramModel(TextModel):
             raise ValueError(f"temperature must be positive, got {temperature}")
         if not 0 < top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-        tempered = self._tempered(temperature, top_p < 1)
         start = self._contexts_after(Sentences.from_lengths(np.zeros(0, np.int32), np.zeros(n, np.int64)))
-        return self._generate(
-            start, self.family.params.max_length, lambda c: self._draw(c, rng, temperature, top_p, tempered)
-        )
+        if temperature == 1 and top_p == 1:
+            step = functools.partial(self._draw_mixture, rng=rng, mixture=self._mixture())
+        else:
+            tempered = self._tempered(temperature, top_p < 1)
 
-    def _generate(self, contexts: list[np.ndarray], max_new: int, next_words) -> Sentences:
-        """Extend every row in lockstep, one numpy step per position, until EOS (not kept) or max_new."""
+            def step(contexts):
+                words = self._draw(contexts, rng, temperature, top_p, tempered)
+                return words, self._advance(contexts, words)
+
+        return self._generate(start, self.family.params.max_length, step)
+
+    def _generate(self, contexts: list[np.ndarray], max_new: int, step) -> Sentences:
+        """Extend every row in lockstep, one numpy step per position, until EOS (not kept) or max_new.
+
+        step(contexts) -> (next words, the contexts after them).
+        """
         n, max_new = len(contexts[0]), max(max_new, 0)
         tokens = np.zeros((n, max_new), dtype=np.int32)
         lengths = np.full(n, max_new, dtype=np.int64)
         active = np.arange(n)
-        for step in range(max_new):
+        for position in range(max_new):
             if not len(active):
                 break
-            words = next_words(contexts)
-            tokens[active, step] = words
+            words, after = step(contexts)
+            tokens[active, position] = words
             ended = words == self.eos
-            lengths[active[ended]] = step
+            lengths[active[ended]] = position
             going = ~ended
             active = active[going]
-            contexts = self._advance([c[going] for c in contexts], words[going])
+            contexts = [c[going] for c in after]
         return Sentences.from_lengths(tokens[np.arange(max_new) < lengths[:, None]], lengths)
+
+    def _mixture(self) -> list[np.ndarray]:
+        """Per order, the running sum of D_k over the rows, each context's part normalised to 1."""
+        if self._mixture_cache is None:
+            self._mixture_cache = []
+            for level, discount in zip(self.levels, self.discounts):
+                kept = np.maximum(level.counts - discount, 0.0)
+                total = np.bincount(level.context, weights=kept, minlength=len(level.offsets) - 1)
+                self._mixture_cache.append(_running_sum(kept / np.where(total > 0, total, 1.0)[level.context]))
+        return self._mixture_cache
+
+    def _draw_mixture(self, contexts, rng, mixture) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One next word per row at T = 1 (see :meth:`sample`), and the contexts after it."""
+        rows, n = len(contexts[0]), self.order
+        u = rng.random((rows, 2))
+        # the order each row draws from, from the top: stay with probability 1 - gamma_k
+        chosen = np.full(rows, -1)  # level index; -1: the uniform P_0
+        reached, stay = np.ones(rows), np.zeros(rows)
+        for i in range(n - 1, -1, -1):
+            c = contexts[i]
+            gamma = self.levels[i].gamma[np.maximum(c, 0)]
+            gamma[c < 0] = 1.0
+            stay += reached * (1.0 - gamma)
+            reached *= gamma
+            chosen[(chosen < 0) & (u[:, 0] < stay)] = i
+        words = (u[:, 1] * (self.vocab_size + 1)).astype(np.int64)  # P_0: the words and EOS
+        words[words >= self.vocab_size] = self.eos
+        after = ([contexts[0], words] + [np.full(rows, -1) for _ in range(n - 2)])[:n]
+        for i in range(n):
+            at = np.flatnonzero(chosen == i)
+            if not len(at):
+                continue
+            level, cum = self.levels[i], mixture[i]
+            c = contexts[i][at]
+            s, e = level.offsets[c], level.offsets[c + 1]
+            target = cum[s] + u[at, 1] * (cum[e] - cum[s])
+            row = np.clip(_search(cum, target, side="right") - 1, s, e - 1)
+            words[at] = level.words[row]
+            # the k-grams ending at the new word for k <= i + 1 are this row and its suffixes
+            for k in range(i + 1, 1, -1):
+                if k < n:
+                    after[k][at] = row
+                if k > 2:
+                    row = self.levels[k - 1].suffix[row]
+        # above the chosen order, look the k-gram up (only where the (k-1)-gram was seen)
+        for k in range(2, n):
+            at = np.flatnonzero((chosen < k - 1) & (after[k - 1] >= 0))
+            after[k][at] = self._find(k, contexts[k - 1][at], words[at])
+        return words, after
 
     def _tempered(self, temperature: float, sorted_views: bool) -> list[_Tempered]:
         key = (temperature, sorted_views)
@@ -368,7 +459,7 @@ class NgramModel(TextModel):
                 r = pending[at]
                 s, e = start[r, i], end[r, i]
                 target = cum[s] + u[at, 1] * (cum[e] - cum[s])
-                row = np.clip(np.searchsorted(cum, target, side="right") - 1, s, e - 1)
+                row = np.clip(_search(cum, target, side="right") - 1, s, e - 1)
                 drawn[at] = level.words[row]
                 prob[at] = backoff[r, i] * level.prob[row]
                 if i + 1 < n:  # continued one order up: its probability is not Gamma_k p_k
@@ -411,22 +502,40 @@ class NgramModel(TextModel):
         """
         return self._generate(self._contexts_after(prompts), max_new, self._most_probable)
 
-    def _most_probable(self, contexts: list[np.ndarray]) -> np.ndarray:
+    def _most_probable(self, contexts: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         rows = len(contexts[0])
         best_value, best_word = np.full(rows, -1.0), np.zeros(rows, dtype=np.int64)
         backoff = np.ones(rows)
         for i in range(self.order - 1, -1, -1):  # from the highest order, so ties go to it
-            level, by_prob = self.levels[i], self._sorted()[i].by_prob
+            level, top_rows = self.levels[i], self._top_rows()[i]
             valid = contexts[i] >= 0
             c = np.where(valid, contexts[i], 0)
-            start, end = level.offsets[c], level.offsets[c + 1]
-            top = by_prob[np.minimum(start, len(by_prob) - 1)]  # the context's most probable row
-            value = np.where(valid & (end > start), backoff * level.prob[top], -1.0)
+            top = top_rows[c]
+            value = np.where(valid & (top >= 0), backoff * level.prob[top], -1.0)
             better = value > best_value
             best_value = np.where(better, value, best_value)
             best_word = np.where(better, level.words[top], best_word)
             backoff = backoff * np.where(valid, level.gamma[c], 1.0)
-        return best_word
+        return best_word, self._advance(contexts, best_word)
+
+    def _top_rows(self) -> list[np.ndarray]:
+        """Per order and context, the row of its most probable continuation (the lowest word id
+        among ties; -1 for a context without rows): one pass over the rows, no sort."""
+        if self._top_cache is None:
+            self._top_cache = []
+            for level in self.levels:
+                n_contexts = len(level.offsets) - 1
+                nonempty = np.flatnonzero(np.diff(level.offsets) > 0)
+                best = np.zeros(n_contexts)
+                best[nonempty] = np.maximum.reduceat(level.prob, level.offsets[nonempty])
+                # rows are sorted by word within a context: the first maximal row has the lowest id
+                maximal = np.flatnonzero(level.prob == best[level.context])
+                first = np.ones(len(maximal), dtype=bool)
+                first[1:] = level.context[maximal[1:]] != level.context[maximal[:-1]]
+                top = np.full(n_contexts, -1, dtype=np.int64)
+                top[level.context[maximal[first]]] = maximal[first]
+                self._top_cache.append(top)
+        return self._top_cache
 
     # ------------------------------------------------------------------ persistence
 
@@ -491,34 +600,75 @@ def _count(data: Sentences, order: int, vocab_size: int) -> tuple[list, list, li
     lengths = data.lengths + 2
     starts = np.zeros(len(lengths), dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
-    seq = np.full(int(lengths.sum()), eos, dtype=np.int64)
+    # int32 halves the memory the random accesses below touch
+    seq = np.full(int(lengths.sum()), eos, dtype=np.int32)
     seq[starts] = bos
-    seq[data.sentence_index() * 2 + 1 + np.arange(data.n_tokens)] = data.ids
-    position = np.arange(len(seq)) - np.repeat(starts, lengths)  # 0 at BOS
+    words = np.ones(len(seq), dtype=bool)
+    words[starts] = words[starts + lengths - 1] = False
+    seq[words] = data.ids
+    # key i is of the k-gram ending at position i + 1; none ends at a BOS (it would cross a
+    # sentence start), and none fits where the (k-1)-gram before has rank -1 (its key is negative)
+    before_bos = starts[1:] - 1
 
     keys, counts, suffixes = [np.arange(base, dtype=np.int64)], [], [np.zeros(base, dtype=np.int64)]
-    ranks = seq  # row of the unigram ending at each position = its token id
-    raw = np.bincount(seq[position >= 1], minlength=base)  # order 1's raw counts (BOS excluded)
+    ranks = seq  # row of the (k-1)-gram ending at each position (-1: none fits); for k = 2, the token
+    if order == 1:
+        raw = np.bincount(seq, minlength=base)
+        raw[bos] = 0
     for k in range(2, order + 1):
-        at = np.flatnonzero(position >= k - 1)  # positions where a k-gram fits in its sentence
-        key = ranks[at - 1] * base + seq[at]
-        by_key = np.argsort(key)
-        sorted_key = key[by_key]
-        new_type = np.empty(len(key), dtype=bool)
-        new_type[0], new_type[1:] = True, sorted_key[1:] != sorted_key[:-1]
+        key = ranks[:-1].astype(np.int64)
+        key *= base
+        key += seq[1:]
+        key[before_bos] = -1
+        sorted_key, packed, bits = _sort_with_positions(key)
+        new_type = np.empty(len(sorted_key), dtype=bool)
+        new_type[:1] = True
+        np.not_equal(sorted_key[1:], sorted_key[:-1], out=new_type[1:])
         first = np.flatnonzero(new_type)
         keys.append(sorted_key[first])
         # the (k-1)-gram ending at the same position is the suffix; one count per distinct k-gram
         # is the continuation count of that suffix
-        suffix = ranks[at[by_key[first]]]
+        end = np.take(packed, first)
+        end &= (1 << bits) - 1
+        end += 1
+        suffix = np.take(ranks, end).astype(np.int64)
         suffixes.append(suffix)
         continuation = np.bincount(suffix, minlength=len(keys[-2]))
         if k > 2:  # (k-1)-grams that start with BOS have no word before them: raw counts
-            continuation += np.bincount(ranks[position == k - 2], minlength=len(keys[-2]))
+            fits = lengths > k - 2
+            continuation += np.bincount(ranks[starts[fits] + k - 2], minlength=len(keys[-2]))
         counts.append(continuation)
-        raw = np.diff(np.append(first, len(key)))
+        raw = np.diff(np.append(first, len(sorted_key)))
         if k < order:  # the next order's keys need each position's k-gram row
-            ranks = np.full(len(seq), -1, dtype=np.int64)
-            ranks[at[by_key]] = np.cumsum(new_type) - 1
+            ranks = np.empty(len(seq), dtype=np.int32)
+            for j in range(k - 1):  # no k-gram ends within the first k-1 positions of a sentence
+                ranks[starts[lengths > j] + j] = -1
+            rank = np.cumsum(new_type, dtype=np.int32)
+            rank -= 1
+            end = packed & ((1 << bits) - 1)
+            end += 1
+            ranks[end] = rank
     counts.append(raw)  # the highest order keeps raw counts
     return keys, counts, suffixes
+
+
+def _sort_with_positions(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The non-negative keys sorted, and the same order packed with the index each came from:
+    (sorted keys, packed, bits), packed = (key << bits) | index, so index = packed & (2**bits - 1).
+    Overwrites key.
+
+    One plain sort of packed integers is several times faster than an argsort. Keys too large
+    to pack are first replaced by their dense ranks (the same order).
+    """
+    bits = max(int(len(key) - 1).bit_length(), 1)
+    values = None
+    if int(key.max(initial=0)) >= 1 << (PACKED_BITS - bits):
+        values, key = np.unique(key, return_inverse=True)
+        key = key - np.searchsorted(values, 0)  # negative keys stay negative
+        values = values[values >= 0]
+    packed = np.left_shift(key, bits, out=key)  # the caller's keys are a temporary
+    packed |= np.arange(len(key), dtype=np.int64)  # a negative key stays negative
+    packed.sort()
+    packed = packed[np.searchsorted(packed, 0) :]
+    sorted_key = packed >> bits
+    return (sorted_key if values is None else values[sorted_key]), packed, bits

@@ -46,6 +46,30 @@ class RealAnswers:
     relation_code: np.ndarray  # (facts,) the code of each fact's relation
     rows: np.ndarray  # (answers, 1 + width) int64
 
+    def __post_init__(self) -> None:
+        # a trie of the rows, for exact matching without sorting them again per model: column j's
+        # table holds the sorted keys (rank of the row's first j columns) * base + (value + 1)
+        base = int(self.rows.max(initial=0)) + 2
+        rank, tables = np.zeros(len(self.rows), dtype=np.int64), []
+        for column in self.rows.T:
+            table, rank = np.unique(rank * base + column + 1, return_inverse=True)
+            tables.append(table)
+        object.__setattr__(self, "_trie", (base, tables))
+
+    def contains(self, rows: np.ndarray) -> np.ndarray:
+        """Whether each row (relation code, ids, -1 padding; any width) is one of the real answers."""
+        base, tables = self._trie
+        width = min(rows.shape[1], len(tables))
+        found = (rows[:, width:] == -1).all(axis=1)  # beyond the widest real answer: padding only
+        found &= (rows[:, :width] < base - 1).all(axis=1)
+        rank = np.zeros(len(rows), dtype=np.int64)
+        for j, table in enumerate(tables):
+            column = rows[:, j] + 1 if j < width else np.zeros(len(rows), dtype=np.int64)
+            key = rank * base + column
+            rank = np.minimum(np.searchsorted(table, key), len(table) - 1)
+            found &= table[rank] == key
+        return found
+
 
 def real_answers(facts: FactBase, vocab: Vocab) -> RealAnswers:
     """Every answer of every relation in the fact base, encoded in ``vocab``."""
@@ -88,10 +112,7 @@ def answer_facts(model: TextModel, facts: FactBase, index: np.ndarray, real: Rea
     given_rows = np.column_stack([real.relation_code[index], padded(given, width)])
     true_rows = np.column_stack([real.relation_code[index], padded(answers, width)])
     correct = (given_rows == true_rows).all(axis=1)
-    known = np.column_stack([real.rows, np.full((len(real.rows), width + 1 - real.rows.shape[1]), -1)])
-    # rank every row (relation, answer ids) among known and given answers together: exact matching
-    _, rank = np.unique(np.vstack([known, given_rows]), axis=0, return_inverse=True)
-    is_real_answer = np.isin(rank[len(known) :], rank[: len(known)])
+    is_real_answer = real.contains(given_rows)
     confidence = np.where(given.lengths > 0, np.exp(-model.continuation_nll(prompts, given)), np.nan)
     return FactAnswers(correct, is_real_answer & ~correct, confidence)
 

@@ -41,7 +41,12 @@ class Moments(Probe):
         mean, cov = model_moments(ctx)
         ref_mean, ref_cov = reference_moments(ctx)
         return {
-            "mean_error": np.linalg.norm(mean - ref_mean, axis=1),
-            "cov_error": np.linalg.norm(cov - ref_cov, axis=(1, 2)),
+            "mean_error": _norm(mean - ref_mean, axis=1),
+            "cov_error": _norm(cov - ref_cov, axis=(1, 2)),
             "variance_ratio": np.trace(cov, axis1=1, axis2=2) / np.trace(ref_cov),
         }
+
+
+def _norm(x: np.ndarray, axis) -> np.ndarray:
+    """np.linalg.norm(x, axis=axis) of a real array, the same operations without its per-call overhead."""
+    return np.sqrt(np.add.reduce(x * x, axis=axis))
