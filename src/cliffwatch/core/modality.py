@@ -129,9 +129,11 @@ class Modality(ABC):
         """The batch ``to_arrays`` stored under ``prefix`` (None if there is none)."""
 
     def concat(self, parts: list[Any]) -> Any:
-        """``join`` that skips None parts (None if nothing is left)."""
+        """``join`` that skips None parts (None if nothing is left; a single part as it is)."""
         parts = [p for p in parts if p is not None]
-        return self.join(parts) if parts else None
+        if len(parts) <= 1:
+            return parts[0] if parts else None
+        return self.join(parts)
 
 
 class _ArrayModality(Modality):

@@ -86,12 +86,18 @@ def load_corpus(
     if isinstance(source, str) and source in BUILTIN_CORPORA:
         corpus = _facts_corpus(max_sentences) if source == "facts" else _pydocs_corpus(max_sentences)
     elif isinstance(source, str) and "+" in source and all(p in BUILTIN_CORPORA for p in source.split("+")):
-        corpus = combine([load_corpus(part, max_sentences=max_sentences) for part in source.split("+")])
+        corpus = _combined_builtins(tuple(source.split("+")), max_sentences)
     else:
         corpus = _file_corpus(Path(source), field, max_sentences)
     if corpus.n_tokens < min_tokens:
         raise DataError(f"{source}: only {corpus.n_tokens} tokens, need at least {min_tokens}")
     return corpus
+
+
+@functools.lru_cache(maxsize=8)
+def _combined_builtins(names: tuple[str, ...], max_sentences: int | None) -> TextCorpus:
+    """Built once per process: every lineage of a run (and every forked worker) shares it."""
+    return combine([load_corpus(part, max_sentences=max_sentences) for part in names])
 
 
 def combine(corpora: list[TextCorpus]) -> TextCorpus:

@@ -189,7 +189,7 @@ class LineageRunner:
             drawn=drawn if self.filters else None,
             kept=float(kept) if self.filters else None,
         )
-        return self.modality.join(parts), stats
+        return self.modality.concat(parts), stats
 
     def _filtered(self, generation: int, label: str, model: Model, k: int, train: Any, anchor: Any,
                   seen: dict[str, float], passed: dict[str, float]) -> tuple[Any, float]:
@@ -204,6 +204,8 @@ class LineageRunner:
             draw = model.sample(need, self.lineage.rng(generation, purpose), temperature=p.temperature, top_p=p.top_p)
             drawn += need
             need = 0
+            if not self.filters:
+                return draw, drawn
             ctx = FilterContext(generation, model, self.family, train, anchor, self.source.info, self.source,
                                 self.lineage.rng(generation, f"filter:{label}:{round_}"))
             for name, (spec, filt) in zip(self.filter_labels, self.filters):
@@ -222,7 +224,7 @@ class LineageRunner:
             kept.append(draw)
             if need == 0:
                 break
-        return self.modality.join(kept), drawn
+        return self.modality.concat(kept), drawn
 
     def _training_set(self, generation: int, models: Models, anchor: Any, pool: Any) -> tuple[Any, Any, LoopStats | None]:
         """(training set, accumulated pool, loop statistics) for this generation."""
