@@ -26,7 +26,13 @@ def escape(text: Any) -> str:
 def figure_html(fig: Figure, alt: str, caption: str) -> str:
     """The figure as an inline SVG <img> with its caption (no date in the SVG: same bytes every render)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None}, dpi=RASTER_DPI)
+    # lay the figure out once, then draw it once: savefig would lay out a figure with a layout
+    # engine twice (a dry-run draw, then the real one) and "tight" would add a third pass
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+        fig.set_layout_engine(None)
+    fig.savefig(buf, format="svg", metadata={"Date": None}, dpi=RASTER_DPI)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return (f"<figure class='plot'><img alt='{escape(alt)}' src='data:image/svg+xml;base64,{data}'>"
             f"<figcaption>{caption}</figcaption></figure>")

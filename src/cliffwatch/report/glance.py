@@ -69,7 +69,9 @@ def key_numbers(cliffs: list[Cliff], cost: CostPlan | None) -> str:
             note = ki.reason or (f"slope {c.slope_left:.3g} → {c.slope_right:.3g}; curvature p = {c.nonlinear_p:.2g}")
             items.append(("knee s", value, bounds, ki.method, note))
         safe = c.safe_fraction
-        items.append(("safe mix s", f"{safe:g}" if math.isfinite(safe) else "none", "–", SAFE_METHOD,
+        at = np.flatnonzero(c.fractions == safe)
+        safe_loss = (f"ΔQ {c.loss[at[0]]:.3g} [{c.loss_low[at[0]]:.3g}, {c.loss_high[at[0]]:.3g}]" if at.size else "–")
+        items.append(("safe mix s", f"{safe:g}" if math.isfinite(safe) else "none", safe_loss, SAFE_METHOD,
                       "" if math.isfinite(safe) else "even the smallest synthetic fraction's interval exceeds τ"))
         body = "".join(
             f"<tr><td class='text'><b>{_e(name)}</b></td><td class='num'>{_e(value)}</td><td>{_e(bounds)}</td>"

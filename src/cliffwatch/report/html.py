@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from scipy.stats import t as student_t
 from matplotlib import colormaps, rc_context
-from matplotlib.colors import Normalize, TwoSlopeNorm
+from matplotlib.collections import LineCollection
+from matplotlib.colors import FuncNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -27,7 +29,6 @@ from cliffwatch import __version__
 from cliffwatch.analysis.cliff import Cliff, analyze, default_metric, loss_surface
 from cliffwatch.analysis.cost import CostPlan, plan
 from cliffwatch.analysis.quality_loss import FRACTION, REPLICATE, group_columns, run_metrics
-from cliffwatch.analysis.stats import mean_ci
 from cliffwatch.config.load import parse
 from cliffwatch.config.schema import CliffSpec, CompareConfig, SweepConfig
 from cliffwatch.core.errors import AnalysisError
@@ -185,7 +186,7 @@ def _page(store: RunStore, df: pd.DataFrame, snapshot: dict, cliffs: list[Cliff]
         body += ["<h2>Key trajectories</h2>", *_trajectories(df, groups, cliffs)]
         body += ["<h2>What the models write</h2>", *_samples(store, df, groups, cliffs)]
         body += ["<h2>Fluency vs truthfulness</h2>", *_fluency_truth(df, groups, cliffs)]
-        body += ["<h2>Gaming gap: automated benchmark vs human-anchored probe</h2>", *_gaming_gap(df, groups)]
+        body += ["<h2>Gaming gap: automated benchmark vs human-anchored probe</h2>", *_gaming_gap(df, groups, cliffs)]
         body += ["<h2>Cost of each mix</h2>", _cost_table(cost)]
     body += ["<h2>Every metric</h2>", _metric_table(df, groups, index, metrics)]
     body += [glossary(metrics, index), "<h2>Provenance</h2>", _provenance(store, snapshot)]
@@ -229,12 +230,20 @@ def _loss_label(relative: bool) -> str:
 
 
 def _stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Mean and 95% Student-t CI of ``value`` over replicates per ``keys``; n = replicates."""
-    rows = []
-    for key, part in df.groupby(keys, sort=True):
-        mean, low, high = mean_ci(part["value"].to_numpy())
-        rows.append((*key, mean, low, high, len(part)))
-    return pd.DataFrame(rows, columns=[*keys, "mean", "low", "high", "n"])
+    """Mean and 95% Student-t CI of ``value`` over replicates per ``keys``; n = replicates. As
+    mean_ci, vectorised: a non-finite replicate makes the mean non-finite and the CI undefined."""
+    frame = pd.DataFrame({k: df[k].to_numpy() for k in [*keys, "value"]})  # no attrs to copy on every group
+    frame["finite"], frame["missing"] = np.isfinite(frame["value"]), frame["value"].isna()
+    g = frame.groupby(keys, sort=True)
+    out = g["value"].agg(["mean", "std", "count"])
+    n = out["count"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = student_t.ppf(0.975, n - 1) * out["std"].to_numpy() / np.sqrt(n)
+    undefined = (n < 2) | ~g["finite"].all().to_numpy()
+    half = np.where(undefined, np.nan, half)
+    mean = np.where(g["missing"].any().to_numpy(), np.nan, out["mean"].to_numpy())  # pandas would skip a nan
+    return pd.DataFrame({**{k: out.index.get_level_values(k) for k in keys}, "mean": mean, "low": mean - half,
+                         "high": mean + half, "n": n})
 
 
 def _ci_note(stats: pd.DataFrame) -> str:
@@ -348,19 +357,22 @@ def _heatmaps(df: pd.DataFrame, cliff: Cliff, groups: list[str]) -> list[str]:
         finite = values[np.isfinite(values)]
         tau = cliff.tolerance
         vmax = float(finite.max()) if finite.size else 1.0
-        # sequential from 0; when ΔQ runs far past τ, τ still gets the middle of the colour range
-        norm = (TwoSlopeNorm(tau, 0.0, vmax) if tau > 0 and vmax > 2 * tau else
-                Normalize(0.0, max(vmax, 2 * tau, 1e-12)))
+        stretched = tau > 0 and vmax > 4 * tau
+        norm = _loss_norm(tau, vmax) if stretched else Normalize(0.0, max(vmax, 2 * tau, 1e-12))
         fig = _new_figure(8, 2.1 + 0.25 * len(s))
         ax = fig.subplots()
-        mesh = ax.pcolormesh(_edges(gens.astype(float)), _edges(s), np.ma.masked_invalid(values), cmap=CMAP_LOSS,
-                             norm=norm, rasterized=values.size > 400)  # a large grid as one image
-        bar = fig.colorbar(mesh, ax=ax, label=_loss_label(cliff.relative), extend="min" if finite.size and finite.min() < 0 else "neither")
+        x_edges, y_edges = _edges(gens.astype(float)), _edges(s)
+        mesh = ax.pcolormesh(x_edges, y_edges, np.ma.masked_invalid(values), cmap=CMAP_LOSS, norm=norm,
+                             rasterized=values.size > 400)  # a large grid as one image
+        bar = fig.colorbar(mesh, ax=ax, label=_loss_label(cliff.relative),
+                           extend="min" if finite.size and finite.min() < 0 else "neither")
         bar.ax.axhline(tau, color="black", lw=2)
-        bar.set_ticks(sorted({0.0, tau, *np.round(np.linspace(0, norm.vmax, 4)[1:], 3)}))
-        crosses = bool(finite.size and finite.min() < tau < finite.max() and min(values.shape) > 1)
+        above_ticks = MaxNLocator(4).tick_values(tau, vmax) if stretched else np.linspace(0, norm.vmax, 4)
+        bar.set_ticks(sorted({0.0, tau, *(t for t in above_ticks if 0 < t <= norm.vmax)}))
+        bar.ax.set_yticklabels([f"{t:g}" + (" = τ" if t == tau else "") for t in bar.get_ticks()])
+        crosses = bool(finite.size and finite.min() <= tau < finite.max())
         if crosses:
-            ax.contour(gens, s, np.ma.masked_invalid(values), levels=[tau], colors="black", linewidths=1.8)
+            ax.add_collection(_tau_boundary(values > tau, x_edges, y_edges))
         if values.size <= 200:  # a readable grid: print each cell's value
             for (i, j), v in np.ndenumerate(values):
                 colour = "white" if np.isfinite(v) and norm(v) > 0.7 else "black"
@@ -373,14 +385,44 @@ def _heatmaps(df: pd.DataFrame, cliff: Cliff, groups: list[str]) -> list[str]:
         ax.set_title(f"Mean ΔQ of {cliff.metric}{title}")
         caption = (f"Mean ΔQ of {_e(cliff.metric)} over replicates per (s, generation), on a sequential scale from 0 "
                    "(no loss: lightest) up; cells better than the all-human run (ΔQ below 0) take the lightest colour. ")
-        if isinstance(norm, TwoSlopeNorm):
-            caption += f"The scale is stretched below τ so that τ sits mid-scale (black tick on the colour bar). "
-        caption += (f"The black contour marks ΔQ = τ = {tau:g}." if crosses else
+        if stretched:
+            caption += ("The scale is linear up to τ (black mark on the colour bar), which sits mid-scale, and "
+                        "logarithmic above it. ")
+        caption += (f"The black line separates the cells above τ = {tau:g} from those within it." if crosses else
                     f"ΔQ never crosses τ = {tau:g} inside the grid, so no τ contour.")
         if finite.size < values.size:
             caption += " Grey cells: infinite or undefined ΔQ (a collapsed model)."
         out.append(_figure(fig, f"heatmap of quality loss{title}", caption))
     return out
+
+
+def _loss_norm(tau: float, vmax: float) -> FuncNorm:
+    """Linear on [0, τ] onto the lower half of the colours, logarithmic on [τ, vmax] onto the upper
+    half: the decision region and the far tail both stay readable."""
+    span = math.log(vmax / tau)
+
+    def forward(x):
+        x = np.asarray(x, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(x <= tau, 0.5 * x / tau, 0.5 + 0.5 * np.log(np.maximum(x, tau) / tau) / span)
+
+    def inverse(y):
+        y = np.asarray(y, dtype=float)
+        return np.where(y <= 0.5, 2 * y * tau, tau * np.exp((2 * y - 1) * span))
+
+    return FuncNorm((forward, inverse), 0.0, vmax)
+
+
+def _tau_boundary(above: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray) -> LineCollection:
+    """The cell edges between ΔQ > τ and ΔQ ≤ τ (rows: s, columns: generation), as one line set:
+    exact cell borders, not a contour interpolated across cells."""
+    rows, cols = np.nonzero(above[1:, :] != above[:-1, :])  # between s rows i and i+1
+    horizontal = np.stack([np.stack([x_edges[cols], y_edges[rows + 1]], 1),
+                           np.stack([x_edges[cols + 1], y_edges[rows + 1]], 1)], 1)
+    rows, cols = np.nonzero(above[:, 1:] != above[:, :-1])  # between generations j and j+1
+    vertical = np.stack([np.stack([x_edges[cols + 1], y_edges[rows]], 1),
+                         np.stack([x_edges[cols + 1], y_edges[rows + 1]], 1)], 1)
+    return LineCollection(np.concatenate([horizontal, vertical]), colors="black", linewidths=2)
 
 
 def _edges(centres: np.ndarray) -> np.ndarray:
@@ -473,18 +515,22 @@ def _metric_table(df: pd.DataFrame, groups: list[str], index: dict[str, Metric],
     last = int(df["generation"].max())
     out = []
     for title, part in _parts(df, groups):
-        at = part[part["generation"].isin([0, last])]
-        means = at.groupby(["metric", "generation", FRACTION])["value"].mean()
+        at = pd.DataFrame({k: part[k].to_numpy() for k in ("metric", "generation", FRACTION, "value")})
+        at = at[at["generation"].isin([0, last])]
+        first = at[at["generation"] == 0].groupby("metric")["value"].mean()  # generation 0 is all-human data
+        final = at[at["generation"] == last].pivot_table(index="metric", columns=FRACTION, values="value",
+                                                          aggfunc="mean", dropna=False)
         fractions = np.sort(part[FRACTION].unique())
+        final = final.reindex(columns=fractions)
         head = ("<tr><th>metric</th><th>better</th><th>g = 0</th>"
                 + "".join(f"<th>g = {last}<br>s = {s:g}</th>" for s in fractions) + "</tr>")
         rows = []
         for m in metrics:
-            if m not in means.index.get_level_values(0):
+            if m not in first.index and m not in final.index:
                 continue
-            first = means[m].get(0)
-            start = num_sig(float(first.mean())) if first is not None else "–"  # generation 0 is all-human data
-            cells = "".join(f"<td>{num_sig(float(means[m].get((last, s), np.nan)))}</td>" for s in fractions)
+            start = num_sig(float(first.get(m, np.nan)))
+            values = final.loc[m].to_numpy(float) if m in final.index else np.full(len(fractions), np.nan)
+            cells = "".join(f"<td>{num_sig(float(v))}</td>" for v in values)
             rows.append(f"<tr><td class='text'>{_e(m)}</td><td class='text'>{_e(_direction(m, index))}</td>"
                         f"<td>{start}</td>{cells}</tr>")
         out.append(f"<details><summary>Every metric at generation 0 and {last}, per synthetic fraction{_e(title)} "
@@ -514,23 +560,23 @@ def _fluency_truth(df: pd.DataFrame, groups: list[str], cliffs: list[Cliff]) -> 
             mx, my = p[("mean", x)].to_numpy(), p[("mean", y)].to_numpy()
             xerr = np.abs(np.vstack([mx - p[("low", x)], p[("high", x)] - mx]))
             yerr = np.abs(np.vstack([my - p[("low", y)], p[("high", y)] - my]))
-            ax.errorbar(mx, my, xerr=xerr, yerr=yerr, color=colours[s], lw=1.4, elinewidth=0.6, alpha=0.9,
-                        marker=".", label=f"s = {s:g} ({keys[s]})")
+            ax.plot(mx, my, ".-", color=colours[s], lw=1.4, alpha=0.9, label=f"s = {s:g} ({keys[s]})")
             ax.plot(mx[:1], my[:1], "o", color=colours[s], mfc="white")  # generation 0
-            ax.plot(mx[-1:], my[-1:], "s", color=colours[s])  # last generation
+            ax.errorbar(mx[-1:], my[-1:], xerr=xerr[:, -1:], yerr=yerr[:, -1:], fmt="s", color=colours[s],
+                        capsize=3)  # last generation, with its interval
         ax.legend(fontsize=8)
         ax.set_xlabel("self-perplexity on own samples (↓ = more confident / fluent)")
         ax.set_ylabel("fact accuracy (↑ more truthful)")
         ax.set_title(f"Fluency vs truthfulness over generations{title}")
         ax.grid(alpha=0.3)
         caption = ("One trajectory per key synthetic fraction, from generation 0 (open circle) to the last (square); "
-                   "error bars are 95% Student-t CIs over replicates. A model collapsing the way the field warns about "
+                   "the error bars on the last point are its 95% Student-t intervals over replicates. A model collapsing the way the field warns about "
                    "moves down and to the left: more confident, less truthful." + _ci_note(long))
         out.append(_figure(fig, f"fluency vs truthfulness{title}", caption))
     return out
 
 
-def _gaming_gap(df: pd.DataFrame, groups: list[str]) -> list[str]:
+def _gaming_gap(df: pd.DataFrame, groups: list[str], cliffs: list[Cliff]) -> list[str]:
     bench, human = "synthetic_ppl", "heldout_ppl"
     missing = [m for m in (bench, human) if m not in set(df["metric"])]
     if missing:
@@ -538,8 +584,8 @@ def _gaming_gap(df: pd.DataFrame, groups: list[str]) -> list[str]:
                       "fidelity and gaming probes.")]
     out = []
     for title, part in _parts(df, groups):
-        fractions = np.sort(part[FRACTION].unique())
-        shown = list(dict.fromkeys([fractions[0], fractions[len(fractions) // 2], fractions[-1]]))  # 0, mid, 1
+        keys = key_fractions(part[FRACTION].unique(), _cliff_for(cliffs, _group_of(part, groups)))
+        shown = list(keys)
         stats = _stats(part[part["metric"].isin([bench, human]) & part[FRACTION].isin(shown)],
                        [FRACTION, "metric", "generation"])
         fig = _new_figure(PANEL[0] * len(shown) + 0.5, 3.2)
@@ -550,7 +596,7 @@ def _gaming_gap(df: pd.DataFrame, groups: list[str]) -> list[str]:
                 line = stats[(stats[FRACTION] == s) & (stats["metric"] == metric)]
                 ax.fill_between(line["generation"], line["low"], line["high"], color=colour, alpha=0.2, lw=0)
                 ax.plot(line["generation"], line["mean"], color=colour, lw=1.6, label=label)
-            ax.set_title(f"s = {s:g}")
+            ax.set_title(f"s = {s:g} ({keys[s]})")
             ax.set_xlabel("generation")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no generation 0.5
             ax.grid(alpha=0.3)
