@@ -1,3 +1,4 @@
+import json
 """`cliffwatch run` end to end: summary, resume, and bad input (exit 2, one line, nothing half-written)."""
 
 
@@ -35,6 +36,9 @@ def test_run_prints_summary_and_stores_results(tmp_path, monkeypatch, capsys):
     df = load_results(out)
     assert set(df["seed"]) == {0, 1} and set(df["generation"]) == set(range(5)) and set(df["chain"]) == set(range(5))
     assert {"synthetic_fraction", "mode", "family"} <= set(df.columns)
+    summary = json.loads((out / "summary.json").read_text())  # beside every run
+    assert not summary["swept_fraction"] and summary["metrics"]
+    assert all(m["change"]["verdict"] for m in summary["metrics"].values())
 
 
 def test_rerun_resumes_and_is_bit_identical(tmp_path, monkeypatch, capsys):

@@ -172,3 +172,20 @@ def test_summary_json_of_a_sweep(grid_run):
     assert cliff["cliff"]["method"] and cliff["knee"]["method"] and cliff["safe_mix"]["method"]
     change = summary["metrics"]["wasserstein"]["change"]
     assert "[" not in change["verdict"] and change["replicates_up"] + change["replicates_down"] > 0
+
+
+def test_sweep_writes_summary_json_and_cliff_json_prints_it(grid_run, monkeypatch, capsys):
+    import json
+
+    written = json.loads((grid_run / "summary.json").read_text())
+    assert written["primary_metric"] == "wasserstein" and written["tolerance"] == 0.5
+    (cliff,) = written["metrics"]["wasserstein"]["cliffs"]
+    assert cliff["cliff"]["status"] == "located" and cliff["safe_mix"]["fraction"] is not None
+    assert written == api.summary(grid_run)
+    code, out, _ = invoke(monkeypatch, capsys, "cliff", grid_run, "--json")
+    assert code == 0 and json.loads(out) == written
+    code, out, _ = invoke(monkeypatch, capsys, "cliff", grid_run, "--json", "--tolerance", "5")
+    assert code == 0 and json.loads(out)["tolerance"] == 5.0
+    # and every lineage kept a few samples per generation
+    for lineage in RunStore.open(grid_run).lineages():
+        assert (lineage.path / "samples.jsonl").exists() and not list(lineage.path.glob("samples-*.json"))

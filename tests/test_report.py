@@ -67,6 +67,22 @@ def test_sweep_report_is_self_contained_with_summary_first(sweep_run, sweep_repo
     assert not [p for p in sweep_run.iterdir() if p.name.endswith(".tmp")], "no temp file left behind"
 
 
+def test_key_numbers_samples_and_one_glossary(sweep_run, sweep_report):
+    page = sweep_report.read_text(encoding="utf-8")
+    (cliff,) = analyze(load_results(sweep_run), "wasserstein", 0.5)
+    keys = page[page.index("<table class='keys'>"):page.index(FIGURE)]  # in the summary, before any figure
+    assert "cliff s" in keys and "knee s" in keys and "safe mix s" in keys
+    assert f"{cliff.cliff:.2f}" in keys and cliff.cliff_interval.method in keys
+    assert page.count("<h2 id='glossary'>") == 1 and page.count("<dt>wasserstein</dt>") == 1
+    # the samples each generation saved, shown for generation 0 and the last at the key fractions
+    lineage = RunStore.open(sweep_run).lineages()[0]
+    saved = lineage.samples()
+    assert [d["generation"] for d in saved] == list(range(6)) and len(saved[0]["items"]) == 5
+    assert "What the models write" in page and page.count("<td class='text sample'>") >= 4
+    assert "<details>" in page and "Every metric at generation 0 and 5" in page
+    assert "svg.fonttype" not in page and len(page) < 400_000
+
+
 def test_options_override_the_sweep_and_output_is_reproducible(sweep_run, sweep_report, tmp_path):
     out = write_report(sweep_run, tmp_path / "sub" / "r.html", tolerance=5.0, generation=3)
     page = out.read_text(encoding="utf-8")
@@ -88,6 +104,7 @@ def test_plain_run_gets_trajectories_and_says_why_there_is_no_cliff(tmp_path):
     assert "No cliff can be located in this run" in page and "single synthetic fraction (s = 0.5)" in page
     assert page.count(FIGURE) == 1  # trajectories only
     assert "No cost plan" in page
+    assert "This run saved no model samples" not in page  # a plain run saves them too
 
 
 def fake_text_run(path, generations: int = 4, seeds: int = 3):

@@ -213,6 +213,19 @@ def test_the_report_section_draws_every_route(gauss):
     assert "fresh-50" in page and "Student-t" in page
 
 
+def test_compare_writes_summary_json_and_a_compact_report(gauss):
+    import json
+
+    out, c = gauss
+    summary = json.loads((out / "summary.json").read_text())
+    routes = summary["routes"]
+    assert routes["baseline"] == c.baseline and [r["name"] for r in routes["routes"]] == [r.name for r in c.routes]
+    for r, entry in zip(c.routes, routes["routes"]):
+        assert entry["effects"][c.metric]["loss"] == pytest.approx(r.effects[c.metric].loss)
+    page = api.report(out).read_text()
+    assert page.count("<h2 id='glossary'>") == 1 and len(page) < 300_000 * len(c.routes)
+
+
 # ---- REPRODUCTIONS items 6-11, small ------------------------------------------------------------
 
 

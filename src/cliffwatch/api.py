@@ -24,7 +24,7 @@ from cliffwatch.analysis.cliff import analyze as analyze_results
 from cliffwatch.analysis.cost import CostPlan, plan
 from cliffwatch.analysis.routes import RouteComparison, analyze_routes
 from cliffwatch.config.load import load_compare, load_config, load_sweep, parse
-from cliffwatch.config.schema import CompareConfig, ExperimentConfig, SweepConfig
+from cliffwatch.config.schema import CliffSpec, CompareConfig, ExperimentConfig, SweepConfig
 from cliffwatch.core.errors import AnalysisError
 from cliffwatch.execution import plan as planning
 from cliffwatch.execution.runner import Outcome, default_workers, execute, make_executor, prepare_run, preflight
@@ -85,6 +85,7 @@ def run(config: str | Path | ExperimentConfig, out: str | Path | None = None, *,
     out = _out(out, cfg)
     outcome = _execute(cfg, planning.experiment_lineages(cfg), out, "run", workers, executor, overwrite,
                        progress, cfg.name)
+    _write_summary(out)
     return RunResult(out, outcome)
 
 
@@ -101,6 +102,7 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
         outcome = _execute(cfg, planning.sweep_lineages(cfg), out, "sweep", workers, executor, overwrite,
                            progress, cfg.name)
         cliffs = _analyze_sweep(cfg, out)
+        _write_summary(out)
         return SweepResult(out, outcome, cliffs, plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human))
 
     bisection = Bisection(planning.combinations(cfg), spec.tolerance)
@@ -127,6 +129,7 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
         if bar:
             bar.stop()
     outcome = Outcome(store, finished=[p.path.name for p in store.lineages() if p.finished])
+    _write_summary(out)
     return SweepResult(out, outcome, cliffs, plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human))
 
 
@@ -139,7 +142,12 @@ def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *
     out = _out(out, cfg)
     outcome = _execute(cfg, planning.compare_lineages(cfg), out, "compare", workers or default_workers(), executor,
                        overwrite, progress, cfg.name)
-    return CompareResult(out, outcome, analyze_routes(cfg, load_results(out), outcome.failed))
+    from cliffwatch.report.summary_json import write_summary
+
+    df = load_results(out)
+    comparison = analyze_routes(cfg, df, outcome.failed)
+    write_summary(out, df, **_summary_options(cfg), comparison=comparison)
+    return CompareResult(out, outcome, comparison)
 
 
 def demo_config() -> SweepConfig:
@@ -185,6 +193,27 @@ def compare_results(run_dir: str | Path) -> RouteComparison:
         raise AnalysisError(f"{run_dir}: not a route comparison (it is a {store.kind})")
     cfg = parse(CompareConfig, store.config(), str(run_dir / "config.yaml"))
     return analyze_routes(cfg, load_results(run_dir))
+
+
+def summary(run_dir: str | Path, *, metric: str | None = None, tolerance: float | None = None,
+            generation: int | None = None, absolute: bool = False) -> dict[str, Any]:
+    """What a run found, JSON-ready: what ``summary.json`` holds (see docs/results.md); the options
+    override the sweep's ``cliff:`` settings as in :func:`analyze`."""
+    run_dir = Path(run_dir)
+    df, options, comparison = _summary_inputs(run_dir)
+    if metric is not None:
+        if metric not in set(df["metric"]):
+            raise AnalysisError(f"metric {metric!r} is not in this run; present: {', '.join(sorted(df['metric'].unique()))}")
+        options["primary"] = metric
+    if tolerance is not None:
+        options["tolerance"] = tolerance
+    if generation is not None:
+        options["generation"] = generation
+    if absolute:
+        options["loss"] = "difference"
+    from cliffwatch.report.summary_json import run_summary
+
+    return run_summary(df, **options, comparison=comparison)
 
 
 def report(run_dir: str | Path, out: str | Path | None = None, *, metric: str | None = None,
@@ -269,6 +298,31 @@ def _execute(config: ExperimentConfig, lineages: list[Lineage], out: Path, kind:
     finally:
         if bar:
             bar.stop()
+
+
+def _summary_options(config: ExperimentConfig | None) -> dict[str, Any]:
+    """run_summary's settings from a sweep's ``cliff:`` block (a plain run: the defaults)."""
+    spec = config.cliff if isinstance(config, SweepConfig) else CliffSpec()
+    return {"tolerance": spec.tolerance, "generation": spec.generation, "primary": spec.metric,
+            "loss": None if spec.relative else "difference"}
+
+
+def _summary_inputs(run_dir: Path) -> tuple[Any, dict[str, Any], RouteComparison | None]:
+    store = RunStore.open(run_dir)
+    df = load_results(run_dir)
+    raw = {k: v for k, v in store.config().items() if k != "adaptive"}
+    kinds = {"sweep": SweepConfig, "compare": CompareConfig}
+    cfg = parse(kinds[store.kind], raw, str(run_dir / "config.yaml")) if store.kind in kinds else None
+    comparison = analyze_routes(cfg, df) if store.kind == "compare" else None
+    return df, _summary_options(cfg), comparison
+
+
+def _write_summary(out: Path) -> None:
+    """summary.json beside the results, after the work (compare writes its own: it has the failures)."""
+    from cliffwatch.report.summary_json import write_summary
+
+    df, options, comparison = _summary_inputs(out)
+    write_summary(out, df, **options, comparison=comparison)
 
 
 def _analyze_sweep(config: SweepConfig, out: Path) -> list[Cliff]:

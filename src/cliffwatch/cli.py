@@ -156,14 +156,21 @@ def cliff(
     tolerance: Optional[float] = typer.Option(None, "--tolerance", "-t", min=0.0, help="τ, the largest acceptable quality loss [default: the sweep's, else 0.1]."),
     generation: Optional[int] = typer.Option(None, "--generation", "-g", min=0, help="Generation to locate the cliff at [default: the last]."),
     absolute: bool = typer.Option(False, "--absolute", help="Quality loss as a difference instead of a ratio to the all-human run."),
+    as_json: bool = typer.Option(False, "--json", help="Print what summary.json holds (every quality metric's cliff, knee and safe mix with intervals and methods) as JSON."),
 ) -> None:
     """Locate the cliff in a sweep's results.
 
-    The cliff is the smallest synthetic fraction whose quality loss exceeds τ, with a bootstrap
-    CI over seeds; also the knee of a two-segment fit and the cheapest safe mix. Works on a
+    The cliff is the smallest synthetic fraction whose quality loss exceeds τ, with a 95%
+    interval; also the knee of a two-segment fit and the cheapest safe mix. Works on a
     partly finished sweep too."""
     from cliffwatch import api
 
+    if as_json:
+        import json
+
+        summary = api.summary(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute)
+        typer.echo(json.dumps(summary, indent=1, allow_nan=False))
+        return
     result = api.analyze(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute)
     _print_cliffs(result.cliffs, result.cost)
 

@@ -36,6 +36,11 @@ class Metric:
     subject: str = ""
     loss: LossKind = "relative"
 
+    def __deepcopy__(self, memo: dict) -> "Metric":
+        # immutable: pandas deep-copies DataFrame.attrs (where load_results keeps the run's metrics)
+        # on nearly every operation, which made the report spend seconds copying these
+        return self
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["low"], out["high"] = _bound(self.low), _bound(self.high)

@@ -13,6 +13,8 @@ Layout::
         checkpoint.npz         model + loop state after the last finished generation (while the
                                lineage runs; removed when it finishes)
         results.parquet        every generation's results, once the lineage has finished
+        samples-000003.json    a few of that generation's model samples (while the lineage runs)
+        samples.jsonl          one line per generation: {"generation": g, "items": [...]}, once finished
 
 Every file is written to a temporary name and renamed into place, so a crash never leaves
 a half-written file that a reader or a resume would trust.
@@ -98,14 +100,31 @@ class LineageStore:
 
         atomic_write(self.path / "checkpoint.npz", save)
 
+    def write_samples(self, generation: int, items: list) -> None:
+        """A few of this generation's model samples (the report shows them); nothing if none."""
+        if items:
+            write_json(self.path / f"samples-{generation:06d}.json", {"generation": generation, "items": items})
+
+    def samples(self) -> list[dict]:
+        """[{"generation": g, "items": [...]}, ...] in generation order (empty for runs without samples)."""
+        merged = self.path / "samples.jsonl"
+        if merged.exists():
+            return [json.loads(line) for line in merged.read_text().splitlines() if line]
+        return [json.loads(p.read_text()) for p in sorted(self.path.glob("samples-*.json"))]
+
     def finish(self, last_generation: int) -> None:
-        """Compact the per-generation files into results.parquet and drop them."""
+        """Compact the per-generation files into results.parquet (and samples.jsonl) and drop them."""
         parts = sorted(self.path.glob("gen-*.parquet"))
         table = pa.concat_tables([pq.read_table(p) for p in parts]).cast(RESULT_SCHEMA)
         table = table.filter(pc.less_equal(table["generation"], last_generation))
         table = table.replace_schema_metadata({"last_generation": str(last_generation)})
+        samples = sorted(self.path.glob("samples-*.json"))
+        if samples:  # before results.parquet: once that exists the lineage counts as finished
+            kept = [d for d in (json.loads(p.read_text()) for p in samples) if d["generation"] <= last_generation]
+            lines = [json.dumps(d, ensure_ascii=False) for d in kept]
+            atomic_write(self.path / "samples.jsonl", lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
         atomic_write(self.path / "results.parquet", lambda tmp: pq.write_table(table, tmp))
-        for p in parts:
+        for p in [*parts, *samples]:
             p.unlink()
         (self.path / "checkpoint.npz").unlink(missing_ok=True)
 

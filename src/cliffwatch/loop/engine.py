@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from cliffwatch.core.errors import ConfigError, LineageError
 from cliffwatch.core.metrics import Metric
+from cliffwatch.core.modality import Sentences
 from cliffwatch.core.registry import FAMILIES, FILTERS, PROBES, SOURCES
 from cliffwatch.data.sources.base import HumanSource
 from cliffwatch.families.base import Family, Model
@@ -35,6 +36,7 @@ RESULT_SCHEMA = pa.schema(
     ]
 )
 LOOP = "loop"  # the probe column of the loop's own statistics
+PREVIEW_ITEMS = 5  # synthetic items per generation kept for people to read (the report's samples)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class GenerationOutput:
     probes: dict[str, str]  # metric -> probe name
     loop: LoopStats | None
     state: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # to resume after this generation
+    samples_preview: list[Any] = field(default_factory=list)  # a few of this model's samples, JSON-ready
 
     def values(self) -> dict[str, np.ndarray]:
         """Every metric per chain: the probes', then the loop statistics'."""
@@ -106,6 +109,19 @@ class GenerationOutput:
             },
             schema=RESULT_SCHEMA,
         )
+
+
+def preview(samples: Any, info: Any, k: int = PREVIEW_ITEMS) -> list[Any]:
+    """The first k items of chain 0 of a probe sample, readable: text decoded to words, a vector or
+    token row as numbers (4 significant digits). Empty when no probe drew samples."""
+    if samples is None:
+        return []
+    if isinstance(samples, Sentences):
+        return [" ".join(info.vocab.decode(samples.sentence(i))) for i in range(min(k, len(samples)))]
+    rows = np.asarray(samples)[0, :k]  # (chains, n, ...) -> chain 0
+    if not np.issubdtype(rows.dtype, np.floating):
+        return rows.tolist()
+    return np.vectorize(lambda v: float(f"{v:.4g}"), otypes=[float])(rows).tolist() if rows.size else []
 
 
 def make_source(lineage: Lineage) -> HumanSource:
@@ -267,7 +283,8 @@ class LineageRunner:
             metrics, owners, samples = self._probe(generation, models.main, prev_model, train, prev_samples)
             prev_samples = samples
             last = generation == cfg.generations
-            yield GenerationOutput(generation, models.main, metrics, owners, stats, {} if last else self._checkpoint(models, pool))
+            yield GenerationOutput(generation, models.main, metrics, owners, stats,
+                                   {} if last else self._checkpoint(models, pool), preview(samples, self.source.info))
 
     @staticmethod
     def _fit(family: Family, train: Any, rng: np.random.Generator, previous: Model | None) -> Model:

@@ -18,9 +18,10 @@ from cliffwatch.analysis.routes import RouteComparison, RouteResult
 from cliffwatch.report.format import ci_text, money
 from cliffwatch.report.prose import route_sentences
 from cliffwatch.report.figures import escape as _e
+from cliffwatch.report.figures import SVG_RC
 from cliffwatch.report.figures import figure_html as _figure
 
-SVG_RC = {"svg.hashsalt": "cliffwatch", "font.size": 9, "axes.titlesize": 10}
+
 COLOURS = colormaps["tab10"]
 BASELINE = "#444444"
 
