@@ -76,7 +76,7 @@ def text(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def facts(tmp_path_factory):
-    cfg = config(**{**TEXT, "seeds": 4, "family": {"name": "ngram", "order": 6},
+    cfg = config(**{**TEXT, "seeds": 8, "family": {"name": "ngram", "order": 6},
                     "data": {"source": "corpus", "corpus": "facts", "max_sentences": 6000}},
                  name="facts-routes", probes=["facts"], cliff={"metric": "fact_accuracy_tail"},
                  metrics=["hallucination_rate"], routes={
@@ -270,7 +270,7 @@ def test_verifier_vs_self_score_on_tail_facts(facts):
     assert facts.route("self-score").effects["fact_accuracy_tail"].diff_high > 0  # no measurable help
     # filter costs: synthetic samples drawn and rejected, priced at the synthetic price
     assert verifier.synthetic_discarded > 0 and 0 < verifier.acceptance["verifier"] < 1
-    planned = 4 * 1000
+    planned = 4 * 1000  # per loop: 4 generations of 1,000 synthetic sentences
     assert verifier.synthetic_drawn == pytest.approx(planned + verifier.synthetic_discarded)  # resample refills
     prices = CompareConfig.model_fields["cost"].default
     assert verifier.extra_cost == pytest.approx(verifier.synthetic_discarded * prices.synthetic_price)
