@@ -13,6 +13,7 @@ Layout::
         checkpoint.npz         model + loop state after the last finished generation (while the
                                lineage runs; removed when it finishes)
         results.parquet        every generation's results, once the lineage has finished
+        artifacts/gen-000003.npz  arrays probes kept for the report (e.g. sample images), if any
 
 Every file is written to a temporary name and renamed into place, so a crash never leaves
 a half-written file that a reader or a resume would trust.
@@ -97,6 +98,26 @@ class LineageStore:
                 np.savez(fh, generation=np.int64(generation), **checkpoint)
 
         atomic_write(self.path / "checkpoint.npz", save)
+
+    def write_artifacts(self, generation: int, arrays: dict[str, np.ndarray]) -> None:
+        """Arrays probes kept beside one generation's results (nothing is written if there are none)."""
+        if not arrays:
+            return
+        (self.path / "artifacts").mkdir(exist_ok=True)
+
+        def save(tmp: str) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+
+        atomic_write(self.path / "artifacts" / f"gen-{generation:06d}.npz", save)
+
+    def artifacts(self) -> dict[int, dict[str, np.ndarray]]:
+        """generation -> the arrays its probes kept."""
+        out = {}
+        for path in sorted((self.path / "artifacts").glob("gen-*.npz")):
+            with np.load(path, allow_pickle=False) as f:
+                out[int(path.stem.split("-")[1])] = {k: f[k] for k in f.files}
+        return out
 
     def finish(self, last_generation: int) -> None:
         """Compact the per-generation files into results.parquet and drop them."""

@@ -82,6 +82,7 @@ class GenerationOutput:
     probes: dict[str, str]  # metric -> probe name
     loop: LoopStats | None
     state: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # to resume after this generation
+    artifacts: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # arrays probes kept (sample images)
 
     def values(self) -> dict[str, np.ndarray]:
         """Every metric per chain: the probes', then the loop statistics'."""
@@ -213,7 +214,7 @@ class LineageRunner:
                 passed[name] = passed.get(name, 0.0) + n_passed
                 if spec.mode == "resample":
                     need += n_seen - n_passed
-                draw = self.modality.select(draw, mask)
+                draw = filt.transform(self.modality.select(draw, mask), ctx)
                 if n_passed == 0 and round_ == 0:
                     raise LineageError(
                         f"filter {name!r} rejected all {n_seen} synthetic samples at generation {generation}; "
@@ -262,10 +263,11 @@ class LineageRunner:
                  for (label, fam, _), m in zip(self.generators, models.generators or [None] * len(self.generators))],
                 train,
             )
-            metrics, owners, samples = self._probe(generation, models.main, prev_model, train, prev_samples)
+            metrics, owners, samples, artifacts = self._probe(generation, models.main, prev_model, train, prev_samples)
             prev_samples = samples
             last = generation == cfg.generations
-            yield GenerationOutput(generation, models.main, metrics, owners, stats, {} if last else self._checkpoint(models, pool))
+            yield GenerationOutput(generation, models.main, metrics, owners, stats,
+                                   {} if last else self._checkpoint(models, pool), artifacts)
 
     @staticmethod
     def _fit(family: Family, train: Any, rng: np.random.Generator, previous: Model | None) -> Model:
@@ -296,8 +298,9 @@ class LineageRunner:
                             temperature=p.temperature, top_p=p.top_p)
 
     def _probe(self, generation: int, model: Model, prev_model: Model | None, train: Any,
-               prev_samples: Any) -> tuple[dict[str, np.ndarray], dict[str, str], Any]:
-        """(metric -> per-chain values, metric -> probe, this generation's probe samples or None)."""
+               prev_samples: Any) -> tuple[dict[str, np.ndarray], dict[str, str], Any, dict[str, np.ndarray]]:
+        """(metric -> per-chain values, metric -> probe, this generation's probe samples or None,
+        arrays the probes kept)."""
         ctx = ProbeContext(
             model=model,
             generation=generation,
@@ -319,4 +322,4 @@ class LineageRunner:
             for name, values in probe(ctx).items():
                 metrics[name] = np.broadcast_to(np.asarray(values, dtype=float), (self.config.chains,))
                 owners[name] = probe.name
-        return metrics, owners, ctx.cache.get("samples")
+        return metrics, owners, ctx.cache.get("samples"), ctx.artifacts

@@ -29,6 +29,8 @@ class ProbeContext:
     draw_prev_samples: Callable[[], Any] | None = None  # the previous generation's samples, on first use
     chains: int = 1
     cache: dict = field(default_factory=dict)  # shared between probes within one generation
+    # arrays a probe keeps beside its metrics (e.g. a few sample images); the run stores them per generation
+    artifacts: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def samples(self) -> Any:
