@@ -122,7 +122,7 @@ def select_probes(config: Any, source: HumanSource) -> list[Probe]:
             if not probe.applies_to(source):
                 raise ConfigError(f"probes: {probe.name!r} cannot run on this data ({config.data.source})")
         return [p() for p in chosen]
-    return [p() for _, p in PROBES.items() if p.modality is source.modality and p.applies_to(source)]
+    return [p() for _, p in PROBES.items() if p.modality is source.modality and not p.opt_in and p.applies_to(source)]
 
 
 @dataclass

@@ -55,6 +55,7 @@ class Probe(ABC):
     name: ClassVar[str]
     modality: ClassVar[Modality]
     metrics: ClassVar[tuple[Metric, ...]]
+    opt_in: ClassVar[bool] = False  # costly probes (a neural encoder) run only when a config names them
 
     @classmethod
     def applies_to(cls, source: Any) -> bool:
