@@ -135,6 +135,9 @@ def test_sample_grids_are_stored_per_generation(tmp_path):
     grids = LineageStore(tmp_path).artifacts()
     assert sorted(grids) == [0, 1, 2]
     assert all(g["samples"].shape == (16, 8, 8) and g["samples"].dtype == np.uint8 for g in grids.values())
+    from cliffwatch.report.image_grid import generation_grids
+
+    assert len(generation_grids(tmp_path).axes) == 3
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -163,3 +166,13 @@ def test_fewer_samples_than_k_is_a_one_line_data_error():
 
     with pytest.raises(CliffwatchError, match=r"3 samples, but its k-NN estimate needs more than k = 3"):
         run_lineage(**{**IMAGE_RUN, "probe_samples": 3}, generations=0, policy={"samples": 200})
+
+
+def test_tile_places_every_image_in_its_cell():
+    from cliffwatch.report.image_grid import tile
+
+    images = np.arange(5 * 2 * 3, dtype=np.uint8).reshape(5, 2, 3)
+    grid = tile(images, columns=2, gap=1)
+    assert grid.shape == (3 * 3 - 1, 2 * 4 - 1)
+    assert np.array_equal(grid[0:2, 0:3], images[0]) and np.array_equal(grid[3:5, 4:7], images[3])
+    assert np.array_equal(grid[6:8, 0:3], images[4]) and (grid[6:8, 4:7] == 255).all()  # empty cell stays white
