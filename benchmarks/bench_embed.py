@@ -16,6 +16,7 @@
 from _bench import timed  # first: it pins BLAS/OpenMP to one thread before numpy loads
 
 import os
+import time
 
 import numpy as np
 
@@ -52,12 +53,15 @@ def main() -> None:
 
     ctx = ProbeContext(model=model, generation=1, train=None, draw_samples=lambda: samples, reference=reference,
                        info=info, rng=np.random.default_rng(3))
+    cpu = time.process_time()
     values, (probe_s,) = timed(lambda: te.Embedding()(ctx))
+    cpu = time.process_time() - cpu
     fake, (embed_s,) = timed(lambda: te.embed(samples, corpus.vocab))
     _, (prdc_s,) = timed(lambda: te.prdc(fake, real))
     _, (mauve_s,) = timed(lambda: te.mauve_scores(fake, real))
-    print(f"\nembedding probe, {N} samples vs a cached {N}-sentence reference: {probe_s:.1f} s "
-          f"(target < {TARGET_S:.0f} s: {'pass' if probe_s < TARGET_S else 'FAIL'})")
+    print(f"\nembedding probe, {N} samples ({len(set(te.decode(samples, corpus.vocab)))} distinct) vs a cached "
+          f"{N}-sentence reference: {probe_s:.1f} s wall, {cpu:.1f} s CPU (target < {TARGET_S:.0f} s: "
+          f"{'pass' if probe_s < TARGET_S else 'FAIL'}; load {os.getloadavg()[0]:.1f} on 2 cores)")
     print(f"  parts: embed samples {embed_s:.1f} s, k-NN PRDC {prdc_s:.2f} s, MAUVE x{len(te.MAUVE_SEEDS)} seeds {mauve_s:.1f} s")
     print("  " + ", ".join(f"{k} {float(v[0]):.3f}" for k, v in values.items()))
 

@@ -115,7 +115,8 @@ def test_probe_in_a_lineage_embeds_the_reference_once(monkeypatch):
     te._REFERENCE_CACHE.clear()
     results = run_lineage(family={"name": "ngram"}, data={"source": "corpus", "corpus": "pydocs", "max_sentences": 3000},
                           probes=["embedding"], holdout=200, probe_samples=150, generations=1, policy={"samples": 1000})
-    assert calls == [150, 200, 150]  # generation 0's samples, the reference once, generation 1's samples
+    # generation 0's samples, the reference once, generation 1's samples (each sentence encoded once)
+    assert len(calls) == 3 and calls[1] == 200 and max(calls[0], calls[2]) <= 150
     declared = {m.name: m for m in PROBES.get("embedding").metrics}
     for result in results:
         assert set(result.metrics) == set(declared)
@@ -159,3 +160,13 @@ def test_missing_embedding_package_is_one_line_naming_the_extra(without_embeddin
     with pytest.raises(ConfigError) as err:
         parse(ExperimentConfig, {"family": {"name": "ngram"}, "data": {"source": "corpus"}, "probes": ["embedding"]}, "x.yaml")
     assert "\n" not in str(err.value) and "cliffwatch[embed]" in str(err.value)
+
+
+def test_repeated_sentences_are_encoded_once_and_mapped_back(corpus, monkeypatch):
+    batch = corpus.sentences.take(np.array([0, 1, 0, 2, 1, 0]))
+    direct = te.embed_texts(te.decode(batch, corpus.vocab))
+    calls = []
+    original = te.embed_texts
+    monkeypatch.setattr(te, "embed_texts", lambda texts: calls.append(len(texts)) or original(texts))
+    np.testing.assert_allclose(te.embed(batch, corpus.vocab), direct, atol=1e-6)
+    assert calls == [3]

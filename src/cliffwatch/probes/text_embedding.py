@@ -66,7 +66,10 @@ def embed_texts(texts: list[str]) -> np.ndarray:
 
 
 def embed(sentences: Sentences, vocab) -> np.ndarray:
-    return embed_texts(decode(sentences, vocab))
+    """Embeddings of every sentence; each distinct sentence is encoded once (a collapsing model
+    repeats itself, and the encoder is the probes' whole cost)."""
+    unique, inverse = np.unique(np.asarray(decode(sentences, vocab), dtype=object), return_inverse=True)
+    return embed_texts(list(unique))[inverse.reshape(-1)]
 
 
 def reference_embeddings(reference: Sentences, vocab) -> np.ndarray:
