@@ -171,8 +171,8 @@ def test_fewer_samples_than_k_is_a_one_line_data_error():
 def test_tile_places_every_image_in_its_cell():
     from cliffwatch.report.image_grid import tile
 
-    images = np.arange(5 * 2 * 3, dtype=np.uint8).reshape(5, 2, 3)
+    images = np.arange(1, 5 * 2 * 3 + 1, dtype=np.uint8).reshape(5, 2, 3)
     grid = tile(images, columns=2, gap=1)
     assert grid.shape == (3 * 3 - 1, 2 * 4 - 1)
     assert np.array_equal(grid[0:2, 0:3], images[0]) and np.array_equal(grid[3:5, 4:7], images[3])
-    assert np.array_equal(grid[6:8, 0:3], images[4]) and (grid[6:8, 4:7] == 255).all()  # empty cell stays white
+    assert np.array_equal(grid[6:8, 0:3], images[4]) and (grid[6:8, 4:7] == 0).all() and (grid[2] == 0).all()  # empty cell and gaps: no ink

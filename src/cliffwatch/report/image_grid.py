@@ -16,11 +16,11 @@ from cliffwatch.execution.store import LineageStore
 
 
 def tile(images: np.ndarray, columns: int = 4, gap: int = 1) -> np.ndarray:
-    """(n, H, W) images as one (rows * (H + gap) - gap, columns * (W + gap) - gap) array; gaps are white."""
+    """(n, H, W) images as one (rows * (H + gap) - gap, columns * (W + gap) - gap) array; gaps and
+    empty cells are 0, no ink (pixels count ink, so a grid drawn ink-dark shows them as paper)."""
     n, h, w = images.shape
     rows = -(-n // columns)
-    canvas = np.full((rows * (h + gap), columns * (w + gap)), np.iinfo(np.uint8).max if images.dtype == np.uint8 else 1.0,
-                     dtype=images.dtype)
+    canvas = np.zeros((rows * (h + gap), columns * (w + gap)), dtype=images.dtype)
     r, c = np.divmod(np.arange(n), columns)
     ys = (r * (h + gap))[:, None, None] + np.arange(h)[None, :, None]
     xs = (c * (w + gap))[:, None, None] + np.arange(w)[None, None, :]
@@ -29,7 +29,7 @@ def tile(images: np.ndarray, columns: int = 4, gap: int = 1) -> np.ndarray:
 
 
 def generation_grids(lineage_dir: str | Path, generations: list[int] | None = None, key: str = "samples") -> Figure:
-    """One tile of kept samples per generation (default: up to six spread over the run), dark ink on white."""
+    """One tile of kept samples per generation (default: up to six spread over the run), dark ink on light paper."""
     kept = LineageStore(Path(lineage_dir)).artifacts()
     available = sorted(g for g, arrays in kept.items() if key in arrays)
     if generations is None:
@@ -37,7 +37,7 @@ def generation_grids(lineage_dir: str | Path, generations: list[int] | None = No
     fig = Figure(figsize=(1.6 * len(generations), 1.9))
     for i, generation in enumerate(generations):
         ax = fig.add_subplot(1, len(generations), i + 1)
-        ax.imshow(tile(kept[generation][key]), cmap="gray_r", interpolation="nearest")
+        ax.imshow(tile(kept[generation][key], gap=2), cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(f"generation {generation}", fontsize=8)
         ax.axis("off")
     return fig
