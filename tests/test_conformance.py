@@ -34,6 +34,11 @@ def family_data(family_cls) -> tuple[DataInfo, object, object]:
         return DataInfo("vector", dim=2), data, rng.normal(size=(25, 2))
     if family_cls.modality.name == 'tokens':
         return DataInfo("tokens", support=12), rng.integers(0, 12, size=(3, 80)), rng.integers(0, 12, size=30)
+    if family_cls.modality.name == 'image':  # real digits: three chains of 60, and 25 held out
+        from cliffwatch.data.images import real_digits
+
+        images = real_digits()[0]
+        return DataInfo("image", dim=64, shape=(8, 8)), images[:180].reshape(3, 60, 8, 8), images[180:205]
     info, sentences = _text_data()
     return info, sentences.take(np.arange(len(sentences) - 20)), sentences.take(np.arange(len(sentences) - 20, len(sentences)))
 
@@ -59,7 +64,7 @@ def family_knobs(name: str) -> dict | None:
 @pytest.mark.parametrize("name", FAMILY_NAMES)
 def test_family_fit_sample_nll_shapes(name):
     family_cls = FAMILIES.get(name)
-    assert issubclass(family_cls, Family) and family_cls.modality.name in ("vector", "tokens", "text")
+    assert issubclass(family_cls, Family) and family_cls.modality.name in ("vector", "tokens", "text", "image")
     info, train, heldout = family_data(family_cls)
     model = family_cls(info, family_knobs(name)).fit(train, np.random.default_rng(1))
     assert isinstance(model, Model)
@@ -109,7 +114,7 @@ def test_family_params_are_strict(name):
 @pytest.mark.parametrize("name", PROBES.names())
 def test_probe_declares_metrics(name):
     probe = PROBES.get(name)
-    assert issubclass(probe, Probe) and probe.modality.name in ("vector", "tokens", "text")
+    assert issubclass(probe, Probe) and probe.modality.name in ("vector", "tokens", "text", "image")
     assert probe.metrics and len({m.name for m in probe.metrics}) == len(probe.metrics)
     for m in probe.metrics:
         assert m.higher_is_better in (True, False, None) and m.description and m.low <= m.high
@@ -119,6 +124,7 @@ PROBE_RUNS = {
     "vector": dict(family={"name": "gaussian"}, data={"source": "gaussian", "dim": 2}, chains=3),
     "tokens": dict(family={"name": "categorical"}, data={"source": "zipf", "support": 30}, chains=3),
     "text": dict(family={"name": "ngram"}, data={"source": "corpus", "corpus": "pydocs+facts", "max_sentences": 3000}, chains=1),
+    "image": dict(family={"name": "image_gmm"}, data={"source": "digits-images"}, chains=3),
 }
 
 
@@ -128,7 +134,7 @@ def test_every_probe_reports_in_range_per_chain(modality):
 
     chains = PROBE_RUNS[modality]["chains"]
     results = run_lineage(**PROBE_RUNS[modality], policy={"samples": 500}, generations=2, holdout=200, probe_samples=300)
-    declared = {m.name: m for _, p in PROBES.items() if p.modality.name == modality for m in p.metrics}
+    declared = {m.name: m for _, p in PROBES.items() if p.modality.name == modality and not p.opt_in for m in p.metrics}
     for result in results:
         assert set(result.metrics) == set(declared)
         for name, values in result.metrics.items():
@@ -139,8 +145,9 @@ def test_every_probe_reports_in_range_per_chain(modality):
 
 # -- filters -----------------------------------------------------------------------------------
 
-CRITICS = {"vector": {"name": "kde"}, "tokens": {"name": "categorical", "smoothing": 1.0}, "text": {"name": "ngram", "order": 2}}
-FAMILY_OF = {"vector": "gaussian", "tokens": "categorical", "text": "ngram"}
+CRITICS = {"vector": {"name": "kde"}, "tokens": {"name": "categorical", "smoothing": 1.0}, "text": {"name": "ngram", "order": 2},
+           "image": {"name": "image_gmm", "pca": 8}}
+FAMILY_OF = {"vector": "gaussian", "tokens": "categorical", "text": "ngram", "image": "image_gmm"}
 
 
 def filter_cases():
@@ -158,6 +165,11 @@ def _filter_setup(name: str, modality: str):
     if modality == "text":
         source = TextSource(CorpusData(source="corpus", corpus="pydocs+facts", max_sentences=3000), 200, np.random.default_rng(0))
         info, train = source.info, source.pool.take(np.arange(1500))
+    elif modality == "image":  # real labelled digits: the self-correction filter needs their labels
+        from cliffwatch.data.sources.digits_images import DigitsImagesData, DigitsImagesSource
+
+        source = DigitsImagesSource(DigitsImagesData(source="digits-images"), 300, np.random.default_rng(0))
+        info, train = source.info, source.draw(60, np.random.default_rng(4), 3)
     else:
         info, train, _ = family_data(family_cls)
         source = None
@@ -179,6 +191,17 @@ def test_filter_returns_a_deterministic_boolean_mask(name, modality):
     assert mask.any()  # default settings keep real samples
     again, _, ctx2 = _filter_setup(name, modality)
     assert np.array_equal(mask, np.asarray(again.accept(samples, ctx2())))
+
+
+@pytest.mark.parametrize("name, modality", list(filter_cases()))
+def test_filter_transform_keeps_shape_and_is_deterministic(name, modality):
+    filt, samples, ctx = _filter_setup(name, modality)
+    out = filt.transform(samples, ctx())
+    again, _, ctx2 = _filter_setup(name, modality)
+    if isinstance(samples, Sentences):
+        assert len(out) == len(samples) and np.array_equal(out.ids, again.transform(samples, ctx2()).ids)
+    else:
+        assert out.shape == samples.shape and np.array_equal(out, again.transform(samples, ctx2()))
 
 
 @pytest.mark.parametrize("name", FILTERS.names())

@@ -58,7 +58,7 @@ def metrics_for(config: Any) -> dict[str, Any]:
     out = {}
     for name in names:
         probe = PROBES.get(name)
-        if probe.modality is modality:
+        if probe.modality is modality and (config.probes is not None or not probe.opt_in):
             out.update({m.name: m for m in probe.metrics})
     return out
 

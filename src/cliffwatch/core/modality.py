@@ -5,6 +5,7 @@ A batch is what a family fits on and samples, what a filter masks and what the l
 - ``vector``: float64 array (C, n, d); C independent replicate chains run in lockstep
 - ``tokens``: int64 array (C, n) of states in [0, support)
 - ``text``:   :class:`Sentences` (one chain: C == 1)
+- ``image``:  float64 array (C, n, H, W) of grey levels in [0, 1]
 
 Each modality knows how to take, join, count, select and checkpoint its batches, what a family
 must be told about the data before it sees any (:class:`DataInfo`), and its default cliff metric.
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from cliffwatch.core.errors import ConfigError
+from cliffwatch.core.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,27 @@ class _Tokens(_ArrayModality):
     default_metric = "tv_distance"
 
 
+class _Image(_ArrayModality):
+    """Images keep their (H, W) axes rather than being flattened to (C, n, H*W): a batch's shape
+    then says what it is, so an image of the wrong size fails at the first component that sees it
+    instead of being silently read as a vector of another length, and a grid of samples needs no
+    side information to be drawn. Families and probes that want vectors reshape locally."""
+
+    name = "image"
+    # distance in a digit classifier's feature space (the FID of small images): it sees both the
+    # loss of detail and the loss of whole classes, which pixel distances blur together
+    default_metric = "class_frechet"
+
+    @staticmethod
+    def check(data: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+        """``data`` as float images of ``shape`` ((C, n, H, W) or (n, H, W)); a one-line DataError if not."""
+        data = np.asarray(data, dtype=float)
+        if data.ndim not in (3, 4) or data.shape[-2:] != tuple(shape):
+            raise DataError(f"{what}: expected images of shape {tuple(shape)} as (chains, n, H, W) or (n, H, W), "
+                            f"got an array of shape {data.shape}")
+        return data
+
+
 class _Text(Modality):
     name = "text"
     default_metric = "heldout_ppl"
@@ -214,8 +236,9 @@ class _Text(Modality):
 VECTOR: Modality = _Vector()
 TOKENS: Modality = _Tokens()
 TEXT: Modality = _Text()
-MODALITIES: dict[str, Modality] = {m.name: m for m in (VECTOR, TOKENS, TEXT)}
-_NAMES = {"vector": "VECTOR", "tokens": "TOKENS", "text": "TEXT"}
+IMAGE: _Image = _Image()
+MODALITIES: dict[str, Modality] = {m.name: m for m in (VECTOR, TOKENS, TEXT, IMAGE)}
+_NAMES = {"vector": "VECTOR", "tokens": "TOKENS", "text": "TEXT", "image": "IMAGE"}
 
 
 def modality(name: "str | Modality") -> Modality:
@@ -236,6 +259,7 @@ class DataInfo:
     dim: int | None = None  # vector: dimensions of an item
     support: int | None = None  # tokens: number of states
     vocab: Any = None  # text: cliffwatch.data.text.Vocab
+    shape: tuple[int, ...] | None = None  # image: (H, W) of an item
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modality", modality(self.modality))

@@ -15,6 +15,7 @@ Layout::
         results.parquet        every generation's results, once the lineage has finished
         samples-000003.json    a few of that generation's model samples (while the lineage runs)
         samples.jsonl          one line per generation: {"generation": g, "items": [...]}, once finished
+        artifacts/gen-000003.npz  arrays probes kept for the report (e.g. sample images), if any
 
 Every file is written to a temporary name and renamed into place, so a crash never leaves
 a half-written file that a reader or a resume would trust.
@@ -111,6 +112,26 @@ class LineageStore:
         if merged.exists():
             return [json.loads(line) for line in merged.read_text().splitlines() if line]
         return [json.loads(p.read_text()) for p in sorted(self.path.glob("samples-*.json"))]
+
+    def write_artifacts(self, generation: int, arrays: dict[str, np.ndarray]) -> None:
+        """Arrays probes kept beside one generation's results (nothing is written if there are none)."""
+        if not arrays:
+            return
+        (self.path / "artifacts").mkdir(exist_ok=True)
+
+        def save(tmp: str) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+
+        atomic_write(self.path / "artifacts" / f"gen-{generation:06d}.npz", save)
+
+    def artifacts(self) -> dict[int, dict[str, np.ndarray]]:
+        """generation -> the arrays its probes kept."""
+        out = {}
+        for path in sorted((self.path / "artifacts").glob("gen-*.npz")):
+            with np.load(path, allow_pickle=False) as f:
+                out[int(path.stem.split("-")[1])] = {k: f[k] for k in f.files}
+        return out
 
     def finish(self, last_generation: int) -> None:
         """Compact the per-generation files into results.parquet (and samples.jsonl) and drop them."""

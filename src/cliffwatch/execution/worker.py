@@ -27,6 +27,7 @@ def run_lineage(lineage: Lineage, path: str) -> Iterator[Event]:
             yield Advanced(lineage.id, done + 1)
         for output in runner.generations(resume):
             store.write_samples(output.generation, output.samples_preview)
+            store.write_artifacts(output.generation, output.artifacts)
             store.write_generation(output.generation, output.table(), output.state)
             yield Advanced(lineage.id, 1)
         store.finish(lineage.config.generations)

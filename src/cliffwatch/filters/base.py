@@ -1,7 +1,8 @@
 """The Filter interface: self-correction / verification of synthetic samples before training.
 
-A filter sees one batch of samples from one generator model and returns an accept mask. The
-loop chains the policy's filters (each sees what the previous ones accepted), records each
+A filter sees one batch of samples from one generator model and returns an accept mask; a
+correcting filter may also ``transform`` the samples it accepted (self-correction moves each one
+toward the real data) before the next filter and training see them. The loop chains the policy's filters (each sees what the previous ones accepted), records each
 filter's acceptance rate per generation, and in ``resample`` mode draws more samples until the
 synthetic share is full.
 """
@@ -56,3 +57,7 @@ class Filter(ABC):
     @abstractmethod
     def accept(self, samples: Any, ctx: FilterContext) -> np.ndarray:
         """Boolean mask of accepted samples: (n,) for text, (chains, n) for arrays."""
+
+    def transform(self, samples: Any, ctx: FilterContext) -> Any:
+        """The accepted samples as they enter training (same shape); unchanged unless the filter corrects them."""
+        return samples

@@ -85,6 +85,7 @@ class GenerationOutput:
     loop: LoopStats | None
     state: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # to resume after this generation
     samples_preview: list[Any] = field(default_factory=list)  # a few of this model's samples, JSON-ready
+    artifacts: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # arrays probes kept (sample images)
 
     def values(self) -> dict[str, np.ndarray]:
         """Every metric per chain: the probes', then the loop statistics'."""
@@ -137,7 +138,7 @@ def select_probes(config: Any, source: HumanSource) -> list[Probe]:
             if not probe.applies_to(source):
                 raise ConfigError(f"probes: {probe.name!r} cannot run on this data ({config.data.source})")
         return [p() for p in chosen]
-    return [p() for _, p in PROBES.items() if p.modality is source.modality and p.applies_to(source)]
+    return [p() for _, p in PROBES.items() if p.modality is source.modality and not p.opt_in and p.applies_to(source)]
 
 
 @dataclass
@@ -231,7 +232,7 @@ class LineageRunner:
                 passed[name] = passed.get(name, 0.0) + n_passed
                 if spec.mode == "resample":
                     need += n_seen - n_passed
-                draw = self.modality.select(draw, mask)
+                draw = filt.transform(self.modality.select(draw, mask), ctx)
                 if n_passed == 0 and round_ == 0:
                     raise LineageError(
                         f"filter {name!r} rejected all {n_seen} synthetic samples at generation {generation}; "
@@ -280,11 +281,12 @@ class LineageRunner:
                  for (label, fam, _), m in zip(self.generators, models.generators or [None] * len(self.generators))],
                 train,
             )
-            metrics, owners, samples = self._probe(generation, models.main, prev_model, train, prev_samples)
+            metrics, owners, samples, artifacts = self._probe(generation, models.main, prev_model, train, prev_samples)
             prev_samples = samples
             last = generation == cfg.generations
             yield GenerationOutput(generation, models.main, metrics, owners, stats,
-                                   {} if last else self._checkpoint(models, pool), preview(samples, self.source.info))
+                                   {} if last else self._checkpoint(models, pool), preview(samples, self.source.info),
+                                   artifacts)
 
     @staticmethod
     def _fit(family: Family, train: Any, rng: np.random.Generator, previous: Model | None) -> Model:
@@ -315,8 +317,9 @@ class LineageRunner:
                             temperature=p.temperature, top_p=p.top_p)
 
     def _probe(self, generation: int, model: Model, prev_model: Model | None, train: Any,
-               prev_samples: Any) -> tuple[dict[str, np.ndarray], dict[str, str], Any]:
-        """(metric -> per-chain values, metric -> probe, this generation's probe samples or None)."""
+               prev_samples: Any) -> tuple[dict[str, np.ndarray], dict[str, str], Any, dict[str, np.ndarray]]:
+        """(metric -> per-chain values, metric -> probe, this generation's probe samples or None,
+        arrays the probes kept)."""
         ctx = ProbeContext(
             model=model,
             generation=generation,
@@ -338,4 +341,4 @@ class LineageRunner:
             for name, values in probe(ctx).items():
                 metrics[name] = np.broadcast_to(np.asarray(values, dtype=float), (self.config.chains,))
                 owners[name] = probe.name
-        return metrics, owners, ctx.cache.get("samples")
+        return metrics, owners, ctx.cache.get("samples"), ctx.artifacts

@@ -29,6 +29,8 @@ class ProbeContext:
     draw_prev_samples: Callable[[], Any] | None = None  # the previous generation's samples, on first use
     chains: int = 1
     cache: dict = field(default_factory=dict)  # shared between probes within one generation
+    # arrays a probe keeps beside its metrics (e.g. a few sample images); the run stores them per generation
+    artifacts: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def samples(self) -> Any:
@@ -53,6 +55,7 @@ class Probe(ABC):
     name: ClassVar[str]
     modality: ClassVar[Modality]
     metrics: ClassVar[tuple[Metric, ...]]
+    opt_in: ClassVar[bool] = False  # costly probes (a neural encoder) run only when a config names them
 
     @classmethod
     def applies_to(cls, source: Any) -> bool:
