@@ -128,6 +128,8 @@ def test_item_hashes_of_sentences_and_vectors():
     sentences = Sentences.from_lists([[1, 2], [1, 2, 3], [1, 2], [3]])
     hashes = item_hashes(sentences).to_pylist()
     assert hashes[0] == hashes[2] and len(set(hashes)) == 3  # a prefix is not the same sentence
+    # a sentence hashes the same in any batch (a shorter longest sentence pads less)
+    assert item_hashes(Sentences.from_lists([[1, 2], [3]])).to_pylist() == [hashes[0], hashes[3]]
     vectors = item_hashes(np.array([[0.5, 1.0], [0.5, 1.0], [0.5, -1.0]])).to_pylist()
     assert vectors[0] == vectors[1] != vectors[2]
 

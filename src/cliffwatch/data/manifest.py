@@ -398,27 +398,30 @@ def row_hashes(rows: np.ndarray) -> pa.Array:
 
 
 def item_hashes(items) -> pa.Array:
-    """Content hashes of a batch of training items as the loop holds them: Sentences (token ids,
-    padded with -1 to the longest sentence) or an (n, ...) array of vectors or states."""
+    """Content hashes of a batch of training items as the loop holds them: Sentences (token ids;
+    a sentence's hash does not depend on the batch it is in) or an (n, ...) array of vectors or states."""
     from cliffwatch.data.text import Sentences
 
     if isinstance(items, Sentences):
-        width = max(int(items.lengths.max(initial=0)), 1)
+        lengths = items.lengths
+        width = max(int(lengths.max(initial=0)), 1)
         at = items.offsets[:-1, None] + np.arange(width)
         padded = np.append(items.ids.astype(np.int64), -1)[np.where(at < items.offsets[1:, None], at, items.n_tokens)]
-        return row_hashes(padded)
+        return hex_digests(mix64(padded, lengths))
     items = np.asarray(items)
     return row_hashes(items.reshape(len(items), -1))
 
 
-def mix64(rows: np.ndarray) -> np.ndarray:
-    """A uint64 hash of each row of a 2-D numeric array, vectorised over rows."""
+def mix64(rows: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+    """A uint64 hash of each row of a 2-D numeric array, vectorised over rows. ``lengths``: only
+    the first lengths[i] values of row i count (the rest is padding, which must not change the hash)."""
     rows = np.ascontiguousarray(rows)
     words = rows.view(np.uint64) if rows.dtype.itemsize == 8 else rows.astype(np.int64).view(np.uint64)
     state = np.full(len(words), 0x9E3779B97F4A7C15, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for column in words.T:  # one pass per column (a few), vectorised over rows
-            state = _mix(state ^ _mix(column + np.uint64(0x632BE59BD9B4E019)))
+        for j, column in enumerate(words.T):  # one pass per column (a few), vectorised over rows
+            mixed = _mix(state ^ _mix(column + np.uint64(0x632BE59BD9B4E019)))
+            state = mixed if lengths is None else np.where(j < lengths, mixed, state)
     return state
 
 

@@ -13,6 +13,9 @@ Layout::
         checkpoint.npz         model + loop state after the last finished generation (while the
                                lineage runs; removed when it finishes)
         results.parquet        every generation's results, once the lineage has finished
+        manifest-000003.parquet  the provenance manifest of generation 3's training set (one row
+                               per item: its source, generator, recursion depth, content hash),
+                               for `cliffwatch audit`; kept after the lineage finishes
 
 Every file is written to a temporary name and renamed into place, so a crash never leaves
 a half-written file that a reader or a resume would trust.
@@ -84,6 +87,9 @@ class LineageStore:
     def load_checkpoint(self) -> dict[str, np.ndarray]:
         with np.load(self.path / "checkpoint.npz", allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
+
+    def manifest_path(self, generation: int) -> Path:
+        return self.path / f"manifest-{generation:06d}.parquet"
 
     def write_generation(self, generation: int, table: pa.Table, checkpoint: dict[str, np.ndarray]) -> None:
         """Results first, then the checkpoint (none after the last generation: the lineage is
