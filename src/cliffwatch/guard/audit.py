@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cliffwatch.core.errors import DataError
+from cliffwatch.data.manifest import equal_mask, string_keys, take_rows
 from cliffwatch.data.text import Sentences
 from cliffwatch.filters.dedup import similar_pairs
 from cliffwatch.guard.policy import Policy
@@ -142,23 +143,40 @@ def _item_groups(table: pa.Table, policy: Policy, where: str) -> tuple[np.ndarra
     n = table.num_rows
     if policy.dedup == "off":
         return np.arange(n), n
-    exact = pc.dictionary_encode(table.column("content_hash").combine_chunks())
-    groups = exact.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    exact_items = len(exact.dictionary)
+    groups, first = exact_groups(table.column("content_hash").combine_chunks())
+    exact_items = len(first)
     if policy.dedup == "exact":
         return groups, exact_items
     text = table.column("text")
     if text.null_count == n:
         raise DataError(f"{where}: the policy asks for near-duplicate removal (dedup: near) but the manifest has no text")
     # one representative row per exact item: its first row
-    first = np.full(exact_items, n, dtype=np.int64)
-    np.minimum.at(first, groups, np.arange(n))
     has_text = pc.is_valid(pc.take(text, pa.array(first))).to_numpy(zero_copy_only=False)
     candidates = np.flatnonzero(has_text)
     earlier, later = similar_pairs(sentences_from_text(pc.take(text, pa.array(first[candidates]))), policy.threshold)
     labels = connected_components(exact_items, candidates[earlier], candidates[later])
     _, merged = np.unique(labels, return_inverse=True)
     return merged[groups], exact_items
+
+
+def exact_groups(content: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(item number of each row, first row of each item): rows with equal content share an item.
+    Grouped by 64-bit keys with one sort; the rows are then compared with their item's first row,
+    and keys that collided (distinct content, one key) are replaced by exact ones."""
+    groups, first = _equal_keys(string_keys([content])[0])
+    if not equal_mask(content, take_rows(content, first[groups])).all():
+        groups, first = _equal_keys(string_keys([content], exact=True)[0])
+    return groups, first
+
+
+def _equal_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group of each row, first row of each group) of equal keys, with one sort."""
+    order = np.argsort(key)
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    groups = np.empty(len(key), np.int64)
+    groups[order] = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(key)]))
+    return groups, np.minimum.reduceat(order, starts)
 
 
 def sentences_from_text(text: pa.Array | pa.ChunkedArray) -> Sentences:
