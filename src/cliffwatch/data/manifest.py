@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -357,7 +358,10 @@ def _parent_rows(ids: pa.Array, parents: pa.Array, exact: bool, where: str) -> n
     are neighbours), the parents' keys are sorted and looked up in order (cache-friendly)."""
     id_key, parent_key = string_keys([ids, parents], exact)
     n = len(id_key)
-    order = np.argsort(id_key)
+    with ThreadPoolExecutor(1) as pool:  # numpy sorts without the GIL: the two sorts share the cores
+        parents_sorted = pool.submit(np.argsort, parent_key)
+        order = np.argsort(id_key)
+        by_key = parents_sorted.result()
     sorted_key = id_key[order]
     repeat = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
     if repeat.size:
@@ -366,8 +370,7 @@ def _parent_rows(ids: pa.Array, parents: pa.Array, exact: bool, where: str) -> n
             return None
         row = int(min(order[same].min(), order[same + 1].min()))
         raise DataError(f"{where}: duplicate id {ids[row].as_py()!r} (first at row {row}; "
-                        f"{len(np.unique(sorted_key[same]))} id(s) repeat)")
-    by_key = np.argsort(parent_key)
+                        f"{len(pc.unique(take_rows(ids, order[same])))} id(s) repeat)")
     at = np.minimum(np.searchsorted(sorted_key, parent_key[by_key]), n - 1)
     row = np.empty(len(parent_key), np.int64)
     row[by_key] = np.where(sorted_key[at] == parent_key[by_key], order[at], -1)

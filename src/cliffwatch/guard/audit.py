@@ -28,12 +28,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cliffwatch.core.errors import DataError
-from cliffwatch.data.manifest import equal_mask, string_keys, take_rows
+from cliffwatch.data.manifest import SOURCES, equal_mask, string_keys, take_rows
 from cliffwatch.data.text import Sentences
 from cliffwatch.filters.dedup import similar_pairs
 from cliffwatch.guard.policy import Policy
 
-MACHINE = pa.array(["synthetic", "edited"])
 EXAMPLES = 5  # ids of rows without provenance listed in a report
 
 
@@ -76,32 +75,32 @@ class AuditResult:
 def audit(table: pa.Table, policy: Policy, where: str = "manifest") -> AuditResult:
     """Audit a validated manifest table (``cliffwatch.data.manifest.read_manifest``)."""
     n = table.num_rows
-    source = table.column("source")
-    human = pc.equal(source, "human").to_numpy(zero_copy_only=False)
-    machine_mask = pc.is_in(source, value_set=MACHINE)
+    # each row's source as its position in SOURCES (validated: every value is one of them)
+    code = pc.index_in(table.column("source"), value_set=pa.array(SOURCES)).to_numpy(zero_copy_only=False)
+    human = code == SOURCES.index("human")
+    machine = (code == SOURCES.index("synthetic")) | (code == SOURCES.index("edited"))
+    machine_mask = pa.array(machine)
     groups, exact_items = _item_groups(table, policy, where)
     items = int(groups.max()) + 1
     human_items = np.bincount(groups, weights=human, minlength=items) > 0
     effective = float(human_items.sum() / items)
     raw = float(human.sum() / n)
 
-    machine = pc.filter(table.select(["family", "generator", "verified"]), machine_mask)
-    n_machine = machine.num_rows
-    family = pc.coalesce(machine.column("family"), machine.column("generator"))
+    made = pc.filter(table.select(["family", "generator", "verified"]), machine_mask)
+    n_machine = made.num_rows
+    family = pc.coalesce(made.column("family"), made.column("generator"))
     # rows of unknown family form one null bucket: counted in the share, not as a family
     counts = pc.value_counts(family.combine_chunks() if isinstance(family, pa.ChunkedArray) else family)
     known = int(pc.sum(pc.is_valid(counts.field("values")).cast(pa.int64())).as_py() or 0)
     largest = int(pc.max(counts.field("counts")).as_py() or 0)
     family_share = largest / n_machine if n_machine else 0.0
-    verified = int(pc.sum(pc.fill_null(machine.column("verified"), False).cast(pa.int64())).as_py() or 0)
+    verified = int(pc.sum(pc.fill_null(made.column("verified"), False).cast(pa.int64())).as_py() or 0)
     verified_share = verified / n_machine if n_machine else 1.0
 
-    unprovenanced_mask = pc.or_(
-        pc.equal(source, "unknown"),
-        pc.and_(machine_mask, pc.and_(pc.is_null(table.column("family")), pc.is_null(table.column("generator")))),
-    )
-    unprovenanced = int(pc.sum(unprovenanced_mask.cast(pa.int64())).as_py() or 0)
-    examples = pc.filter(table.column("id"), unprovenanced_mask).slice(0, EXAMPLES).to_pylist()
+    anonymous = pc.and_(pc.is_null(table.column("family")), pc.is_null(table.column("generator")))
+    unprovenanced_mask = (code == SOURCES.index("unknown")) | (machine & anonymous.to_numpy(zero_copy_only=False))
+    unprovenanced = int(unprovenanced_mask.sum())
+    examples = take_rows(table.column("id"), np.flatnonzero(unprovenanced_mask)[:EXAMPLES]).to_pylist()
 
     in_human_item = human_items[groups]
     measured = {
@@ -119,17 +118,17 @@ def audit(table: pa.Table, policy: Policy, where: str = "manifest") -> AuditResu
             continue
         op = ">=" if name.startswith("min_") else "<="
         rules.append(RuleVerdict(name, op, required, value, bool(value >= required if op == ">=" else value <= required)))
-    counts_by_source = pc.value_counts(source.combine_chunks())
+    counts_by_source = np.bincount(code, minlength=len(SOURCES))
     return AuditResult(
         manifest=where,
         policy=policy.model_dump(mode="json", exclude_none=True),
         rows=n,
-        sources=dict(zip(counts_by_source.field("values").to_pylist(), counts_by_source.field("counts").to_pylist())),
+        sources={name: int(count) for name, count in zip(SOURCES, counts_by_source) if count},
         dedup=policy.dedup,
         items=items,
         exact_duplicates=n - exact_items,
         near_duplicates=exact_items - items,
-        machine_copies_of_human=int((in_human_item & machine_mask.to_numpy(zero_copy_only=False)).sum()),
+        machine_copies_of_human=int((in_human_item & machine).sum()),
         raw_human_fraction=raw,
         effective_human_fraction=effective,
         unprovenanced=unprovenanced,
@@ -161,10 +160,12 @@ def _item_groups(table: pa.Table, policy: Policy, where: str) -> tuple[np.ndarra
 
 def exact_groups(content: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(item number of each row, first row of each item): rows with equal content share an item.
-    Grouped by 64-bit keys with one sort; the rows are then compared with their item's first row,
-    and keys that collided (distinct content, one key) are replaced by exact ones."""
+    Grouped by 64-bit keys with one sort; the rows of items with several rows are then compared
+    with their item's first row, and keys that collided (distinct content, one key) are replaced
+    by exact ones."""
     groups, first = _equal_keys(string_keys([content])[0])
-    if not equal_mask(content, take_rows(content, first[groups])).all():
+    shared = np.flatnonzero(np.bincount(groups, minlength=len(first))[groups] > 1)
+    if not equal_mask(take_rows(content, shared), take_rows(content, first[groups[shared]])).all():
         groups, first = _equal_keys(string_keys([content], exact=True)[0])
     return groups, first
 
@@ -173,10 +174,10 @@ def _equal_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(group of each row, first row of each group) of equal keys, with one sort."""
     order = np.argsort(key)
     sorted_key = key[order]
-    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    is_start = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
     groups = np.empty(len(key), np.int64)
-    groups[order] = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(key)]))
-    return groups, np.minimum.reduceat(order, starts)
+    groups[order] = np.cumsum(is_start) - 1
+    return groups, np.minimum.reduceat(order, np.flatnonzero(is_start))
 
 
 def sentences_from_text(text: pa.Array | pa.ChunkedArray) -> Sentences:
