@@ -44,6 +44,9 @@ MANIFEST_SCHEMA = pa.schema([
 ])
 MANIFEST_FIELDS = tuple(MANIFEST_SCHEMA.names)
 PRESETS = ("distilabel", "hf-card", "croissant")
+# manifests from this many rows key their strings by DuckDB hashes; smaller ones by Arrow's
+# dictionary codes (quicker than a round trip to DuckDB at that size)
+HASHED_FROM = 100_000
 # distilabel names the generating model per row: `model_name` (1.x, also per step as
 # `model_name_<step>`) or `generation_model` (0.x)
 _DISTILABEL_MODEL = ("model_name", "generation_model")
@@ -334,7 +337,7 @@ def _check_ids(table: pa.Table, where: str) -> None:
     parent = table.column("parent_id").combine_chunks()
     has_parent = pc.is_valid(parent)
     parents = pc.filter(parent, has_parent) if parent.null_count else parent
-    parent_row = _parent_rows(ids, parents, False, where)
+    parent_row = _parent_rows(ids, parents, n < HASHED_FROM, where)
     if parent_row is None:  # two distinct strings share a hash: exact keys
         parent_row = _parent_rows(ids, parents, True, where)
     if not len(parents):
@@ -452,25 +455,28 @@ def item_hashes(items) -> pa.Array:
     from cliffwatch.data.text import Sentences
 
     if isinstance(items, Sentences):
+        # each token mixed with its position, XOR-folded per sentence, mixed with the length:
+        # one pass over the tokens (no padding to the longest sentence)
         lengths = items.lengths
-        width = max(int(lengths.max(initial=0)), 1)
-        at = items.offsets[:-1, None] + np.arange(width)
-        padded = np.append(items.ids.astype(np.int64), -1)[np.where(at < items.offsets[1:, None], at, items.n_tokens)]
-        return hex_digests(mix64(padded, lengths))
+        position = (np.arange(items.n_tokens) - np.repeat(items.offsets[:-1], lengths)).astype(np.uint64)
+        tokens = _mix(items.ids.astype(np.uint64) ^ _mix(position + np.uint64(0x632BE59BD9B4E019)))
+        folded = np.zeros(len(items), np.uint64)
+        nonempty = lengths > 0
+        if nonempty.any():  # reduceat runs from each start to the next: empty sentences are left out
+            folded[nonempty] = np.bitwise_xor.reduceat(tokens, items.offsets[:-1][nonempty])
+        return hex_digests(_mix(folded ^ _mix(lengths.astype(np.uint64))))
     items = np.asarray(items)
     return row_hashes(items.reshape(len(items), -1))
 
 
-def mix64(rows: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
-    """A uint64 hash of each row of a 2-D numeric array, vectorised over rows. ``lengths``: only
-    the first lengths[i] values of row i count (the rest is padding, which must not change the hash)."""
+def mix64(rows: np.ndarray) -> np.ndarray:
+    """A uint64 hash of each row of a 2-D numeric array, vectorised over rows."""
     rows = np.ascontiguousarray(rows)
     words = rows.view(np.uint64) if rows.dtype.itemsize == 8 else rows.astype(np.int64).view(np.uint64)
     state = np.full(len(words), 0x9E3779B97F4A7C15, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for j, column in enumerate(words.T):  # one pass per column (a few), vectorised over rows
-            mixed = _mix(state ^ _mix(column + np.uint64(0x632BE59BD9B4E019)))
-            state = mixed if lengths is None else np.where(j < lengths, mixed, state)
+        for column in words.T:  # one pass per column (a few), vectorised over rows
+            state = _mix(state ^ _mix(column + np.uint64(0x632BE59BD9B4E019)))
     return state
 
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cliffwatch.core.errors import DataError
-from cliffwatch.data.manifest import SOURCES, equal_mask, string_keys, take_rows
+from cliffwatch.data.manifest import HASHED_FROM, SOURCES, equal_mask, string_keys, take_rows
 from cliffwatch.data.text import Sentences
 from cliffwatch.filters.dedup import similar_pairs
 from cliffwatch.guard.policy import Policy
@@ -163,7 +163,7 @@ def exact_groups(content: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     Grouped by 64-bit keys with one sort; the rows of items with several rows are then compared
     with their item's first row, and keys that collided (distinct content, one key) are replaced
     by exact ones."""
-    groups, first = _equal_keys(string_keys([content])[0])
+    groups, first = _equal_keys(string_keys([content], len(content) < HASHED_FROM)[0])
     shared = np.flatnonzero(np.bincount(groups, minlength=len(first))[groups] > 1)
     if not equal_mask(take_rows(content, shared), take_rows(content, first[groups[shared]])).all():
         groups, first = _equal_keys(string_keys([content], exact=True)[0])

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cliffwatch.core.modality import TEXT, Modality, Sentences
 from cliffwatch.data.manifest import item_hashes
@@ -92,15 +93,15 @@ class Provenance:
         chains, n = self.born.shape
         flat = {f.name: getattr(self, f.name).ravel() for f in fields(Provenance)}
         human = flat["generator"] == HUMAN
-        ids = np.char.add(np.char.add("g", flat["born"].astype(str)), np.where(human, "-h", "-s"))
-        ids = np.char.add(ids, flat["index"].astype(str))
+        parts = ["g", _strings(flat["born"]), pc.if_else(pa.array(human), "-h", "-s"), _strings(flat["index"])]
         if chains > 1:
-            ids = np.char.add(np.char.add("c", np.repeat(np.arange(chains), n).astype(str)), np.char.add("-", ids))
+            parts = ["c", _strings(np.repeat(np.arange(chains), n)), "-"] + parts
+        ids = pc.binary_join_element_wise(*parts, "")
         generator = np.where(human, 0, flat["generator"])
         items = train if isinstance(train, Sentences) else np.asarray(train).reshape((chains * n,) + np.shape(train)[2:])
         hashes = item_hashes(items)
         return {
-            "ids": pa.array(ids, pa.string()),
+            "ids": ids,
             "source": pa.array(np.where(human, "human", "synthetic"), pa.string()),
             "generator": pa.array(np.asarray(labels, dtype=object)[generator], pa.string(), mask=human),
             "family": pa.array(np.asarray(families, dtype=object)[generator], pa.string(), mask=human),
@@ -108,3 +109,7 @@ class Provenance:
             "verified": flat["verified"],
             "content_hash": hashes,
         }
+
+
+def _strings(values: np.ndarray) -> pa.Array:
+    return pa.array(values).cast(pa.string())
