@@ -80,6 +80,7 @@ def test_fully_synthetic_replace_is_depth_g_at_generation_g(tmp_path, monkeypatc
 
 def test_accumulate_subsample_tracks_items_and_resume_rebuilds_provenance(tmp_path, monkeypatch, capsys):
     from cliffwatch.config.load import load_config
+    from cliffwatch.core.errors import LineageError
     from cliffwatch.execution.plan import run_metrics
     from cliffwatch.execution.store import RunStore
     from cliffwatch.execution.worker import run_lineage
@@ -116,6 +117,9 @@ def test_accumulate_subsample_tracks_items_and_resume_rebuilds_provenance(tmp_pa
     monkeypatch.setattr(LineageRunner, "_probe", original)
     checkpoint = store.lineage(lineage.id).load_checkpoint()
     assert {"provenance.depth", "provenance.pool.born"} <= set(checkpoint)
+    old = {k: v for k, v in checkpoint.items() if not k.startswith("provenance.")}
+    with pytest.raises(LineageError, match="predates provenance manifests"):
+        next(LineageRunner(lineage).generations((2, old)))
     code, _, _ = invoke(monkeypatch, capsys, "run", path, "--out", tmp_path / "resumed", "-q")
     assert code == 0
     resumed = sorted((tmp_path / "resumed" / "lineages" / lineage.id).glob("manifest-*.parquet"))

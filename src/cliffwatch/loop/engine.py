@@ -253,7 +253,7 @@ class LineageRunner:
         n_human = 0 if p.mode != "replace" and p.human == "fixed" else mixing.human_count(p.synthetic_fraction, p.samples)
         fresh = self.modality.concat([self._human(generation, n_human, anchor), synthetic])
         fresh_prov = Provenance.concat([
-            Provenance.human(self.config.chains, 0 if p.human == "fixed" else generation, n_human) if n_human else None,
+            Provenance.human(self.config.chains, 0 if p.human == "fixed" else generation, n_human),
             Provenance.synthetic(generation, sizes, depth, self.verifies) if synthetic is not None else None,
         ])
         if p.mode == "replace":
