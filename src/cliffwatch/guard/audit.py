@@ -21,6 +21,7 @@ Definitions (what the property tests check against):
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -74,42 +75,22 @@ class AuditResult:
 
 def audit(table: pa.Table, policy: Policy, where: str = "manifest") -> AuditResult:
     """Audit a validated manifest table (``cliffwatch.data.manifest.read_manifest``)."""
+    # grouping rows into items (a sort, which releases the GIL) runs beside the per-row counts
+    with ThreadPoolExecutor(1) as pool:
+        grouping = pool.submit(_item_groups, table, policy, where)
+        rows = _row_counts(table)
+        groups, exact_items = grouping.result()
     n = table.num_rows
-    # each row's source as its position in SOURCES (validated: every value is one of them)
-    code = pc.index_in(table.column("source"), value_set=pa.array(SOURCES)).to_numpy(zero_copy_only=False)
-    human = code == SOURCES.index("human")
-    machine = (code == SOURCES.index("synthetic")) | (code == SOURCES.index("edited"))
-    machine_mask = pa.array(machine)
-    groups, exact_items = _item_groups(table, policy, where)
     items = int(groups.max()) + 1
-    human_items = np.bincount(groups, weights=human, minlength=items) > 0
+    human_items = np.bincount(groups, weights=rows.human, minlength=items) > 0
     effective = float(human_items.sum() / items)
-    raw = float(human.sum() / n)
-
-    made = pc.filter(table.select(["family", "generator", "verified"]), machine_mask)
-    n_machine = made.num_rows
-    family = pc.coalesce(made.column("family"), made.column("generator"))
-    # rows of unknown family form one null bucket: counted in the share, not as a family
-    counts = pc.value_counts(family.combine_chunks() if isinstance(family, pa.ChunkedArray) else family)
-    known = int(pc.sum(pc.is_valid(counts.field("values")).cast(pa.int64())).as_py() or 0)
-    largest = int(pc.max(counts.field("counts")).as_py() or 0)
-    family_share = largest / n_machine if n_machine else 0.0
-    verified = int(pc.sum(pc.fill_null(made.column("verified"), False).cast(pa.int64())).as_py() or 0)
-    verified_share = verified / n_machine if n_machine else 1.0
-
-    anonymous = pc.and_(pc.is_null(table.column("family")), pc.is_null(table.column("generator")))
-    unprovenanced_mask = (code == SOURCES.index("unknown")) | (machine & anonymous.to_numpy(zero_copy_only=False))
-    unprovenanced = int(unprovenanced_mask.sum())
-    examples = take_rows(table.column("id"), np.flatnonzero(unprovenanced_mask)[:EXAMPLES]).to_pylist()
-
-    in_human_item = human_items[groups]
     measured = {
         "min_human_fraction": effective,
-        "max_depth": int(pc.max(table.column("generation")).as_py()),
-        "min_generator_families": known,
-        "max_family_share": family_share,
-        "min_verified_share": verified_share,
-        "max_unprovenanced_share": unprovenanced / n,
+        "max_depth": rows.max_depth,
+        "min_generator_families": rows.families,
+        "max_family_share": rows.family_share,
+        "min_verified_share": rows.verified_share,
+        "max_unprovenanced_share": rows.unprovenanced / n,
     }
     rules = []
     for name, value in measured.items():
@@ -118,22 +99,62 @@ def audit(table: pa.Table, policy: Policy, where: str = "manifest") -> AuditResu
             continue
         op = ">=" if name.startswith("min_") else "<="
         rules.append(RuleVerdict(name, op, required, value, bool(value >= required if op == ">=" else value <= required)))
-    counts_by_source = np.bincount(code, minlength=len(SOURCES))
     return AuditResult(
         manifest=where,
         policy=policy.model_dump(mode="json", exclude_none=True),
         rows=n,
-        sources={name: int(count) for name, count in zip(SOURCES, counts_by_source) if count},
+        sources=rows.sources,
         dedup=policy.dedup,
         items=items,
         exact_duplicates=n - exact_items,
         near_duplicates=exact_items - items,
-        machine_copies_of_human=int((in_human_item & machine).sum()),
-        raw_human_fraction=raw,
+        machine_copies_of_human=int((human_items[groups] & rows.machine).sum()),
+        raw_human_fraction=float(rows.human.sum() / n),
         effective_human_fraction=effective,
-        unprovenanced=unprovenanced,
-        unprovenanced_ids=examples,
+        unprovenanced=rows.unprovenanced,
+        unprovenanced_ids=rows.unprovenanced_ids,
         rules=rules,
+    )
+
+
+@dataclass
+class _Rows:
+    """What the audit counts row by row, before any grouping."""
+
+    human: np.ndarray  # bool per row
+    machine: np.ndarray  # bool per row: synthetic or edited
+    sources: dict[str, int]
+    max_depth: int
+    families: int
+    family_share: float
+    verified_share: float
+    unprovenanced: int
+    unprovenanced_ids: list[str]
+
+
+def _row_counts(table: pa.Table) -> _Rows:
+    # each row's source as its position in SOURCES (validated: every value is one of them)
+    code = pc.index_in(table.column("source"), value_set=pa.array(SOURCES)).to_numpy(zero_copy_only=False)
+    machine = (code == SOURCES.index("synthetic")) | (code == SOURCES.index("edited"))
+    made = pc.filter(table.select(["family", "generator", "verified"]), pa.array(machine))
+    n_machine = made.num_rows
+    family = pc.coalesce(made.column("family"), made.column("generator"))
+    # rows of unknown family form one null bucket: counted in the share, not as a family
+    counts = pc.value_counts(family.combine_chunks() if isinstance(family, pa.ChunkedArray) else family)
+    largest = int(pc.max(counts.field("counts")).as_py() or 0)
+    verified = int(pc.sum(pc.fill_null(made.column("verified"), False).cast(pa.int64())).as_py() or 0)
+    anonymous = pc.and_(pc.is_null(table.column("family")), pc.is_null(table.column("generator")))
+    unprovenanced = (code == SOURCES.index("unknown")) | (machine & anonymous.to_numpy(zero_copy_only=False))
+    return _Rows(
+        human=code == SOURCES.index("human"),
+        machine=machine,
+        sources={name: int(count) for name, count in zip(SOURCES, np.bincount(code, minlength=len(SOURCES))) if count},
+        max_depth=int(pc.max(table.column("generation")).as_py()),
+        families=int(pc.sum(pc.is_valid(counts.field("values")).cast(pa.int64())).as_py() or 0),
+        family_share=largest / n_machine if n_machine else 0.0,
+        verified_share=verified / n_machine if n_machine else 1.0,
+        unprovenanced=int(unprovenanced.sum()),
+        unprovenanced_ids=take_rows(table.column("id"), np.flatnonzero(unprovenanced)[:EXAMPLES]).to_pylist(),
     )
 
 
