@@ -128,6 +128,10 @@ def test_item_hashes_of_sentences_and_vectors():
     sentences = Sentences.from_lists([[1, 2], [1, 2, 3], [1, 2], [3]])
     hashes = item_hashes(sentences).to_pylist()
     assert hashes[0] == hashes[2] and len(set(hashes)) == 3  # a prefix is not the same sentence
+    # a sentence hashes the same in any batch (a shorter longest sentence pads less)
+    assert item_hashes(Sentences.from_lists([[1, 2], [3]])).to_pylist() == [hashes[0], hashes[3]]
+    empty = item_hashes(Sentences.from_lists([[], [1, 2], []])).to_pylist()
+    assert empty[0] == empty[2] != empty[1] == hashes[0]
     vectors = item_hashes(np.array([[0.5, 1.0], [0.5, 1.0], [0.5, -1.0]])).to_pylist()
     assert vectors[0] == vectors[1] != vectors[2]
 
@@ -142,18 +146,59 @@ BASE = {"id": ["a", "b", "c"], "source": ["human", "synthetic", "synthetic"], "g
         "content_hash": ["1", "2", "3"], "parent_id": [None, "a", "b"]}
 
 
+@pytest.fixture(params=["hashed", "colliding", "no-duckdb"])
+def keys(request, monkeypatch):
+    """Every id, parent and content check under three kinds of string keys: DuckDB hashes; hashes
+    that collide (kept to 1 bit: the checks must notice and fall back to exact keys); and Arrow
+    dictionary codes (DuckDB not installed)."""
+    import sys
+
+    import cliffwatch.data.manifest as manifest
+    import cliffwatch.guard.audit as audit
+
+    if request.param != "no-duckdb":  # hash even the smallest manifest
+        monkeypatch.setattr(manifest, "HASHED_FROM", 0)
+        monkeypatch.setattr(audit, "HASHED_FROM", 0)
+    if request.param == "colliding":
+        original = manifest.string_keys
+
+        def colliding(arrays, exact=False):
+            return original(arrays, exact) if exact else [k % np.uint64(2) for k in original(arrays)]
+
+        monkeypatch.setattr(manifest, "string_keys", colliding)
+        monkeypatch.setattr(audit, "string_keys", colliding)
+    elif request.param == "no-duckdb":
+        monkeypatch.setitem(sys.modules, "duckdb", None)  # import duckdb raises ImportError
+    return request.param
+
+
+def test_ids_parents_and_content_groups_under_every_kind_of_key(keys):
+    from cliffwatch.guard.audit import exact_groups
+
+    n = 1000
+    ids = [f"item-{i}" for i in range(n)]
+    parents = [None if i % 3 == 0 else ids[i - 1 - i % 7 if i % 7 < i else 0] for i in range(n)]
+    content = [f"text-{i % 600}" for i in range(n)]  # rows i and i + 600 share their content
+    table = validate(pa.table({"id": ids, "source": ["human"] * n, "generation": [0] * n,
+                               "content_hash": content, "parent_id": parents}))
+    assert table.num_rows == n
+    groups, first = exact_groups(table.column("content_hash").combine_chunks())
+    assert len(first) == 600 and (groups[:400] == groups[600:]).all() and len(np.unique(groups[:600])) == 600
+    assert (np.sort(first) == np.arange(600)).all()
+
+
 @pytest.mark.parametrize("change, message", [
     ({"drop": ["source", "content_hash"]}, "missing required column(s): source, content_hash"),
     ({"source": ["human", "robot", "synthetic"]}, "row 1: unknown source 'robot'"),
     ({"generation": [0, -1, 2]}, "row 1 (id 'b'): generation (recursion depth) is negative"),
     ({"generation": [1, 1, 2]}, "row 0 (id 'a'): human data must have generation 0"),
-    ({"id": ["a", "b", "a"]}, "duplicate id 'a'"),
+    ({"id": ["a", "b", "a"]}, "duplicate id 'a' (first at row 0; 1 id(s) repeat)"),
     ({"parent_id": [None, "zz", "b"]}, "parent_id 'zz' is not an id in the manifest"),
     ({"parent_id": ["c", "a", "b"]}, "parent_id cycle"),
     ({"empty": True}, "the manifest is empty"),
     ({"generation": ["0", "one", "2"]}, "column 'generation' cannot be read as int64"),
 ])
-def test_bad_manifests_are_one_line_data_errors(change, message):
+def test_bad_manifests_are_one_line_data_errors(change, message, keys):
     columns = {k: list(v) for k, v in BASE.items()}
     for key, value in change.items():
         if key == "drop":

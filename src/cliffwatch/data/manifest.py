@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,9 @@ MANIFEST_SCHEMA = pa.schema([
 ])
 MANIFEST_FIELDS = tuple(MANIFEST_SCHEMA.names)
 PRESETS = ("distilabel", "hf-card", "croissant")
+# manifests from this many rows key their strings by DuckDB hashes; smaller ones by Arrow's
+# dictionary codes (quicker than a round trip to DuckDB at that size)
+HASHED_FROM = 100_000
 # distilabel names the generating model per row: `model_name` (1.x, also per step as
 # `model_name_<step>`) or `generation_model` (0.x)
 _DISTILABEL_MODEL = ("model_name", "generation_model")
@@ -332,21 +336,14 @@ def _check_ids(table: pa.Table, where: str) -> None:
     n = len(ids)
     parent = table.column("parent_id").combine_chunks()
     has_parent = pc.is_valid(parent)
-    parents = pc.filter(parent, has_parent)
-    # one hash table for both checks: ids first, so an id's dictionary position is its row while
-    # ids are distinct, and a parent found at a position >= the distinct ids is no id at all
-    encoded = pc.dictionary_encode(pa.concat_arrays([ids, parents]) if len(parents) else ids)
-    codes = encoded.indices.to_numpy(zero_copy_only=False)
-    distinct = int(codes[:n].max()) + 1
-    if distinct != n:
-        counts = np.bincount(codes[:n])
-        row = int(np.flatnonzero(counts[codes[:n]] > 1)[0])
-        raise DataError(f"{where}: duplicate id {ids[row].as_py()!r} (first at row {row}; {int((counts > 1).sum())} id(s) repeat)")
+    parents = pc.filter(parent, has_parent) if parent.null_count else parent
+    parent_row = _parent_rows(ids, parents, n < HASHED_FROM, where)
+    if parent_row is None:  # two distinct strings share a hash: exact keys
+        parent_row = _parent_rows(ids, parents, True, where)
     if not len(parents):
         return
     child = np.flatnonzero(has_parent.to_numpy(zero_copy_only=False))
-    parent_row = codes[n:].astype(np.int64)
-    dangling = np.flatnonzero(parent_row >= n)
+    dangling = np.flatnonzero(parent_row < 0)
     if dangling.size:
         row = int(child[dangling[0]])
         raise DataError(f"{where}: row {row} (id {ids[row].as_py()!r}): parent_id {parent[row].as_py()!r} is not an id in the manifest")
@@ -356,6 +353,61 @@ def _check_ids(table: pa.Table, where: str) -> None:
     if cycle.size:
         row = int(cycle[0])
         raise DataError(f"{where}: parent_id cycle through id {ids[row].as_py()!r} (row {row}; {cycle.size} row(s) on or below a cycle)")
+
+
+def _parent_rows(ids: pa.Array, parents: pa.Array, exact: bool, where: str) -> np.ndarray | None:
+    """The row of each parent among the ids (-1: no such id), or None when two distinct strings
+    share a key; DataError on a duplicate id. Sort-based: the ids' keys are sorted once (duplicates
+    are neighbours), the parents' keys are sorted and looked up in order (cache-friendly)."""
+    id_key, parent_key = string_keys([ids, parents], exact)
+    n = len(id_key)
+    with ThreadPoolExecutor(1) as pool:  # numpy sorts without the GIL: the two sorts share the cores
+        parents_sorted = pool.submit(np.argsort, parent_key)
+        order = np.argsort(id_key)
+        by_key = parents_sorted.result()
+    sorted_key = id_key[order]
+    repeat = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
+    if repeat.size:
+        same = repeat[equal_mask(take_rows(ids, order[repeat]), take_rows(ids, order[repeat + 1]))]
+        if not same.size:
+            return None
+        row = int(min(order[same].min(), order[same + 1].min()))
+        raise DataError(f"{where}: duplicate id {ids[row].as_py()!r} (first at row {row}; "
+                        f"{len(pc.unique(take_rows(ids, order[same])))} id(s) repeat)")
+    at = np.minimum(np.searchsorted(sorted_key, parent_key[by_key]), n - 1)
+    row = np.empty(len(parent_key), np.int64)
+    row[by_key] = np.where(sorted_key[at] == parent_key[by_key], order[at], -1)
+    found = row >= 0
+    named = parents if found.all() else parents.filter(pa.array(found))
+    return row if equal_mask(take_rows(ids, row[found]), named).all() else None
+
+
+def string_keys(arrays: list[pa.Array], exact: bool = False) -> list[np.ndarray]:
+    """A uint64 key per string of each array, equal for equal strings across all of them (nulls
+    not allowed). DuckDB's hash, multithreaded, when installed: distinct strings may share a key
+    (about n**2 / 2**65 pairs), so callers confirm matches on the strings. ``exact`` (or without
+    DuckDB): Arrow dictionary codes, which never collide but hash on one thread."""
+    try:
+        import duckdb
+    except ImportError:
+        exact = True
+    if exact:
+        codes = pc.dictionary_encode(pa.concat_arrays(arrays)).indices.to_numpy(zero_copy_only=False).astype(np.uint64)
+        return np.split(codes, np.cumsum([len(a) for a in arrays])[:-1])
+    out = []
+    for array in arrays:
+        frame = pa.table({"v": array})  # noqa: F841 (read by name in the query)
+        out.append(duckdb.sql("select hash(v) as k from frame").fetchnumpy()["k"] if len(array) else np.zeros(0, np.uint64))
+    return out
+
+
+def take_rows(strings: pa.Array, rows: np.ndarray) -> pa.Array:
+    return strings.take(pa.array(rows, pa.int64()))
+
+
+def equal_mask(left: pa.Array, right: pa.Array) -> np.ndarray:
+    """left == right, element by element, as a numpy bool array."""
+    return pc.equal(left, right).to_numpy(zero_copy_only=False).astype(bool) if len(left) else np.zeros(0, bool)
 
 
 def _on_cycle(up: np.ndarray) -> np.ndarray:
@@ -398,15 +450,21 @@ def row_hashes(rows: np.ndarray) -> pa.Array:
 
 
 def item_hashes(items) -> pa.Array:
-    """Content hashes of a batch of training items as the loop holds them: Sentences (token ids,
-    padded with -1 to the longest sentence) or an (n, ...) array of vectors or states."""
+    """Content hashes of a batch of training items as the loop holds them: Sentences (token ids;
+    a sentence's hash does not depend on the batch it is in) or an (n, ...) array of vectors or states."""
     from cliffwatch.data.text import Sentences
 
     if isinstance(items, Sentences):
-        width = max(int(items.lengths.max(initial=0)), 1)
-        at = items.offsets[:-1, None] + np.arange(width)
-        padded = np.append(items.ids.astype(np.int64), -1)[np.where(at < items.offsets[1:, None], at, items.n_tokens)]
-        return row_hashes(padded)
+        # each token mixed with its position, XOR-folded per sentence, mixed with the length:
+        # one pass over the tokens (no padding to the longest sentence)
+        lengths = items.lengths
+        position = (np.arange(items.n_tokens) - np.repeat(items.offsets[:-1], lengths)).astype(np.uint64)
+        tokens = _mix(items.ids.astype(np.uint64) ^ _mix(position + np.uint64(0x632BE59BD9B4E019)))
+        folded = np.zeros(len(items), np.uint64)
+        nonempty = lengths > 0
+        if nonempty.any():  # reduceat runs from each start to the next: empty sentences are left out
+            folded[nonempty] = np.bitwise_xor.reduceat(tokens, items.offsets[:-1][nonempty])
+        return hex_digests(_mix(folded ^ _mix(lengths.astype(np.uint64))))
     items = np.asarray(items)
     return row_hashes(items.reshape(len(items), -1))
 

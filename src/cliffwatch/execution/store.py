@@ -16,6 +16,9 @@ Layout::
         samples-000003.json    a few of that generation's model samples (while the lineage runs)
         samples.jsonl          one line per generation: {"generation": g, "items": [...]}, once finished
         artifacts/gen-000003.npz  arrays probes kept for the report (e.g. sample images), if any
+        manifest-000003.parquet  the provenance manifest of generation 3's training set (one row
+                               per item: its source, generator, recursion depth, content hash),
+                               for `cliffwatch audit`; kept after the lineage finishes
 
 Every file is written to a temporary name and renamed into place, so a crash never leaves
 a half-written file that a reader or a resume would trust.
@@ -87,6 +90,9 @@ class LineageStore:
     def load_checkpoint(self) -> dict[str, np.ndarray]:
         with np.load(self.path / "checkpoint.npz", allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
+
+    def manifest_path(self, generation: int) -> Path:
+        return self.path / f"manifest-{generation:06d}.parquet"
 
     def write_generation(self, generation: int, table: pa.Table, checkpoint: dict[str, np.ndarray]) -> None:
         """Results first, then the checkpoint (none after the last generation: the lineage is

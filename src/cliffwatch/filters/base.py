@@ -39,6 +39,8 @@ class Filter(ABC):
     name: ClassVar[str]
     Params: ClassVar[type[Params]] = Params
     modalities: ClassVar[tuple[Modality, ...]] = (VECTOR, TOKENS, TEXT)
+    # checks items against ground truth: what it passes is `verified` in the loop's manifests
+    verifies: ClassVar[bool] = False
 
     def __init__(self, params: Params | dict | None = None) -> None:
         self.params = params if isinstance(params, Params) else self.Params(**(params or {}))

@@ -137,6 +137,7 @@ class Verifier(Filter):
     pass, sentences that state a false fact do not (see the module docstring for what a fact claim is)."""
 
     modalities = (TEXT,)
+    verifies = True
 
     def __init__(self, params=None) -> None:
         super().__init__(params)

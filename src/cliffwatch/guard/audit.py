@@ -21,6 +21,7 @@ Definitions (what the property tests check against):
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -28,11 +29,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cliffwatch.core.errors import DataError
+from cliffwatch.data.manifest import HASHED_FROM, SOURCES, equal_mask, string_keys, take_rows
 from cliffwatch.data.text import Sentences
 from cliffwatch.filters.dedup import similar_pairs
 from cliffwatch.guard.policy import Policy
 
-MACHINE = pa.array(["synthetic", "edited"])
 EXAMPLES = 5  # ids of rows without provenance listed in a report
 
 
@@ -74,42 +75,22 @@ class AuditResult:
 
 def audit(table: pa.Table, policy: Policy, where: str = "manifest") -> AuditResult:
     """Audit a validated manifest table (``cliffwatch.data.manifest.read_manifest``)."""
+    # grouping rows into items (a sort, which releases the GIL) runs beside the per-row counts
+    with ThreadPoolExecutor(1) as pool:
+        grouping = pool.submit(_item_groups, table, policy, where)
+        rows = _row_counts(table)
+        groups, exact_items = grouping.result()
     n = table.num_rows
-    source = table.column("source")
-    human = pc.equal(source, "human").to_numpy(zero_copy_only=False)
-    machine_mask = pc.is_in(source, value_set=MACHINE)
-    groups, exact_items = _item_groups(table, policy, where)
     items = int(groups.max()) + 1
-    human_items = np.bincount(groups, weights=human, minlength=items) > 0
+    human_items = np.bincount(groups, weights=rows.human, minlength=items) > 0
     effective = float(human_items.sum() / items)
-    raw = float(human.sum() / n)
-
-    machine = pc.filter(table.select(["family", "generator", "verified"]), machine_mask)
-    n_machine = machine.num_rows
-    family = pc.coalesce(machine.column("family"), machine.column("generator"))
-    # rows of unknown family form one null bucket: counted in the share, not as a family
-    counts = pc.value_counts(family.combine_chunks() if isinstance(family, pa.ChunkedArray) else family)
-    known = int(pc.sum(pc.is_valid(counts.field("values")).cast(pa.int64())).as_py() or 0)
-    largest = int(pc.max(counts.field("counts")).as_py() or 0)
-    family_share = largest / n_machine if n_machine else 0.0
-    verified = int(pc.sum(pc.fill_null(machine.column("verified"), False).cast(pa.int64())).as_py() or 0)
-    verified_share = verified / n_machine if n_machine else 1.0
-
-    unprovenanced_mask = pc.or_(
-        pc.equal(source, "unknown"),
-        pc.and_(machine_mask, pc.and_(pc.is_null(table.column("family")), pc.is_null(table.column("generator")))),
-    )
-    unprovenanced = int(pc.sum(unprovenanced_mask.cast(pa.int64())).as_py() or 0)
-    examples = pc.filter(table.column("id"), unprovenanced_mask).slice(0, EXAMPLES).to_pylist()
-
-    in_human_item = human_items[groups]
     measured = {
         "min_human_fraction": effective,
-        "max_depth": int(pc.max(table.column("generation")).as_py()),
-        "min_generator_families": known,
-        "max_family_share": family_share,
-        "min_verified_share": verified_share,
-        "max_unprovenanced_share": unprovenanced / n,
+        "max_depth": rows.max_depth,
+        "min_generator_families": rows.families,
+        "max_family_share": rows.family_share,
+        "min_verified_share": rows.verified_share,
+        "max_unprovenanced_share": rows.unprovenanced / n,
     }
     rules = []
     for name, value in measured.items():
@@ -118,22 +99,62 @@ def audit(table: pa.Table, policy: Policy, where: str = "manifest") -> AuditResu
             continue
         op = ">=" if name.startswith("min_") else "<="
         rules.append(RuleVerdict(name, op, required, value, bool(value >= required if op == ">=" else value <= required)))
-    counts_by_source = pc.value_counts(source.combine_chunks())
     return AuditResult(
         manifest=where,
         policy=policy.model_dump(mode="json", exclude_none=True),
         rows=n,
-        sources=dict(zip(counts_by_source.field("values").to_pylist(), counts_by_source.field("counts").to_pylist())),
+        sources=rows.sources,
         dedup=policy.dedup,
         items=items,
         exact_duplicates=n - exact_items,
         near_duplicates=exact_items - items,
-        machine_copies_of_human=int((in_human_item & machine_mask.to_numpy(zero_copy_only=False)).sum()),
-        raw_human_fraction=raw,
+        machine_copies_of_human=int((human_items[groups] & rows.machine).sum()),
+        raw_human_fraction=float(rows.human.sum() / n),
         effective_human_fraction=effective,
-        unprovenanced=unprovenanced,
-        unprovenanced_ids=examples,
+        unprovenanced=rows.unprovenanced,
+        unprovenanced_ids=rows.unprovenanced_ids,
         rules=rules,
+    )
+
+
+@dataclass
+class _Rows:
+    """What the audit counts row by row, before any grouping."""
+
+    human: np.ndarray  # bool per row
+    machine: np.ndarray  # bool per row: synthetic or edited
+    sources: dict[str, int]
+    max_depth: int
+    families: int
+    family_share: float
+    verified_share: float
+    unprovenanced: int
+    unprovenanced_ids: list[str]
+
+
+def _row_counts(table: pa.Table) -> _Rows:
+    # each row's source as its position in SOURCES (validated: every value is one of them)
+    code = pc.index_in(table.column("source"), value_set=pa.array(SOURCES)).to_numpy(zero_copy_only=False)
+    machine = (code == SOURCES.index("synthetic")) | (code == SOURCES.index("edited"))
+    made = pc.filter(table.select(["family", "generator", "verified"]), pa.array(machine))
+    n_machine = made.num_rows
+    family = pc.coalesce(made.column("family"), made.column("generator"))
+    # rows of unknown family form one null bucket: counted in the share, not as a family
+    counts = pc.value_counts(family.combine_chunks() if isinstance(family, pa.ChunkedArray) else family)
+    largest = int(pc.max(counts.field("counts")).as_py() or 0)
+    verified = int(pc.sum(pc.fill_null(made.column("verified"), False).cast(pa.int64())).as_py() or 0)
+    anonymous = pc.and_(pc.is_null(table.column("family")), pc.is_null(table.column("generator")))
+    unprovenanced = (code == SOURCES.index("unknown")) | (machine & anonymous.to_numpy(zero_copy_only=False))
+    return _Rows(
+        human=code == SOURCES.index("human"),
+        machine=machine,
+        sources={name: int(count) for name, count in zip(SOURCES, np.bincount(code, minlength=len(SOURCES))) if count},
+        max_depth=int(pc.max(table.column("generation")).as_py()),
+        families=int(pc.sum(pc.is_valid(counts.field("values")).cast(pa.int64())).as_py() or 0),
+        family_share=largest / n_machine if n_machine else 0.0,
+        verified_share=verified / n_machine if n_machine else 1.0,
+        unprovenanced=int(unprovenanced.sum()),
+        unprovenanced_ids=take_rows(table.column("id"), np.flatnonzero(unprovenanced)[:EXAMPLES]).to_pylist(),
     )
 
 
@@ -142,23 +163,42 @@ def _item_groups(table: pa.Table, policy: Policy, where: str) -> tuple[np.ndarra
     n = table.num_rows
     if policy.dedup == "off":
         return np.arange(n), n
-    exact = pc.dictionary_encode(table.column("content_hash").combine_chunks())
-    groups = exact.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    exact_items = len(exact.dictionary)
+    groups, first = exact_groups(table.column("content_hash").combine_chunks())
+    exact_items = len(first)
     if policy.dedup == "exact":
         return groups, exact_items
     text = table.column("text")
     if text.null_count == n:
         raise DataError(f"{where}: the policy asks for near-duplicate removal (dedup: near) but the manifest has no text")
     # one representative row per exact item: its first row
-    first = np.full(exact_items, n, dtype=np.int64)
-    np.minimum.at(first, groups, np.arange(n))
     has_text = pc.is_valid(pc.take(text, pa.array(first))).to_numpy(zero_copy_only=False)
     candidates = np.flatnonzero(has_text)
     earlier, later = similar_pairs(sentences_from_text(pc.take(text, pa.array(first[candidates]))), policy.threshold)
     labels = connected_components(exact_items, candidates[earlier], candidates[later])
     _, merged = np.unique(labels, return_inverse=True)
     return merged[groups], exact_items
+
+
+def exact_groups(content: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(item number of each row, first row of each item): rows with equal content share an item.
+    Grouped by 64-bit keys with one sort; the rows of items with several rows are then compared
+    with their item's first row, and keys that collided (distinct content, one key) are replaced
+    by exact ones."""
+    groups, first = _equal_keys(string_keys([content], len(content) < HASHED_FROM)[0])
+    shared = np.flatnonzero(np.bincount(groups, minlength=len(first))[groups] > 1)
+    if not equal_mask(take_rows(content, shared), take_rows(content, first[groups[shared]])).all():
+        groups, first = _equal_keys(string_keys([content], exact=True)[0])
+    return groups, first
+
+
+def _equal_keys(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(group of each row, first row of each group) of equal keys, with one sort."""
+    order = np.argsort(key)
+    sorted_key = key[order]
+    is_start = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
+    groups = np.empty(len(key), np.int64)
+    groups[order] = np.cumsum(is_start) - 1
+    return groups, np.minimum.reduceat(order, np.flatnonzero(is_start))
 
 
 def sentences_from_text(text: pa.Array | pa.ChunkedArray) -> Sentences:

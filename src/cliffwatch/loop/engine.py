@@ -22,6 +22,7 @@ from cliffwatch.families.base import Family, Model
 from cliffwatch.filters.base import FilterContext
 from cliffwatch.loop import mixing
 from cliffwatch.loop.lineage import Lineage, filter_labels, generator_labels
+from cliffwatch.loop.provenance import Provenance
 from cliffwatch.probes.base import Probe, ProbeContext
 
 MAX_RESAMPLE_ROUNDS = 20  # a filter that accepts almost nothing must not loop forever
@@ -86,6 +87,13 @@ class GenerationOutput:
     state: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # to resume after this generation
     samples_preview: list[Any] = field(default_factory=list)  # a few of this model's samples, JSON-ready
     artifacts: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # arrays probes kept (sample images)
+    train: Any = field(repr=False, default=None)  # the training set the model was fitted on
+    provenance: Provenance | None = field(repr=False, default=None)  # of each item of ``train``
+    sources: tuple[list[str], list[str]] = field(repr=False, default=([], []))  # generator labels, families
+
+    def manifest(self) -> dict[str, Any]:
+        """The training set's provenance manifest as columns for ``data.manifest.write_manifest``."""
+        return self.provenance.manifest(self.train, *self.sources)
 
     def values(self) -> dict[str, np.ndarray]:
         """Every metric per chain: the probes', then the loop statistics'."""
@@ -174,6 +182,10 @@ class LineageRunner:
                 raise ConfigError(f"policy.filters.{i}: {spec.name} cannot run here: {reason}")
             self.filters.append((spec, filter_cls(spec.params)))
         self.filter_labels = filter_labels(policy.filters)
+        # the manifest's generator and family of each generator index (none: the lineage's own model)
+        self.sources = ((generator_labels(policy.generators), [g.family.name for g in policy.generators])
+                        if policy.generators else ([self.config.family.name], [self.config.family.name]))
+        self.verifies = any(f.verifies for _, f in self.filters)
 
     # -- one generation's training set ----------------------------------------------------------
     def _human(self, generation: int, n: int, anchor: Any) -> Any:
@@ -183,19 +195,22 @@ class LineageRunner:
             return self.modality.head(anchor, n)
         return self.source.draw(n, self.lineage.data_rng(generation, "human"), self.config.chains)
 
-    def _synthetic(self, generation: int, n: int, models: Models, anchor: Any) -> tuple[Any, LoopStats | None]:
-        """n synthetic items per chain from the generator models (split by weight), through the filters."""
+    def _synthetic(self, generation: int, n: int, models: Models, anchor: Any
+                   ) -> tuple[Any, LoopStats | None, list[tuple[int, int]]]:
+        """n synthetic items per chain from the generator models (split by weight), through the
+        filters; and (generator index, items kept per chain) of each part, in the batch's order."""
         if n == 0:
-            return None, None
+            return None, None, []
         if not self.generators:
             sources = [("", models.main, 1.0)]
         else:
             sources = [(label, m, w) for (label, _, w), m in zip(self.generators, models.generators)]
-        parts, seen, passed, shares, drawn = [], {}, {}, {}, 0.0
-        for (label, model, _), k in zip(sources, mixing.split(n, [w for *_, w in sources])):
+        parts, sizes, seen, passed, shares, drawn = [], [], {}, {}, {}, 0.0
+        for index, ((label, model, _), k) in enumerate(zip(sources, mixing.split(n, [w for *_, w in sources]))):
             if k:
                 part, part_drawn = self._filtered(generation, label, model, k, models.train, anchor, seen, passed)
                 parts.append(part)
+                sizes.append((index, self.modality.size(part)))
                 drawn += part_drawn
                 if label:
                     shares[label] = self.modality.size(part)
@@ -206,7 +221,7 @@ class LineageRunner:
             drawn=drawn if self.filters else None,
             kept=float(kept) if self.filters else None,
         )
-        return self.modality.concat(parts), stats
+        return self.modality.concat(parts), stats, sizes
 
     def _filtered(self, generation: int, label: str, model: Model, k: int, train: Any, anchor: Any,
                   seen: dict[str, float], passed: dict[str, float]) -> tuple[Any, float]:
@@ -243,22 +258,31 @@ class LineageRunner:
                 break
         return self.modality.concat(kept), drawn
 
-    def _training_set(self, generation: int, models: Models, anchor: Any, pool: Any) -> tuple[Any, Any, LoopStats | None]:
-        """(training set, accumulated pool, loop statistics) for this generation."""
+    def _training_set(self, generation: int, models: Models, anchor: Any, pool: Any, pool_prov: Provenance | None,
+                      depth: np.ndarray) -> tuple[Any, Provenance, Any, Provenance | None, LoopStats | None]:
+        """(training set, its provenance, accumulated pool, its provenance, loop statistics) for this
+        generation. ``depth`` (chains,): the recursion depth of the data the models were fitted on."""
         p = self.config.policy
         if generation == 0:
-            return anchor, anchor, None
-        synthetic, stats = self._synthetic(generation, mixing.synthetic_count(p.synthetic_fraction, p.samples), models, anchor)
+            prov = Provenance.human(self.config.chains, 0, p.samples)
+            return anchor, prov, anchor, prov, None
+        synthetic, stats, sizes = self._synthetic(generation, mixing.synthetic_count(p.synthetic_fraction, p.samples), models, anchor)
         # an accumulating pool already holds the fixed anchor (from generation 0): adding it again
         # would only duplicate it, so only fresh human data joins the pool
         n_human = 0 if p.mode != "replace" and p.human == "fixed" else mixing.human_count(p.synthetic_fraction, p.samples)
         fresh = self.modality.concat([self._human(generation, n_human, anchor), synthetic])
+        fresh_prov = Provenance.concat([
+            Provenance.human(self.config.chains, 0 if p.human == "fixed" else generation, n_human),
+            Provenance.synthetic(generation, sizes, depth, self.verifies) if synthetic is not None else None,
+        ])
         if p.mode == "replace":
-            return fresh, None, stats
-        pool = self.modality.concat([pool, fresh])
+            return fresh, fresh_prov, None, None, stats
+        pool, pool_prov = self.modality.concat([pool, fresh]), Provenance.concat([pool_prov, fresh_prov])
         if p.mode == "accumulate":
-            return pool, pool, stats
-        return self.modality.subsample(pool, p.samples, self.lineage.rng(generation, "subsample")), pool, stats
+            return pool, pool_prov, pool, pool_prov, stats
+        # the provenance replays the pool's subsample from a second generator of the same stream
+        train = self.modality.subsample(pool, p.samples, self.lineage.rng(generation, "subsample"))
+        return train, pool_prov.subsample(self.modality, p.samples, self.lineage.rng(generation, "subsample")), pool, pool_prov, stats
 
     # -- the loop -------------------------------------------------------------------------------
     def generations(self, resume: tuple[int, dict[str, np.ndarray]] | None = None) -> Iterator[GenerationOutput]:
@@ -266,14 +290,15 @@ class LineageRunner:
         up to the last one. A generation's ``state`` is only filled when more follow."""
         cfg, lineage = self.config, self.lineage
         anchor = self.source.draw(cfg.policy.samples, lineage.data_rng(0, "human"), cfg.chains)
-        start, models, pool = 0, Models(), None
+        start, models, pool, pool_prov, depth = 0, Models(), None, None, np.zeros(cfg.chains, np.int64)
         if resume is not None:
             done, state = resume
-            models, pool = self._restore(state)
+            models, pool, pool_prov, depth = self._restore(state)
             start = done + 1
         prev_samples = None  # the previous generation's probe samples, if a probe drew them
         for generation in range(start, cfg.generations + 1):
-            train, pool, stats = self._training_set(generation, models, anchor, pool)
+            train, train_prov, pool, pool_prov, stats = self._training_set(generation, models, anchor, pool, pool_prov, depth)
+            depth = train_prov.max_depth()  # every model of this generation is fitted on train
             prev_model = models.main
             models = Models(
                 self._fit(self.family, train, lineage.rng(generation, "fit"), prev_model),
@@ -284,32 +309,38 @@ class LineageRunner:
             metrics, owners, samples, artifacts = self._probe(generation, models.main, prev_model, train, prev_samples)
             prev_samples = samples
             last = generation == cfg.generations
-            yield GenerationOutput(generation, models.main, metrics, owners, stats,
-                                   {} if last else self._checkpoint(models, pool), preview(samples, self.source.info),
-                                   artifacts)
+            state = {} if last else self._checkpoint(models, pool, pool_prov, depth)
+            yield GenerationOutput(generation, models.main, metrics, owners, stats, state,
+                                   samples_preview=preview(samples, self.source.info), artifacts=artifacts,
+                                   train=train, provenance=train_prov, sources=self.sources)
 
     @staticmethod
     def _fit(family: Family, train: Any, rng: np.random.Generator, previous: Model | None) -> Model:
         return family.fit(train, rng, init=previous) if family.warm_start else family.fit(train, rng)
 
-    def _checkpoint(self, models: Models, pool: Any) -> dict[str, np.ndarray]:
+    def _checkpoint(self, models: Models, pool: Any, pool_prov: Provenance | None, depth: np.ndarray) -> dict[str, np.ndarray]:
         state = {f"model.{k}": v for k, v in models.main.state().items()}
+        state["provenance.depth"] = depth
         for i, m in enumerate(models.generators):
             state.update({f"gen{i}.{k}": v for k, v in m.state().items()})
         if pool is not None and self.config.policy.mode != "replace":
             state.update(self.modality.to_arrays("pool", pool))
+            state.update(pool_prov.to_arrays("provenance.pool"))
         if self.filters:  # filters may look at what the generators were fitted on
             state.update(self.modality.to_arrays("train", models.train))
         return state
 
-    def _restore(self, state: dict[str, np.ndarray]) -> tuple[Models, Any]:
+    def _restore(self, state: dict[str, np.ndarray]) -> tuple[Models, Any, Provenance | None, np.ndarray]:
         def part(prefix: str) -> dict[str, np.ndarray]:
             return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
         main = self.family.from_state(part("model."))
         generators = [fam.from_state(part(f"gen{i}.")) for i, (_, fam, _) in enumerate(self.generators)]
         train = self.modality.from_arrays("train", state)
-        return Models(main, generators, train), self.modality.from_arrays("pool", state)
+        if "provenance.depth" not in state:
+            raise LineageError("the checkpoint predates provenance manifests; start the run afresh (--overwrite)")
+        return (Models(main, generators, train), self.modality.from_arrays("pool", state),
+                Provenance.from_arrays("provenance.pool", state), state["provenance.depth"])
 
     def _probe_samples(self, model: Model, generation: int) -> Any:
         p = self.config.policy
