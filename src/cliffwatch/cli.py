@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
 
-from cliffwatch.core.errors import CliffwatchError
+from cliffwatch.core.errors import CliffwatchError, Interrupted, one_line
 
 app = typer.Typer(
     help="Find the quality cliff of training AI on AI outputs before your users do.",
@@ -240,24 +243,70 @@ def _component_cells(registry, name: str, entry, n: int) -> list[str]:
     return [str(applies), knobs]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from cliffwatch import __version__
+
+        console.print(f"cliffwatch {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Find the quality cliff of training AI on AI outputs before your users do."""
+
+
+INTERRUPTED = "interrupted; rerun the same command to resume"
+
+
+@contextmanager
+def _signals_stop_work():
+    """SIGINT and SIGTERM raise Interrupted in this process: the executor stops every worker, and
+    main exits 128 + the signal number. A second signal during that cleanup is ignored."""
+    def stop(signum, frame):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        with _signals_stop_work():
+            code = app(standalone_mode=False)
     except CliffwatchError as err:
         errors.print(f"error: {err}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        errors.print("interrupted: the run resumes from its last finished generation when started again")
+    except Interrupted as stop:
+        errors.print(INTERRUPTED, highlight=False, markup=False)
+        sys.exit(128 + stop.signum)
+    except KeyboardInterrupt:  # a Ctrl-C before the handler was installed
+        errors.print(INTERRUPTED, highlight=False, markup=False)
         sys.exit(130)
-    except (typer.Exit, typer.Abort) as exc:
-        sys.exit(getattr(exc, "exit_code", 1))
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        # usage errors of the CLI framework, recognised by their interface (typer bundles its own click)
+        if type(exc).__name__ == "NoArgsIsHelpError":
             exc.show()
+            sys.exit(0)
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            message = one_line(exc.format_message())
+            errors.print(f"error: {message} (see cliffwatch --help)", highlight=False, markup=False, soft_wrap=True)
             sys.exit(exc.exit_code)
+        if hasattr(exc, "exit_code"):  # Exit / Abort
+            sys.exit(exc.exit_code if isinstance(exc.exit_code, int) else 1)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
