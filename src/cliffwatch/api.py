@@ -27,7 +27,7 @@ from cliffwatch.config.load import load_compare, load_config, load_sweep, parse
 from cliffwatch.config.schema import CompareConfig, ExperimentConfig, SweepConfig
 from cliffwatch.core.errors import AnalysisError
 from cliffwatch.execution import plan as planning
-from cliffwatch.execution.runner import Outcome, default_workers, execute, make_executor, prepare_run, preflight
+from cliffwatch.execution.runner import Outcome, execute, make_executor, prepare_run, preflight
 from cliffwatch.execution.store import RunStore, load_results
 from cliffwatch.loop.lineage import Lineage
 from cliffwatch.report.prose import cliff_sentence
@@ -95,7 +95,6 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
     ``adaptive`` finds the τ-crossing by bisection on the synthetic fraction instead of the grid."""
     cfg = config if isinstance(config, SweepConfig) else load_sweep(config)
     out = _out(out, cfg)
-    workers = workers or default_workers()
     spec = cfg.cliff
     if not adaptive:
         outcome = _execute(cfg, planning.sweep_lineages(cfg), out, "sweep", workers, executor, overwrite,
@@ -137,7 +136,7 @@ def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *
     raises (LineageError)."""
     cfg = config if isinstance(config, CompareConfig) else load_compare(config)
     out = _out(out, cfg)
-    outcome = _execute(cfg, planning.compare_lineages(cfg), out, "compare", workers or default_workers(), executor,
+    outcome = _execute(cfg, planning.compare_lineages(cfg), out, "compare", workers, executor,
                        overwrite, progress, cfg.name)
     return CompareResult(out, outcome, analyze_routes(cfg, load_results(out), outcome.failed))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
@@ -12,7 +13,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from cliffwatch.core.errors import CliffwatchError, Interrupted, one_line
+from cliffwatch.core.errors import CliffwatchError, CliffwatchWarning, Interrupted, one_line
 
 app = typer.Typer(
     help="Find the quality cliff of training AI on AI outputs before your users do.",
@@ -33,6 +34,8 @@ def _bar(quiet: bool):
 
 
 def _report_failures(outcome) -> None:
+    for lineage_id, damage in outcome.repaired.items():
+        errors.print(f"[yellow]warning:[/yellow] lineage {lineage_id} was recomputed: {damage}", highlight=False)
     for lineage_id, reason in outcome.failed.items():
         errors.print(f"[yellow]warning:[/yellow] lineage {lineage_id} failed: {reason}", highlight=False)
 
@@ -42,6 +45,7 @@ def run(
     config: Path = typer.Argument(..., help="Experiment config (YAML): family, data, policy, generations, seeds."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<config name>]. An existing run of the same config is resumed."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Local worker processes (one lineage per seed each)."),
+    executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Where lineages run: processes (local), inline (this process), or a registered one such as ray [default: processes, inline for one worker]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -57,7 +61,7 @@ def run(
     from cliffwatch.report.terminal import summarize, summary_table
 
     cfg = load_config(config)
-    result = api.run(cfg, out, workers=workers, overwrite=overwrite, progress=_bar(quiet))
+    result = api.run(cfg, out, workers=workers, executor=executor, overwrite=overwrite, progress=_bar(quiet))
     out = result.run_dir
     _report_failures(result.outcome)
     summary = summarize(api.results(out))
@@ -83,6 +87,7 @@ def sweep(
     config: Path = typer.Argument(..., help="Sweep config (YAML): an experiment plus `sweep:` (field path -> values), `cliff:` and `cost:`."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<config name>]. An existing run of the same config is resumed: finished lineages and generations are not recomputed."),
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Local worker processes [default: 0 = one per core]."),
+    executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Where lineages run: processes (local), inline (this process), or a registered one such as ray [default: processes, inline for one worker]."),
     adaptive: bool = typer.Option(False, "--adaptive", help="Find the τ-crossing by bisection on the synthetic fraction instead of running the whole fraction grid."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -95,7 +100,7 @@ def sweep(
     """
     from cliffwatch import api
 
-    result = api.sweep(config, out, workers=workers, adaptive=adaptive, overwrite=overwrite, progress=_bar(quiet))
+    result = api.sweep(config, out, workers=workers, executor=executor, adaptive=adaptive, overwrite=overwrite, progress=_bar(quiet))
     out = result.run_dir
     _report_failures(result.outcome)
     _print_cliffs(result.cliffs, result.cost)
@@ -107,6 +112,7 @@ def compare(
     config: Path = typer.Argument(..., help="Compare config (YAML): a setup plus `routes:` (route name -> field overrides)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<config name>]. An existing run of the same config is resumed."),
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Local worker processes [default: 0 = one per core]."),
+    executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Where lineages run: processes (local), inline (this process), or a registered one such as ray [default: processes, inline for one worker]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -120,7 +126,7 @@ def compare(
     from cliffwatch import api
     from cliffwatch.report.prose import route_sentences
 
-    result = api.compare(config, out, workers=workers, overwrite=overwrite, progress=_bar(quiet))
+    result = api.compare(config, out, workers=workers, executor=executor, overwrite=overwrite, progress=_bar(quiet))
     out = result.run_dir
     for line in route_sentences(result.comparison):
         console.print(line, highlight=False)
@@ -131,6 +137,7 @@ def compare(
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run directory; an existing demo run is resumed."),
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Local worker processes [default: 0 = one per core]."),
+    executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Where lineages run: processes (local), inline (this process), or a registered one such as ray [default: processes, inline for one worker]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start the demo run afresh."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -145,7 +152,7 @@ def demo(
     console.print(f"cliffwatch demo: {cfg.family.name} (order {cfg.family.params['order']}) on {cfg.data.corpus}, "
                   f"{len(cfg.sweep['policy.synthetic_fraction'])} synthetic fractions x {len(cfg.seeds)} seeds x "
                   f"{cfg.generations} generations", highlight=False)
-    result = api.sweep(cfg, out, workers=workers, overwrite=overwrite, progress=_bar(quiet))
+    result = api.sweep(cfg, out, workers=workers, executor=executor, overwrite=overwrite, progress=_bar(quiet))
     _report_failures(result.outcome)
     _print_cliffs(result.cliffs, result.cost)
     path = api.report(result.run_dir)
@@ -281,7 +288,18 @@ def _signals_stop_work():
             signal.signal(sig, handler)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, CliffwatchWarning):
+        errors.print(f"warning: {one_line(str(message))}", highlight=False, markup=False, soft_wrap=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main() -> None:
+    warnings.showwarning = _show_warning
     try:
         with _signals_stop_work():
             code = app(standalone_mode=False)

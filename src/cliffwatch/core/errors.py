@@ -32,6 +32,10 @@ class RunStoreError(CliffwatchError):
     """A run directory is not a cliffwatch run, is corrupt, or is locked."""
 
 
+class StoreWriteError(RunStoreError):
+    """Writing the run directory failed (disk full, read-only): the whole run stops, nothing half-written."""
+
+
 class RunLockedError(RunStoreError):
     """Another process holds the run's lock."""
 
@@ -57,3 +61,7 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+class CliffwatchWarning(UserWarning):
+    """Something the user asked for was adjusted (e.g. more workers than cores); the CLI prints one line."""
