@@ -267,6 +267,9 @@ class RunStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a run directory is not
             (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
             (staging / "lineages").mkdir()
             meta = {"cliffwatch": __version__, "kind": kind, "created": datetime.now(timezone.utc).isoformat(),
