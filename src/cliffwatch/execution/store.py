@@ -146,14 +146,14 @@ class LineageStore:
     def problems(self) -> list[str]:
         """What is damaged: every results file a finished generation needs must be present,
         readable, and match the rows and checksum recorded when it was written. Empty if sound."""
-        stored = ("lineage.json", "checkpoint.npz", "results.parquet")
+        stored = ("lineage.json", "manifest.json", "checkpoint.npz", "results.parquet")
         if not self.path.is_dir() or not any(p.name in stored or p.name.startswith("gen-") for p in self.path.iterdir()):
             return []  # nothing stored yet
         found = []
         try:
             self.meta()
             manifest = self._manifest()
-            if self.finished:
+            if self.finished or "results.parquet" in manifest:  # finished once, even if the file is gone now
                 names = ["results.parquet"]
             else:
                 last = self.checkpoint_generation()
