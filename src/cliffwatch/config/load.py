@@ -43,7 +43,7 @@ def read_file_text(path: Path, what: str = "config", limit: int | None = MAX_CON
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not UTF-8 text (byte offset {err.start})") from None
+        raise ConfigError(f"{path}: unreadable (not UTF-8 text at byte offset {err.start})") from None
     except OSError as err:
         raise ConfigError(f"{path}: unreadable ({err.__class__.__name__}: {err.strerror})") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
