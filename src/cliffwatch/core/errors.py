@@ -40,6 +40,10 @@ class RunLockedError(RunStoreError):
     """Another process holds the run's lock."""
 
 
+class ExecutorError(CliffwatchError):
+    """An executor cannot start (e.g. no Ray cluster at the given address)."""
+
+
 class RegistryError(CliffwatchError):
     """An unknown family, probe or filter name."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cliffwatch.core.errors import CliffwatchError, CliffwatchWarning, LineageError, RunStoreError
+from cliffwatch.core.errors import CliffwatchError, CliffwatchWarning, ExecutorError, LineageError, RunStoreError
 from cliffwatch.core.metrics import Metric
 from cliffwatch.core.registry import EXECUTORS
 from cliffwatch.execution.events import Advanced, Failed, Finished
@@ -32,10 +32,16 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def make_executor(name: str | None, workers: int) -> Executor:
-    """The named executor, or processes unless exactly one worker is asked for (0 = one per core)."""
+def make_executor(name: str | None, workers: int, address: str | None = None) -> Executor:
+    """The named executor, or processes unless exactly one worker is asked for (0 = one per core).
+    ``address``: the cluster of an executor that runs on one (ray)."""
     name = name or ("inline" if workers == 1 else "processes")
-    return EXECUTORS.get(name)(workers)
+    cls = EXECUTORS.get(name)
+    if address is None:
+        return cls(workers)
+    if not getattr(cls, "accepts_address", False):
+        raise ExecutorError(f"--address: executor {name!r} runs on this machine; use --executor ray")
+    return cls(workers, address=address)
 
 
 def bound_workers(requested: int, jobs: int, local: bool) -> int:
