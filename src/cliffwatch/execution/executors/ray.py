@@ -54,12 +54,12 @@ def _task(job: Job, progress: Any) -> Event:
 
 @register_executor("ray")
 class RayExecutor(Executor):
-    local = False  # a cluster has its own cores: workers are capped by the lineages only
     accepts_address = True
 
     def __init__(self, workers: int = 1, address: str | None = None) -> None:
         super().__init__(workers)
         self.address = address
+        self.local = address is None  # a cluster has its own cores: then only the lineages cap the workers
         self._refs: dict[Any, Job] = {}
         self._started_here = False
         self._temp_dir: Path | None = None
