@@ -81,26 +81,32 @@ class Analysis:
 
 def run(config: str | Path | ExperimentConfig, out: str | Path | None = None, *, workers: int = 1,
         executor: str | None = None, address: str | None = None, overwrite: bool = False,
-        progress: bool | Progress = True) -> RunResult:
-    """Run (or resume) every seed's lineage of one experiment."""
+        progress: bool | Progress = True, tracking: str | None = None, tracking_uri: str | None = None) -> RunResult:
+    """Run (or resume) every seed's lineage of one experiment. ``tracking="mlflow"`` also logs every
+    finished lineage to ``tracking_uri`` (default ./mlruns)."""
     cfg = config if isinstance(config, ExperimentConfig) else load_config(config)
     out = _out(out, cfg)
+    _check_tracking(tracking, tracking_uri)
     outcome = _execute(cfg, planning.experiment_lineages(cfg), out, "run", make_executor(executor, workers, address),
                        overwrite, progress, cfg.name)
+    _track(outcome, tracking, tracking_uri)
     return RunResult(out, outcome)
 
 
 def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, workers: int = 0,
           executor: str | None = None, address: str | None = None, adaptive: bool = False,
-          overwrite: bool = False, progress: bool | Progress = True) -> SweepResult:
+          overwrite: bool = False, progress: bool | Progress = True, tracking: str | None = None,
+          tracking_uri: str | None = None) -> SweepResult:
     """Run (or resume) a sweep's grid x seeds, then locate the cliff and price the mixes.
     ``adaptive`` finds the τ-crossing by bisection on the synthetic fraction instead of the grid."""
     cfg = config if isinstance(config, SweepConfig) else load_sweep(config)
     out = _out(out, cfg)
+    _check_tracking(tracking, tracking_uri)
     spec = cfg.cliff
     if not adaptive:
         outcome = _execute(cfg, planning.sweep_lineages(cfg), out, "sweep", make_executor(executor, workers, address),
                            overwrite, progress, cfg.name)
+        _track(outcome, tracking, tracking_uri)
         cliffs = _analyze_sweep(cfg, out)
         return SweepResult(out, outcome, cliffs, plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human))
 
@@ -128,19 +134,23 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
         if bar:
             bar.stop()
     outcome = Outcome(store, finished=[p.path.name for p in store.lineages() if p.finished])
+    _track(outcome, tracking, tracking_uri)
     return SweepResult(out, outcome, cliffs, plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human))
 
 
 def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *, workers: int = 0,
             executor: str | None = None, address: str | None = None, overwrite: bool = False,
-            progress: bool | Progress = True) -> CompareResult:
+            progress: bool | Progress = True, tracking: str | None = None,
+            tracking_uri: str | None = None) -> CompareResult:
     """Run (or resume) every escape route and the all-human reference, then measure each route.
     Routes whose lineages fail are reported with the reason; only a run where every lineage fails
     raises (LineageError)."""
     cfg = config if isinstance(config, CompareConfig) else load_compare(config)
     out = _out(out, cfg)
+    _check_tracking(tracking, tracking_uri)
     outcome = _execute(cfg, planning.compare_lineages(cfg), out, "compare", make_executor(executor, workers, address),
                        overwrite, progress, cfg.name)
+    _track(outcome, tracking, tracking_uri)
     return CompareResult(out, outcome, analyze_routes(cfg, load_results(out), outcome.failed))
 
 
@@ -236,6 +246,20 @@ def _execute(config: ExperimentConfig, lineages: list[Lineage], out: Path, kind:
     finally:
         if bar:
             bar.stop()
+
+
+def _check_tracking(tracking: str | None, uri: str | None) -> None:
+    if tracking:
+        from cliffwatch.execution.tracking import check_tracker
+
+        check_tracker(tracking, uri)
+
+
+def _track(outcome: Outcome, tracking: str | None, uri: str | None) -> None:
+    if tracking:
+        from cliffwatch.execution.tracking import track
+
+        track(outcome.store, tracking, uri)
 
 
 def _analyze_sweep(config: SweepConfig, out: Path) -> list[Cliff]:

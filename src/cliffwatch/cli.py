@@ -47,6 +47,8 @@ def run(
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Local worker processes (one lineage per seed each)."),
     executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Where lineages run: processes (local), inline (this process), or a registered one such as ray [default: processes, inline for one worker]."),
     address: Optional[str] = typer.Option(None, "--address", help="With --executor ray: an existing Ray cluster (HOST:PORT or ray://HOST:PORT) [default: a local Ray for this run]."),
+    tracking: Optional[str] = typer.Option(None, "--tracking", help="Also log every finished lineage (config, per-generation probes) to: mlflow (extra `mlflow`)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="With --tracking: where to log [default: ./mlruns]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -62,7 +64,7 @@ def run(
     from cliffwatch.report.terminal import summarize, summary_table
 
     cfg = load_config(config)
-    result = api.run(cfg, out, workers=workers, executor=executor, address=address, overwrite=overwrite, progress=_bar(quiet))
+    result = api.run(cfg, out, workers=workers, executor=executor, address=address, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri)
     out = result.run_dir
     _report_failures(result.outcome)
     summary = summarize(api.results(out))
@@ -90,6 +92,8 @@ def sweep(
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Local worker processes [default: 0 = one per core]."),
     executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Where lineages run: processes (local), inline (this process), or a registered one such as ray [default: processes, inline for one worker]."),
     address: Optional[str] = typer.Option(None, "--address", help="With --executor ray: an existing Ray cluster (HOST:PORT or ray://HOST:PORT) [default: a local Ray for this run]."),
+    tracking: Optional[str] = typer.Option(None, "--tracking", help="Also log every finished lineage (config, per-generation probes) to: mlflow (extra `mlflow`)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="With --tracking: where to log [default: ./mlruns]."),
     adaptive: bool = typer.Option(False, "--adaptive", help="Find the τ-crossing by bisection on the synthetic fraction instead of running the whole fraction grid."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -102,7 +106,7 @@ def sweep(
     """
     from cliffwatch import api
 
-    result = api.sweep(config, out, workers=workers, executor=executor, address=address, adaptive=adaptive, overwrite=overwrite, progress=_bar(quiet))
+    result = api.sweep(config, out, workers=workers, executor=executor, address=address, adaptive=adaptive, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri)
     out = result.run_dir
     _report_failures(result.outcome)
     _print_cliffs(result.cliffs, result.cost)
@@ -116,6 +120,8 @@ def compare(
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Local worker processes [default: 0 = one per core]."),
     executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Where lineages run: processes (local), inline (this process), or a registered one such as ray [default: processes, inline for one worker]."),
     address: Optional[str] = typer.Option(None, "--address", help="With --executor ray: an existing Ray cluster (HOST:PORT or ray://HOST:PORT) [default: a local Ray for this run]."),
+    tracking: Optional[str] = typer.Option(None, "--tracking", help="Also log every finished lineage (config, per-generation probes) to: mlflow (extra `mlflow`)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="With --tracking: where to log [default: ./mlruns]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -129,7 +135,7 @@ def compare(
     from cliffwatch import api
     from cliffwatch.report.prose import route_sentences
 
-    result = api.compare(config, out, workers=workers, executor=executor, address=address, overwrite=overwrite, progress=_bar(quiet))
+    result = api.compare(config, out, workers=workers, executor=executor, address=address, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri)
     out = result.run_dir
     for line in route_sentences(result.comparison):
         console.print(line, highlight=False)
