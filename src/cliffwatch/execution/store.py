@@ -237,7 +237,10 @@ class LineageStore:
     def results(self) -> pa.Table:
         """Every finished generation's results; RunStoreError naming the damage if any is missing
         or damaged (analysing less data than was computed would be silently wrong)."""
+        was_finished = self.finished
         problems = self.problems()
+        if problems and not was_finished and self.finished:  # it finished while we looked (a live run)
+            problems = self.problems()
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise RunStoreError(f"{problems[0]}{more}; rerun the same command to recompute it")
@@ -247,7 +250,10 @@ class LineageStore:
         if not parts:
             return RESULT_SCHEMA.empty_table()
         last = self.checkpoint_generation()
-        table = pa.concat_tables([pq.read_table(p) for p in parts]).cast(RESULT_SCHEMA)
+        try:
+            table = pa.concat_tables([pq.read_table(p) for p in parts]).cast(RESULT_SCHEMA)
+        except FileNotFoundError:  # compacted into results.parquet since the listing
+            return self.results()
         return table.filter(pc.less_equal(table["generation"], -1 if last is None else last))
 
 
