@@ -82,6 +82,16 @@ def _writes(log: Path) -> Counter:
     return Counter(tuple(line.split()) for line in log.read_text().splitlines()) if log.exists() else Counter()
 
 
+def _stored_count(log: Path) -> int:
+    return sum(_writes(log).values())
+
+
+def _kill_point(seed: int) -> int:
+    """After how many stored generations to strike: a seeded point in the first half of the run
+    (a point in time would depend on the machine's speed and load)."""
+    return random.Random(seed).randint(1, LINEAGES * GENERATIONS // 2)
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -100,7 +110,7 @@ def _wait_for(condition, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+        time.sleep(0.005)
 
 
 def _stored(out: Path) -> dict[str, int]:
@@ -134,8 +144,7 @@ def test_kill_9_of_the_parent_leaves_no_orphans_and_resumes_identically(setup, s
     root, config, driver, reference = setup
     out, log = root / f"parent-{seed}", root / f"parent-{seed}.log"
     proc = _start(driver, config, out, log)
-    _wait_for(lambda: _writes(log))
-    time.sleep(random.Random(seed).uniform(0.0, 1.5))
+    _wait_for(lambda: _stored_count(log) >= _kill_point(seed), timeout=120)
     workers = _children(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -150,8 +159,7 @@ def test_kill_9_of_a_worker_is_retried_and_nothing_is_recomputed(setup, seed):
     root, config, driver, reference = setup
     out, log = root / f"worker-{seed}", root / f"worker-{seed}.log"
     proc = _start(driver, config, out, log)
-    _wait_for(lambda: _children(proc.pid))
-    time.sleep(random.Random(seed).uniform(0.0, 1.5))
+    _wait_for(lambda: _stored_count(log) >= _kill_point(seed) and _children(proc.pid), timeout=120)
     victims = _children(proc.pid)
     assert victims, "the run finished before a worker could be killed"
     os.kill(victims[0], signal.SIGKILL)
@@ -168,7 +176,7 @@ def test_sigint_and_sigterm_stop_all_work_and_the_same_command_resumes(setup, si
     root, config, driver, reference = setup
     out, log = root / f"signal-{signum}", root / f"signal-{signum}.log"
     proc = _start(driver, config, out, log)
-    _wait_for(lambda: _writes(log) and _children(proc.pid))
+    _wait_for(lambda: _stored_count(log) >= _kill_point(signum) and _children(proc.pid), timeout=120)
     workers = _children(proc.pid)
     # Ctrl-C reaches the whole process group; `kill PID` only the parent
     os.killpg(proc.pid, signum) if group else os.kill(proc.pid, signum)
