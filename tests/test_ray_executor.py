@@ -60,7 +60,7 @@ def test_ray_results_are_bit_identical_to_local_processes_and_survive_a_killed_w
         while time.monotonic() < deadline and not killed:
             tasks = _ray_tasks()
             if tasks:
-                time.sleep(random.Random(7).uniform(0.2, 1.0))
+                time.sleep(random.Random(7).uniform(0.0, 0.5))
                 tasks = _ray_tasks()
                 if tasks:
                     os.kill(tasks[0], signal.SIGKILL)
