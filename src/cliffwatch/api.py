@@ -27,7 +27,8 @@ from cliffwatch.config.load import load_compare, load_config, load_sweep, parse
 from cliffwatch.config.schema import CliffSpec, CompareConfig, ExperimentConfig, SweepConfig
 from cliffwatch.core.errors import AnalysisError
 from cliffwatch.execution import plan as planning
-from cliffwatch.execution.runner import Outcome, default_workers, execute, make_executor, prepare_run, preflight
+from cliffwatch.execution.executors.base import Executor
+from cliffwatch.execution.runner import Outcome, execute, make_executor, prepare_run, preflight
 from cliffwatch.execution.store import RunStore, load_results
 from cliffwatch.loop.lineage import Lineage
 from cliffwatch.report.prose import cliff_sentence
@@ -79,28 +80,34 @@ class Analysis:
 
 
 def run(config: str | Path | ExperimentConfig, out: str | Path | None = None, *, workers: int = 1,
-        executor: str | None = None, overwrite: bool = False, progress: bool | Progress = True) -> RunResult:
-    """Run (or resume) every seed's lineage of one experiment."""
+        executor: str | None = None, address: str | None = None, overwrite: bool = False,
+        progress: bool | Progress = True, tracking: str | None = None, tracking_uri: str | None = None) -> RunResult:
+    """Run (or resume) every seed's lineage of one experiment. ``tracking="mlflow"`` also logs every
+    finished lineage to ``tracking_uri`` (default ./mlruns)."""
     cfg = config if isinstance(config, ExperimentConfig) else load_config(config)
     out = _out(out, cfg)
-    outcome = _execute(cfg, planning.experiment_lineages(cfg), out, "run", workers, executor, overwrite,
-                       progress, cfg.name)
+    _check_tracking(tracking, tracking_uri)
+    outcome = _execute(cfg, planning.experiment_lineages(cfg), out, "run", make_executor(executor, workers, address),
+                       overwrite, progress, cfg.name)
+    _track(outcome, tracking, tracking_uri)
     _write_summary(out)
     return RunResult(out, outcome)
 
 
 def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, workers: int = 0,
-          executor: str | None = None, adaptive: bool = False, overwrite: bool = False,
-          progress: bool | Progress = True) -> SweepResult:
+          executor: str | None = None, address: str | None = None, adaptive: bool = False,
+          overwrite: bool = False, progress: bool | Progress = True, tracking: str | None = None,
+          tracking_uri: str | None = None) -> SweepResult:
     """Run (or resume) a sweep's grid x seeds, then locate the cliff and price the mixes.
     ``adaptive`` finds the τ-crossing by bisection on the synthetic fraction instead of the grid."""
     cfg = config if isinstance(config, SweepConfig) else load_sweep(config)
     out = _out(out, cfg)
-    workers = workers or default_workers()
+    _check_tracking(tracking, tracking_uri)
     spec = cfg.cliff
     if not adaptive:
-        outcome = _execute(cfg, planning.sweep_lineages(cfg), out, "sweep", workers, executor, overwrite,
-                           progress, cfg.name)
+        outcome = _execute(cfg, planning.sweep_lineages(cfg), out, "sweep", make_executor(executor, workers, address),
+                           overwrite, progress, cfg.name)
+        _track(outcome, tracking, tracking_uri)
         cliffs = _analyze_sweep(cfg, out)
         _write_summary(out)
         return SweepResult(out, outcome, cliffs, plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human))
@@ -116,7 +123,7 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
         lineages = planning.fraction_lineages(cfg, bisection.first())
         preflight(lineages)
         store = prepare_run(out, snapshot, "sweep", planning.run_metrics(lineages), overwrite)
-        runner = make_executor(executor, workers)
+        runner = make_executor(executor, workers, address)
         execute(store, lineages, runner, bar.advance if bar else None)
         cliffs = _analyze_sweep(cfg, out)
         for _ in range(spec.adaptive_steps):
@@ -129,19 +136,24 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
         if bar:
             bar.stop()
     outcome = Outcome(store, finished=[p.path.name for p in store.lineages() if p.finished])
+    _track(outcome, tracking, tracking_uri)
     _write_summary(out)
     return SweepResult(out, outcome, cliffs, plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human))
 
 
 def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *, workers: int = 0,
-            executor: str | None = None, overwrite: bool = False, progress: bool | Progress = True) -> CompareResult:
+            executor: str | None = None, address: str | None = None, overwrite: bool = False,
+            progress: bool | Progress = True, tracking: str | None = None,
+            tracking_uri: str | None = None) -> CompareResult:
     """Run (or resume) every escape route and the all-human reference, then measure each route.
     Routes whose lineages fail are reported with the reason; only a run where every lineage fails
     raises (LineageError)."""
     cfg = config if isinstance(config, CompareConfig) else load_compare(config)
     out = _out(out, cfg)
-    outcome = _execute(cfg, planning.compare_lineages(cfg), out, "compare", workers or default_workers(), executor,
+    _check_tracking(tracking, tracking_uri)
+    outcome = _execute(cfg, planning.compare_lineages(cfg), out, "compare", make_executor(executor, workers, address),
                        overwrite, progress, cfg.name)
+    _track(outcome, tracking, tracking_uri)
     from cliffwatch.report.summary_json import write_summary
 
     df = load_results(out)
@@ -285,8 +297,8 @@ def _progress(progress: bool | Progress) -> Progress | None:
     return progress or None
 
 
-def _execute(config: ExperimentConfig, lineages: list[Lineage], out: Path, kind: str, workers: int,
-             executor: str | None, overwrite: bool, progress: bool | Progress, description: str) -> Outcome:
+def _execute(config: ExperimentConfig, lineages: list[Lineage], out: Path, kind: str, executor: Executor,
+             overwrite: bool, progress: bool | Progress, description: str) -> Outcome:
     """Check the data, create (or reopen) the run directory, and run what is unfinished."""
     bar = _progress(progress)
     try:
@@ -294,7 +306,7 @@ def _execute(config: ExperimentConfig, lineages: list[Lineage], out: Path, kind:
         store = prepare_run(out, config.model_dump(mode="json"), kind, planning.run_metrics(lineages), overwrite)
         if bar:
             bar.start(description, len(lineages) * (config.generations + 1))
-        return execute(store, lineages, make_executor(executor, workers), bar.advance if bar else None)
+        return execute(store, lineages, executor, bar.advance if bar else None)
     finally:
         if bar:
             bar.stop()
@@ -323,6 +335,20 @@ def _write_summary(out: Path) -> None:
 
     df, options, comparison = _summary_inputs(out)
     write_summary(out, df, **options, comparison=comparison)
+
+
+def _check_tracking(tracking: str | None, uri: str | None) -> None:
+    if tracking:
+        from cliffwatch.execution.tracking import check_tracker
+
+        check_tracker(tracking, uri)
+
+
+def _track(outcome: Outcome, tracking: str | None, uri: str | None) -> None:
+    if tracking:
+        from cliffwatch.execution.tracking import track
+
+        track(outcome.store, tracking, uri)
 
 
 def _analyze_sweep(config: SweepConfig, out: Path) -> list[Cliff]:

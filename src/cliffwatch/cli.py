@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
 
-from cliffwatch.core.errors import CliffwatchError
+from cliffwatch.core.errors import CliffwatchError, CliffwatchWarning, Interrupted, one_line
 
 app = typer.Typer(
     help="Find the quality cliff of training AI on AI outputs before your users do.",
@@ -30,6 +34,8 @@ def _bar(quiet: bool):
 
 
 def _report_failures(outcome) -> None:
+    for lineage_id, damage in outcome.repaired.items():
+        errors.print(f"[yellow]warning:[/yellow] lineage {lineage_id} was recomputed: {damage}", highlight=False)
     for lineage_id, reason in outcome.failed.items():
         errors.print(f"[yellow]warning:[/yellow] lineage {lineage_id} failed: {reason}", highlight=False)
 
@@ -39,6 +45,10 @@ def run(
     config: Path = typer.Argument(..., help="Experiment config (YAML): family, data, policy, generations, seeds."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<config name>]. An existing run of the same config is resumed."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Local worker processes (one lineage per seed each)."),
+    executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Where lineages run: processes (local), inline (this process), or a registered one such as ray [default: processes, inline for one worker]."),
+    address: Optional[str] = typer.Option(None, "--address", help="With --executor ray: an existing Ray cluster (HOST:PORT or ray://HOST:PORT) [default: a local Ray for this run]."),
+    tracking: Optional[str] = typer.Option(None, "--tracking", help="Also log every finished lineage (config, per-generation probes) to: mlflow (extra `mlflow`)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="With --tracking: where to log [default: ./mlruns]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -54,7 +64,7 @@ def run(
     from cliffwatch.report.terminal import summarize, summary_table
 
     cfg = load_config(config)
-    result = api.run(cfg, out, workers=workers, overwrite=overwrite, progress=_bar(quiet))
+    result = api.run(cfg, out, workers=workers, executor=executor, address=address, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri)
     out = result.run_dir
     _report_failures(result.outcome)
     summary = summarize(api.results(out))
@@ -80,6 +90,10 @@ def sweep(
     config: Path = typer.Argument(..., help="Sweep config (YAML): an experiment plus `sweep:` (field path -> values), `cliff:` and `cost:`."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<config name>]. An existing run of the same config is resumed: finished lineages and generations are not recomputed."),
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Local worker processes [default: 0 = one per core]."),
+    executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Where lineages run: processes (local), inline (this process), or a registered one such as ray [default: processes, inline for one worker]."),
+    address: Optional[str] = typer.Option(None, "--address", help="With --executor ray: an existing Ray cluster (HOST:PORT or ray://HOST:PORT) [default: a local Ray for this run]."),
+    tracking: Optional[str] = typer.Option(None, "--tracking", help="Also log every finished lineage (config, per-generation probes) to: mlflow (extra `mlflow`)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="With --tracking: where to log [default: ./mlruns]."),
     adaptive: bool = typer.Option(False, "--adaptive", help="Find the τ-crossing by bisection on the synthetic fraction instead of running the whole fraction grid."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -92,7 +106,7 @@ def sweep(
     """
     from cliffwatch import api
 
-    result = api.sweep(config, out, workers=workers, adaptive=adaptive, overwrite=overwrite, progress=_bar(quiet))
+    result = api.sweep(config, out, workers=workers, executor=executor, address=address, adaptive=adaptive, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri)
     out = result.run_dir
     _report_failures(result.outcome)
     _print_cliffs(result.cliffs, result.cost)
@@ -104,6 +118,10 @@ def compare(
     config: Path = typer.Argument(..., help="Compare config (YAML): a setup plus `routes:` (route name -> field overrides)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<config name>]. An existing run of the same config is resumed."),
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Local worker processes [default: 0 = one per core]."),
+    executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Where lineages run: processes (local), inline (this process), or a registered one such as ray [default: processes, inline for one worker]."),
+    address: Optional[str] = typer.Option(None, "--address", help="With --executor ray: an existing Ray cluster (HOST:PORT or ray://HOST:PORT) [default: a local Ray for this run]."),
+    tracking: Optional[str] = typer.Option(None, "--tracking", help="Also log every finished lineage (config, per-generation probes) to: mlflow (extra `mlflow`)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="With --tracking: where to log [default: ./mlruns]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -117,7 +135,7 @@ def compare(
     from cliffwatch import api
     from cliffwatch.report.prose import route_sentences
 
-    result = api.compare(config, out, workers=workers, overwrite=overwrite, progress=_bar(quiet))
+    result = api.compare(config, out, workers=workers, executor=executor, address=address, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri)
     out = result.run_dir
     for line in route_sentences(result.comparison):
         console.print(line, highlight=False)
@@ -128,6 +146,7 @@ def compare(
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run directory; an existing demo run is resumed."),
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Local worker processes [default: 0 = one per core]."),
+    executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Where lineages run: processes (local), inline (this process), or a registered one such as ray [default: processes, inline for one worker]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start the demo run afresh."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -142,7 +161,7 @@ def demo(
     console.print(f"cliffwatch demo: {cfg.family.name} (order {cfg.family.params['order']}) on {cfg.data.corpus}, "
                   f"{len(cfg.sweep['policy.synthetic_fraction'])} synthetic fractions x {len(cfg.seeds)} seeds x "
                   f"{cfg.generations} generations", highlight=False)
-    result = api.sweep(cfg, out, workers=workers, overwrite=overwrite, progress=_bar(quiet))
+    result = api.sweep(cfg, out, workers=workers, executor=executor, overwrite=overwrite, progress=_bar(quiet))
     _report_failures(result.outcome)
     _print_cliffs(result.cliffs, result.cost)
     path = api.report(result.run_dir)
@@ -312,26 +331,81 @@ def _component_cells(registry, name: str, entry, n: int) -> list[str]:
     return [str(applies), knobs]
 
 
-def main() -> None:
+def _version(value: bool) -> None:
+    if value:
+        from cliffwatch import __version__
+
+        console.print(f"cliffwatch {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Find the quality cliff of training AI on AI outputs before your users do."""
+
+
+INTERRUPTED = "interrupted; rerun the same command to resume"
+
+
+@contextmanager
+def _signals_stop_work():
+    """SIGINT and SIGTERM raise Interrupted in this process: the executor stops every worker, and
+    main exits 128 + the signal number. A second signal during that cleanup is ignored."""
+    def stop(signum, frame):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        code = app(standalone_mode=False)  # a command's typer.Exit(code) comes back as the return value
-        if isinstance(code, int) and code:
-            sys.exit(code)
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, CliffwatchWarning):
+        errors.print(f"warning: {one_line(str(message))}", highlight=False, markup=False, soft_wrap=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
+def main() -> None:
+    warnings.showwarning = _show_warning
+    try:
+        with _signals_stop_work():
+            code = app(standalone_mode=False)
     except CliffwatchError as err:
         errors.print(f"error: {err}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        errors.print("interrupted: the run resumes from its last finished generation when started again")
+    except Interrupted as stop:
+        errors.print(INTERRUPTED, highlight=False, markup=False)
+        sys.exit(128 + stop.signum)
+    except KeyboardInterrupt:  # a Ctrl-C before the handler was installed
+        errors.print(INTERRUPTED, highlight=False, markup=False)
         sys.exit(130)
-    except (typer.Exit, typer.Abort) as exc:
-        sys.exit(getattr(exc, "exit_code", 1))
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        # usage errors of the CLI framework, recognised by their interface (typer bundles its own click)
+        if type(exc).__name__ == "NoArgsIsHelpError":
             exc.show()
+            sys.exit(0)
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            message = one_line(exc.format_message())
+            errors.print(f"error: {message} (see cliffwatch --help)", highlight=False, markup=False, soft_wrap=True)
             sys.exit(exc.exit_code)
+        if hasattr(exc, "exit_code"):  # Exit / Abort
+            sys.exit(exc.exit_code if isinstance(exc.exit_code, int) else 1)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -17,6 +18,10 @@ def _allowed_fields(model: type[BaseModel], loc: tuple) -> list[str]:
     return sorted(getattr(current, "model_fields", {}))
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxlong, _SHORT.maxother = 2, 4, 4, 60, 40, 60
+
+
 def describe_error(err: ValidationError, prefix: str, model: type[BaseModel] | None = None) -> str:
     """The first error of a ValidationError as one line: ``field.path: problem``."""
     first = err.errors()[0]
@@ -30,6 +35,6 @@ def describe_error(err: ValidationError, prefix: str, model: type[BaseModel] | N
         allowed = _allowed_fields(model, loc) if model else []
         msg = "unknown field" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
     elif first["type"] not in ("value_error", "missing") and "input" in first:
-        msg += f" (got {first['input']!r})"
+        msg += f" (got {_SHORT.repr(first['input'])})"  # bounded: the input may be huge or deep
     location = f"{prefix}{path}"
     return f"{location}: {msg}" if location else msg

@@ -8,23 +8,46 @@ built-in one. Every cross-field and cross-component check runs here, at load tim
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+import re
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator,
+                      model_validator)
+
+from cliffwatch.config.limits import (MAX_CHAINS, MAX_GENERATIONS, MAX_GRID_VALUES, MAX_ITEMS, MAX_NAME, MAX_SAMPLES,
+                                      MAX_SEED, MAX_SEEDS, WHY, at_most)
 
 from cliffwatch.config.messages import describe_error
 from cliffwatch.core.errors import CliffwatchError, RegistryError
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+_NAME = re.compile(r"\w[\w.+=,@ -]*")
+
+
+def _safe_name(value: str) -> str:
+    """A name that is one folder under runs/: no path separators, no `..`, no control characters."""
+    if len(value) > MAX_NAME:
+        raise ValueError(f"at most {MAX_NAME} characters: it names the run's folder")
+    if not _NAME.fullmatch(value):
+        raise ValueError("letters, digits and . _ - + = , @ or spaces, starting with a letter or digit: "
+                         "it names the run's folder under runs/")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_safe_name)]
+Samples = Annotated[int, at_most(MAX_SAMPLES, WHY["samples"])]
+Items = at_most(MAX_ITEMS, WHY["items"])
 
 
 class ComponentSpec(BaseModel):
     """``{name: ..., knob: value}``: a registered component whose knobs its own strict Params check."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-    name: str
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
+    name: str = Field(max_length=MAX_NAME)
     registry: ClassVar[str]
 
     @model_validator(mode="after")
@@ -98,13 +121,13 @@ class Policy(Strict):
     synthetic_fraction: float = Field(1.0, ge=0.0, le=1.0, description="share of each generation's new data that is synthetic")
     human: Literal["fixed", "fresh"] = Field("fixed", description="fixed: the same human anchor every generation; fresh: new human draws")
     mode: Literal["replace", "accumulate", "accumulate-subsample"] = "replace"
-    samples: int = Field(100, ge=1, description="training-set size per generation (M)")
+    samples: Samples = Field(100, ge=1, description="training-set size per generation (M)")
     temperature: float = Field(1.0, gt=0.0, description="sampling bias: <1 sharpens (for gaussian: covariance scale λ)")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus truncation of sampling")
-    generators: list[GeneratorSpec] | None = Field(
+    generators: Annotated[list[GeneratorSpec] | None, Items] = Field(
         None, description="synthetic data from several families (each its own model chain); default: the lineage's family"
     )
-    filters: list[FilterSpec] = Field(default_factory=list, description="checks synthetic samples must pass before training")
+    filters: Annotated[list[FilterSpec], Items] = Field(default_factory=list, description="checks synthetic samples must pass before training")
 
     @field_validator("generators")
     @classmethod
@@ -117,16 +140,17 @@ class Policy(Strict):
 class ExperimentConfig(Strict):
     """One experiment: a family, a human data source, a policy, a number of generations, seeds."""
 
-    name: str = "experiment"
+    name: Name = "experiment"
     family: FamilySpec
     data: SerializeAsAny[BaseModel] = Field(description="the human data: {source: NAME, ...its knobs}")
     policy: Policy = Policy()
-    generations: int = Field(10, ge=0, description="generations after generation 0 (fits on human data only)")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    chains: int = Field(1, ge=1, description="replicate chains per lineage, run in lockstep (vector families)")
-    holdout: int = Field(1000, ge=1, description="size of the held-out human reference")
-    probe_samples: int = Field(1000, ge=1, description="samples drawn from each generation's model for the probes")
-    probes: list[str] | None = Field(None, description="probe names; default: every probe for the data's modality")
+    generations: Annotated[int, at_most(MAX_GENERATIONS, WHY["generations"])] = Field(10, ge=0, description="generations after generation 0 (fits on human data only)")
+    seeds: Annotated[list[Annotated[int, Field(ge=0), at_most(MAX_SEED, WHY["seed"])]],
+                     at_most(MAX_SEEDS, WHY["seeds"])] = Field(default_factory=lambda: [0], min_length=1)
+    chains: Annotated[int, at_most(MAX_CHAINS, WHY["chains"])] = Field(1, ge=1, description="replicate chains per lineage, run in lockstep (vector families)")
+    holdout: Samples = Field(1000, ge=1, description="size of the held-out human reference")
+    probe_samples: Samples = Field(1000, ge=1, description="samples drawn from each generation's model for the probes")
+    probes: Annotated[list[str] | None, Items] = Field(None, description="probe names; default: every probe for the data's modality")
 
     @field_validator("data", mode="before")
     @classmethod
@@ -139,7 +163,18 @@ class ExperimentConfig(Strict):
         if isinstance(value, int) and not isinstance(value, bool):
             if value < 1:
                 raise ValueError("seeds must be a positive count or a list of seeds")
+            if value > MAX_SEEDS:
+                raise ValueError(f"at most {MAX_SEEDS:,}: {WHY['seeds']}")
             return list(range(value))
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        # two lineages of one seed would write one directory
+        repeated = sorted({s for s in value if value.count(s) > 1})
+        if repeated:
+            raise ValueError(f"seed {repeated[0]} appears more than once; each seed is one lineage")
         return value
 
     @model_validator(mode="after")
@@ -164,7 +199,7 @@ class ExperimentConfig(Strict):
 class CliffSpec(Strict):
     """How the cliff is located."""
 
-    metric: str | None = Field(None, description="primary probe metric; default: the modality's (heldout_ppl for text, wasserstein for vectors, tv_distance for tokens)")
+    metric: str | None = Field(None, min_length=1, max_length=MAX_NAME, description="primary probe metric; default: the modality's (heldout_ppl for text, wasserstein for vectors, tv_distance for tokens)")
     tolerance: float = Field(0.1, gt=0, description="tau: the largest acceptable quality loss (relative to s = 0 by default)")
     relative: bool = Field(True, description="quality loss as a ratio to the all-human run (else a difference)")
     generation: int | None = Field(None, ge=0, description="generation at which the cliff is located; default: the last")
@@ -177,7 +212,7 @@ class CostSpec(Strict):
 
     human_price: float = Field(2.0, ge=0, description="price of one new human sample")
     synthetic_price: float = Field(0.03, ge=0, description="price of one synthetic sample")
-    currency: str = "$"
+    currency: str = Field("$", max_length=8)
 
 
 DEFAULT_FRACTIONS = [round(0.1 * i, 1) for i in range(11)]
@@ -188,7 +223,7 @@ class SweepConfig(ExperimentConfig):
     """An experiment swept over a grid of policy (or any other) fields, x seeds."""
 
     kind: ClassVar[str] = "sweep"
-    sweep: dict[str, list[Any]] = Field(
+    sweep: Annotated[dict[str, Annotated[list[Any], at_most(MAX_GRID_VALUES, WHY["lineages"])]], Items] = Field(
         default_factory=lambda: {FRACTION_PATH: list(DEFAULT_FRACTIONS)},
         description="dotted field path -> values; the grid is their product",
     )
@@ -221,15 +256,15 @@ class CompareConfig(SweepConfig):
     An all-human reference (the base setup at s = 0) always runs."""
 
     kind: ClassVar[str] = "compare"
-    sweep: dict[str, list[Any]] = Field(
+    sweep: Annotated[dict[str, Annotated[list[Any], at_most(MAX_GRID_VALUES, WHY["lineages"])]], Items] = Field(
         default_factory=dict,
         description="optional {policy.synthetic_fraction: [...]}: routes that do not fix s also run over these fractions",
     )
-    routes: dict[str, dict[str, Any]] = Field(
+    routes: Annotated[dict[Annotated[str, Field(max_length=MAX_NAME)], dict[str, Any]], Items] = Field(
         min_length=1,
         description="route name -> {dotted family.* / policy.* path: value}; `baseline` (or the first) is the no-route baseline",
     )
-    metrics: list[str] = Field(default_factory=list, description="further metrics reported per route beside cliff.metric")
+    metrics: Annotated[list[str], Items] = Field(default_factory=list, description="further metrics reported per route beside cliff.metric")
 
     @field_validator("routes", mode="before")
     @classmethod

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import json
+
+from cliffwatch.config.limits import MAX_LINEAGES, WHY
 from cliffwatch.core.errors import ConfigError, RegistryError
 from cliffwatch.core.registry import FAMILIES, FILTERS, PROBES, SOURCES
 
@@ -66,11 +69,23 @@ def metrics_for(config: Any) -> dict[str, Any]:
 def check_sweep(config: Any) -> None:
     from cliffwatch.config.grid import UNSWEPT
 
+    points = 1
     for path, values in config.sweep.items():
         if path in UNSWEPT:
             raise ConfigError(f"sweep.{path}: cannot be swept")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"sweep.{path}: give a non-empty list of values")
+        seen = set()
+        for value in values:
+            if _grid_key(value) in seen:  # two equal grid points would write one lineage directory
+                raise ConfigError(f"sweep.{path}: {value!r} appears more than once")
+            seen.add(_grid_key(value))
+        points *= len(values)
+    routes = len(getattr(config, "routes", {})) + 1  # a comparison also runs its reference
+    lineages = points * routes * len(config.seeds)
+    if lineages > MAX_LINEAGES:  # checked before the grid is built: a million points would hang here
+        raise ConfigError(f"sweep: {lineages:,} lineages (grid points x seeds); at most {MAX_LINEAGES:,}: "
+                          f"{WHY['lineages']}")
     from cliffwatch.config.schema import FRACTION_PATH, CompareConfig
 
     variants = config.variants()  # every grid point must be a valid experiment (a typo'd path fails here)
@@ -100,3 +115,12 @@ def _check_cliff(config: Any, experiments: list[Any]) -> None:
         if name not in metrics or metrics[name].higher_is_better is None:
             known = sorted(m for m, info in metrics.items() if info.higher_is_better is not None)
             raise ConfigError(f"metrics: {name!r} is not a quality metric; known: {', '.join(known)}")
+
+
+def _grid_key(value: Any) -> Any:
+    """Equal grid values share a key (0 and 0.0 do; True and 1 do not)."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("number", value)
+    return ("json", json.dumps(value, sort_keys=True, default=str))

@@ -19,6 +19,7 @@ import os
 import pkgutil
 import platform
 import re
+import stat
 import subprocess
 import sys
 import warnings
@@ -318,8 +319,14 @@ def _facts_corpus(max_sentences: int | None) -> TextCorpus:
 
 
 def _file_corpus(path: Path, field: str, max_sentences: int | None) -> TextCorpus:
-    if not path.exists():
-        raise DataError(f"{path}: no such file or directory")
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file or directory") from None
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: unreadable ({err.__class__.__name__})") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a FIFO or device could block or never end
+        raise DataError(f"{path}: not a regular file (a FIFO or device)")
     suffix = path.suffix.lower()
     provenance = {"source": "file", "path": str(path.resolve()), **_python_versions()}
     if path.is_dir():
@@ -354,8 +361,15 @@ def _sentences_of(texts: Iterable[str], max_sentences: int | None) -> list[list[
 
 
 def _read_text(path: Path) -> str:
-    """The file as UTF-8 text, or a DataError that points at the first bad byte."""
-    data = path.read_bytes()
+    """The file as UTF-8 text with LF line ends, or a DataError that points at the first bad byte.
+    Only a regular file is read: a FIFO or a device could block or never end."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise DataError(f"{path}: not a regular file (a FIFO, device or folder)")
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: unreadable ({err.strerror or err.__class__.__name__})") from None
     nul = data.find(b"\0")
     try:
         text = data.decode("utf-8-sig")
@@ -364,7 +378,7 @@ def _read_text(path: Path) -> str:
         raise DataError(f"{path}:{line}: not UTF-8 text (byte 0x{bad:02x} at offset {error.start})") from None
     if nul >= 0:
         raise DataError(f"{path}: a binary file, not text (NUL byte at offset {nul})")
-    return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # a CRLF copy splits like the original
 
 
 def _jsonl_texts(path: Path, field: str) -> Iterator[str]:
@@ -376,6 +390,8 @@ def _jsonl_texts(path: Path, field: str) -> Iterator[str]:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             raise DataError(f"{path}:{number}: not valid JSON ({error.msg} at column {error.colno})") from None
+        except (ValueError, RecursionError) as error:  # nested too deep, an integer of thousands of digits
+            raise DataError(f"{path}:{number}: unreadable JSON ({error.__class__.__name__})") from None
         if not isinstance(record, dict) or field not in record:
             raise DataError(f"{path}:{number}: no {field!r} field")
         text = record[field]
@@ -406,14 +422,18 @@ def _table_texts(path: Path, field: str) -> list[str]:
 def _dataset_folder_texts(path: Path, field: str, provenance: dict) -> list[str]:
     """The text column of a Hugging Face ``save_to_disk`` folder, read with pyarrow alone."""
     if (path / "dataset_dict.json").is_file():  # a DatasetDict: one folder per split
-        splits = json.loads((path / "dataset_dict.json").read_text()).get("splits", [])
+        splits = _json_field(path / "dataset_dict.json", "splits", list)
         if "train" not in splits:
-            raise DataError(f"{path}: a dataset with splits {splits} but no 'train'; pass a split's folder")
+            raise DataError(f"{path}: a dataset with splits {str(splits)[:100]} but no 'train'; pass a split's folder")
         provenance["split"] = "train"
         path = path / "train"
     state = path / "state.json"
     if state.is_file():
-        files = [path / f["filename"] for f in json.loads(state.read_text()).get("_data_files", [])]
+        entries = _json_field(state, "_data_files", list)
+        if not all(isinstance(f, dict) and isinstance(f.get("filename"), str) and "/" not in f["filename"]
+                   for f in entries):
+            raise DataError(f"{state}: _data_files must list {{filename: NAME}} entries of this folder")
+        files = [path / f["filename"] for f in entries]
     else:
         files = sorted(path.glob("*.arrow")) if (path / "dataset_info.json").is_file() else []
     if not files:
@@ -423,6 +443,17 @@ def _dataset_folder_texts(path: Path, field: str, provenance: dict) -> list[str]
     for file in files:
         texts.extend(_column_texts(_read_arrow(file), field, str(file)))
     return texts
+
+
+def _json_field(path: Path, key: str, kind: type):
+    """``key`` of the JSON object in ``path`` (empty if absent), checked to be a ``kind``."""
+    try:
+        value = json.loads(_read_text(path)).get(key, kind())
+    except (ValueError, RecursionError, AttributeError):
+        raise DataError(f"{path}: not a JSON object of dataset metadata") from None
+    if not isinstance(value, kind):
+        raise DataError(f"{path}: {key!r} must be a {kind.__name__}")
+    return value
 
 
 def _read_arrow(file: Path):
@@ -448,7 +479,9 @@ def _column_texts(table, field: str, where: str) -> list[str]:
     import pyarrow as pa
 
     if field not in table.column_names:
-        raise DataError(f"{where}: no column {field!r} (columns: {', '.join(table.column_names)})")
+        raise DataError(f"{where}: no column {field!r} (columns: {', '.join(table.column_names)[:200]})")
+    if table.column_names.count(field) > 1:
+        raise DataError(f"{where}: {table.column_names.count(field)} columns are named {field!r}")
     column = table.column(field)
     value_type = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
     if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):

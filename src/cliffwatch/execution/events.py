@@ -22,6 +22,7 @@ class Finished:
 class Failed:
     lineage: str
     reason: str  # one line
+    fatal: bool = False  # the run directory cannot be written (disk full, read-only): stop every lineage
 
 
 Event = Advanced | Finished | Failed

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cliffwatch.core.errors import CliffwatchError, LineageError, RunStoreError
+from cliffwatch.core.errors import CliffwatchError, CliffwatchWarning, ExecutorError, LineageError, RunStoreError
 from cliffwatch.core.metrics import Metric
 from cliffwatch.core.registry import EXECUTORS
 from cliffwatch.execution.events import Advanced, Failed, Finished
@@ -24,32 +25,63 @@ class Outcome:
     store: RunStore
     finished: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # lineage id -> one-line reason
+    repaired: dict[str, str] = field(default_factory=dict)  # lineage id -> the damage found; recomputed
 
 
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def make_executor(name: str | None, workers: int) -> Executor:
-    """The named executor, or processes for several workers and inline for one."""
-    name = name or ("processes" if workers > 1 else "inline")
-    return EXECUTORS.get(name)(workers)
+def make_executor(name: str | None, workers: int, address: str | None = None) -> Executor:
+    """The named executor, or processes unless exactly one worker is asked for (0 = one per core).
+    ``address``: the cluster of an executor that runs on one (ray)."""
+    name = name or ("inline" if workers == 1 else "processes")
+    cls = EXECUTORS.get(name)
+    if address is None:
+        return cls(workers)
+    if not getattr(cls, "accepts_address", False):
+        raise ExecutorError(f"--address: executor {name!r} runs on this machine; use --executor ray")
+    return cls(workers, address=address)
+
+
+def bound_workers(requested: int, jobs: int, local: bool) -> int:
+    """Workers for ``jobs`` lineages: never more than the lineages, nor (local executors) the cores.
+    ``requested`` 0 means as many as useful; an explicit request above the bound is warned about."""
+    cores = default_workers()
+    limit, why = (jobs, f"{jobs} unfinished lineage(s)")
+    if local and cores < limit:
+        limit, why = cores, f"{cores} core(s)"
+    limit = max(1, limit)
+    if requested and requested > limit:
+        warnings.warn(f"--workers {requested} capped at {limit}: there are {why}", CliffwatchWarning, stacklevel=2)
+    return min(requested, limit) if requested else limit
 
 
 def execute(store: RunStore, lineages: list[Lineage], executor: Executor,
             progress: Callable[[int], None] | None = None) -> Outcome:
-    """Run every unfinished lineage. ``progress(n)`` is called as generations finish."""
+    """Run every unfinished lineage. ``progress(n)`` is called as generations finish.
+
+    Under the run's lock, every stored lineage is verified first: one whose results are missing or
+    damaged (or whose checkpoint is unreadable) is recomputed from generation 0, and the damage is
+    reported in ``Outcome.repaired``; lineages are deterministic, so the results are the same."""
     outcome = Outcome(store)
     with store.lock():
         jobs = []
         for lineage in lineages:
-            if store.lineage(lineage.id).finished:
+            stored = store.lineage(lineage.id)
+            damage = stored.problems() if stored.path.exists() else []
+            if damage:
+                outcome.repaired[lineage.id] = "; ".join(damage)
+                stored.reset()
+            if stored.finished:
                 outcome.finished.append(lineage.id)
                 if progress:
                     progress(lineage.config.generations + 1)
             else:
-                jobs.append(Job(lineage, str(store.lineage(lineage.id).path)))
+                jobs.append(Job(lineage, str(stored.path)))
         if jobs:
+            executor.workers = bound_workers(getattr(executor, "requested", executor.workers), len(jobs),
+                                             executor.local)
             events = executor.submit(jobs)
             try:
                 for event in events:
@@ -59,6 +91,8 @@ def execute(store: RunStore, lineages: list[Lineage], executor: Executor,
                     elif isinstance(event, Finished):
                         outcome.finished.append(event.lineage)
                     elif isinstance(event, Failed):
+                        if event.fatal:  # the run directory cannot be written: no lineage can go on
+                            raise RunStoreError(event.reason)
                         outcome.failed[event.lineage] = event.reason
             except BaseException:
                 executor.cancel()
@@ -88,8 +122,12 @@ def prepare_run(out: str | Path, snapshot: dict, kind: str, metrics: list[Metric
     """A run directory for ``snapshot``: new, or the existing one if it holds the same config (resume)."""
     out = Path(out)
     if out.exists() and overwrite:
-        RunStore.open(out)  # refuse to delete anything that is not a cliffwatch run
-        shutil.rmtree(out)
+        old = RunStore.open(out)  # refuse to delete anything that is not a cliffwatch run
+        with old.lock():  # nor a run another process is writing
+            try:
+                shutil.rmtree(out)
+            except OSError as err:
+                raise RunStoreError(f"{out}: cannot delete for --overwrite ({os.strerror(err.errno)})") from None
     if out.exists():
         store = RunStore.open(out)
         if store.config() != snapshot:

@@ -9,6 +9,8 @@ Layout::
       .lock                    held (flock) by the process writing the run
       lineages/<id>/
         lineage.json           seed, labels (policy, family), corpus fingerprint and provenance
+        checksums.json          rows and SHA-256 of every results file written, checked on resume
+                               and before analysis (a missing or damaged file is named, never skipped)
         gen-000003.parquet     one generation's probe results (while the lineage runs)
         checkpoint.npz         model + loop state after the last finished generation (while the
                                lineage runs; removed when it finishes)
@@ -21,12 +23,15 @@ Layout::
                                for `cliffwatch audit`; kept after the lineage finishes
 
 Every file is written to a temporary name and renamed into place, so a crash never leaves
-a half-written file that a reader or a resume would trust.
+a half-written file that a reader or a resume would trust; a resume removes leftover temporary
+files. A write that fails (disk full, read-only folder) raises StoreWriteError, which stops the run.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -43,23 +48,70 @@ import pyarrow.parquet as pq
 import yaml
 
 from cliffwatch import __version__
-from cliffwatch.core.errors import RunLockedError, RunStoreError
+from cliffwatch.core.errors import RunLockedError, RunStoreError, StoreWriteError
 from cliffwatch.core.metrics import Metric
 from cliffwatch.loop.engine import RESULT_SCHEMA
 
-def atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+_HELD_LOCKS: set[int] = set()  # descriptors of run locks this process holds
+
+
+def close_inherited_locks() -> None:
+    """In a forked worker: drop its copies of the parent's lock descriptors, so that the lock is
+    released when the parent dies even if a worker lives on."""
+    for fd in list(_HELD_LOCKS):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD_LOCKS.clear()
+
+
+def _cannot(path: Path, action: str, err: OSError) -> str:
+    reason = os.strerror(err.errno) if err.errno else str(err)
+    hint = "; free some space and rerun the same command" if err.errno == errno.ENOSPC else ""
+    return f"{path}: cannot {action} ({reason}){hint}"
+
+
+def atomic_write(path: Path, write, written=None) -> None:
+    """Write through ``write(tmp)`` to a temporary file, call ``written(tmp)`` (e.g. to record its
+    checksum), then rename it into place."""
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
         write(tmp)
+        if written is not None:
+            written(Path(tmp))
         os.replace(tmp, path)
+    except OSError as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise StoreWriteError(_cannot(path, "write", err)) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True, default=str)))
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunStoreError(f"{path}: missing") from None
+    except (OSError, ValueError) as err:
+        raise RunStoreError(f"{path}: unreadable ({err.__class__.__name__})") from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class LineageStore:
@@ -71,7 +123,70 @@ class LineageStore:
         write_json(self.path / "lineage.json", meta)
 
     def meta(self) -> dict:
-        return json.loads((self.path / "lineage.json").read_text())
+        return _read_json(self.path / "lineage.json")
+
+    @property
+    def name(self) -> str:
+        """The lineage's place in its run directory, as messages name it: ``lineages/<id>``."""
+        return f"{self.path.parent.name}/{self.path.name}"
+
+    def _manifest(self) -> dict:
+        path = self.path / "checksums.json"
+        return _read_json(path) if path.exists() else {}
+
+    def _record(self, name: str, rows: int):
+        """A ``written`` callback for atomic_write: enter the file's rows and checksum in the
+        manifest before the file appears under its name."""
+        def record(tmp: Path) -> None:
+            manifest = self._manifest()
+            manifest[name] = {"rows": rows, "sha256": _sha256(tmp)}
+            write_json(self.path / "checksums.json", manifest)
+
+        return record
+
+    def discard_partial(self) -> None:
+        """Remove temporary files a killed writer left behind (the caller holds the run's lock)."""
+        for tmp in self.path.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+    def problems(self) -> list[str]:
+        """What is damaged: every results file a finished generation needs must be present,
+        readable, and match the rows and checksum recorded when it was written. Empty if sound."""
+        stored = ("lineage.json", "checksums.json", "checkpoint.npz", "results.parquet")
+        if not self.path.is_dir() or not any(p.name in stored or p.name.startswith("gen-") for p in self.path.iterdir()):
+            return []  # nothing stored yet
+        found = []
+        try:
+            self.meta()
+            manifest = self._manifest()
+            if self.finished or "results.parquet" in manifest:  # finished once, even if the file is gone now
+                names = ["results.parquet"]
+            else:
+                last = self.checkpoint_generation()
+                names = [f"gen-{g:06d}.parquet" for g in range(-1 if last is None else last + 1)]
+        except RunStoreError as err:
+            return [str(err)]
+        for name in names:
+            path, entry = self.path / name, manifest.get(name)
+            if not path.is_file():
+                found.append(f"{self.name}/{name}: missing")
+            elif manifest and entry is None:
+                found.append(f"{self.name}/{name}: not in checksums.json")
+            elif entry is not None and _sha256(path) != entry["sha256"]:
+                found.append(f"{self.name}/{name}: damaged (checksum differs from the one recorded)")
+            else:
+                try:
+                    rows = pq.read_metadata(path).num_rows
+                except (OSError, pa.ArrowException) as err:
+                    found.append(f"{self.name}/{name}: unreadable ({err.__class__.__name__})")
+                    continue
+                if entry is not None and rows != entry["rows"]:
+                    found.append(f"{self.name}/{name}: {rows} rows, {entry['rows']} recorded")
+        return found
+
+    def reset(self) -> None:
+        """Forget everything stored for this lineage (it is recomputed from generation 0)."""
+        shutil.rmtree(self.path, ignore_errors=True)
 
     @property
     def finished(self) -> bool:
@@ -79,17 +194,24 @@ class LineageStore:
 
     def checkpoint_generation(self) -> int | None:
         """The last finished generation, or None if none has finished."""
-        if self.finished:
-            return int(pq.read_metadata(self.path / "results.parquet").metadata[b"last_generation"])
-        ckpt = self.path / "checkpoint.npz"
-        if not ckpt.exists():
-            return None
-        with np.load(ckpt) as f:
-            return int(f["generation"])
+        try:
+            if self.finished:
+                return int(pq.read_metadata(self.path / "results.parquet").metadata[b"last_generation"])
+            ckpt = self.path / "checkpoint.npz"
+            if not ckpt.exists():
+                return None
+            with np.load(ckpt, allow_pickle=False) as f:
+                return int(f["generation"])
+        except Exception as err:  # numpy and pyarrow raise many kinds on a damaged file
+            name = "results.parquet" if self.finished else "checkpoint.npz"
+            raise RunStoreError(f"{self.name}/{name}: unreadable ({err.__class__.__name__})") from None
 
     def load_checkpoint(self) -> dict[str, np.ndarray]:
-        with np.load(self.path / "checkpoint.npz", allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+        try:
+            with np.load(self.path / "checkpoint.npz", allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        except Exception as err:
+            raise RunStoreError(f"{self.name}/checkpoint.npz: unreadable ({err.__class__.__name__})") from None
 
     def manifest_path(self, generation: int) -> Path:
         return self.path / f"manifest-{generation:06d}.parquet"
@@ -97,7 +219,8 @@ class LineageStore:
     def write_generation(self, generation: int, table: pa.Table, checkpoint: dict[str, np.ndarray]) -> None:
         """Results first, then the checkpoint (none after the last generation: the lineage is
         finished next): a crash in between only repeats this generation."""
-        atomic_write(self.path / f"gen-{generation:06d}.parquet", lambda tmp: pq.write_table(table, tmp))
+        name = f"gen-{generation:06d}.parquet"
+        atomic_write(self.path / name, lambda tmp: pq.write_table(table, tmp), self._record(name, table.num_rows))
         if not checkpoint:
             return
 
@@ -150,19 +273,33 @@ class LineageStore:
             kept = [d for d in (json.loads(p.read_text()) for p in samples) if d["generation"] <= last_generation]
             lines = [json.dumps(d, ensure_ascii=False) for d in kept]
             atomic_write(self.path / "samples.jsonl", lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
-        atomic_write(self.path / "results.parquet", lambda tmp: pq.write_table(table, tmp))
+        atomic_write(self.path / "results.parquet", lambda tmp: pq.write_table(table, tmp),
+                     self._record("results.parquet", table.num_rows))
         for p in [*parts, *samples]:
             p.unlink()
         (self.path / "checkpoint.npz").unlink(missing_ok=True)
+        write_json(self.path / "checksums.json", {"results.parquet": self._manifest()["results.parquet"]})
 
     def results(self) -> pa.Table:
+        """Every finished generation's results; RunStoreError naming the damage if any is missing
+        or damaged (analysing less data than was computed would be silently wrong)."""
+        was_finished = self.finished
+        problems = self.problems()
+        if problems and not was_finished and self.finished:  # it finished while we looked (a live run)
+            problems = self.problems()
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise RunStoreError(f"{problems[0]}{more}; rerun the same command to recompute it")
         if self.finished:
             return pq.read_table(self.path / "results.parquet")
         parts = sorted(self.path.glob("gen-*.parquet"))
         if not parts:
             return RESULT_SCHEMA.empty_table()
         last = self.checkpoint_generation()
-        table = pa.concat_tables([pq.read_table(p) for p in parts]).cast(RESULT_SCHEMA)
+        try:
+            table = pa.concat_tables([pq.read_table(p) for p in parts]).cast(RESULT_SCHEMA)
+        except FileNotFoundError:  # compacted into results.parquet since the listing
+            return self.results()
         return table.filter(pc.less_equal(table["generation"], -1 if last is None else last))
 
 
@@ -178,17 +315,26 @@ class RunStore:
         path = Path(path)
         if path.exists():
             raise RunStoreError(f"{path}: already exists")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+        staging = None
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a run directory is not
             (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
             (staging / "lineages").mkdir()
             meta = {"cliffwatch": __version__, "kind": kind, "created": datetime.now(timezone.utc).isoformat(),
                     "metrics": [m.to_json() for m in metrics]}
             (staging / cls.MARKER).write_text(json.dumps(meta, indent=2))
             os.rename(staging, path)
+        except OSError as err:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise StoreWriteError(_cannot(path, "create the run directory", err)) from None
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
             raise
         return cls(path)
 
@@ -199,15 +345,14 @@ class RunStore:
             raise RunStoreError(f"{path}: no such run directory")
         if not (path / cls.MARKER).is_file():
             raise RunStoreError(f"{path}: not a cliffwatch run (no {cls.MARKER})")
-        try:
-            json.loads((path / cls.MARKER).read_text())
-        except (OSError, ValueError) as err:
-            raise RunStoreError(f"{path / cls.MARKER}: unreadable ({err})") from None
+        meta = _read_json(path / cls.MARKER)
+        if not isinstance(meta, dict) or meta.get("kind") not in ("run", "sweep", "compare"):
+            raise RunStoreError(f"{path / cls.MARKER}: damaged (no run kind)")
         return cls(path)
 
     @property
     def meta(self) -> dict:
-        return json.loads((self.path / self.MARKER).read_text())
+        return _read_json(self.path / self.MARKER)
 
     @property
     def kind(self) -> str:
@@ -219,7 +364,16 @@ class RunStore:
         return {m["name"]: Metric.from_json(m) for m in self.meta.get("metrics", [])}
 
     def config(self) -> dict:
-        return yaml.safe_load((self.path / "config.yaml").read_text())
+        path = self.path / "config.yaml"
+        try:
+            config = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise RunStoreError(f"{path}: missing") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+            raise RunStoreError(f"{path}: unreadable ({err.__class__.__name__})") from None
+        if not isinstance(config, dict):
+            raise RunStoreError(f"{path}: damaged (not a config mapping)")
+        return config
 
     def lineage(self, lineage_id: str) -> LineageStore:
         return LineageStore(self.path / "lineages" / lineage_id)
@@ -231,21 +385,36 @@ class RunStore:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Exclusive write access; a second writer fails at once instead of interleaving."""
-        with open(self.path / ".lock", "a+") as fh:
+        path = self.path / ".lock"
+        try:
+            fh = open(path, "a+")
+        except OSError as err:
+            raise RunStoreError(_cannot(path, "open the lock", err)) from None
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 fh.seek(0)
-                holder = fh.read().strip() or "another process"
+                holder = fh.read(100).strip() or "another process"
                 raise RunLockedError(f"{self.path}: locked by {holder}; wait for it or stop it") from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"pid {os.getpid()}")
-            fh.flush()
+            except OSError as err:
+                raise RunStoreError(_cannot(path, "lock", err)) from None
+            _HELD_LOCKS.add(fh.fileno())
             try:
+                try:  # who holds it, for the message of a second writer; the lock works without it
+                    fh.seek(0)
+                    fh.truncate()
+                    fh.write(f"pid {os.getpid()}")
+                    fh.flush()
+                except OSError:
+                    pass
                 yield
             finally:
-                fh.truncate(0)
+                _HELD_LOCKS.discard(fh.fileno())
+                try:
+                    fh.truncate(0)
+                except OSError:
+                    pass
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
 

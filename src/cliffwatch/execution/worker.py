@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 from pathlib import Path
 from typing import Iterator
 
-from cliffwatch.core.errors import CliffwatchError
+from cliffwatch.core.errors import CliffwatchError, StoreWriteError
 from cliffwatch.data.manifest import write_manifest
 from cliffwatch.execution.events import Advanced, Event, Failed, Finished
 from cliffwatch.execution.store import LineageStore
@@ -18,6 +19,12 @@ def run_lineage(lineage: Lineage, path: str) -> Iterator[Event]:
     """Run (or resume) ``lineage`` into the lineage directory ``path``: one Advanced event per
     finished generation, then Finished, or Failed with a one-line reason."""
     store = LineageStore(Path(path))
+    try:
+        store.path.mkdir(parents=True, exist_ok=True)
+        store.discard_partial()  # a killed earlier attempt's temporary files
+    except OSError as err:
+        yield Failed(lineage.id, f"{path}: cannot write ({os.strerror(err.errno) if err.errno else err})", fatal=True)
+        return
     try:
         runner = LineageRunner(lineage)
         store.write_meta({"seed": lineage.seed, "key": f"{lineage.key:016x}", "labels": lineage.labels(),
@@ -35,6 +42,8 @@ def run_lineage(lineage: Lineage, path: str) -> Iterator[Event]:
             yield Advanced(lineage.id, 1)
         store.finish(lineage.config.generations)
         yield Finished(lineage.id)
+    except StoreWriteError as err:
+        yield Failed(lineage.id, str(err), fatal=True)
     except CliffwatchError as err:
         yield Failed(lineage.id, str(err))
     except Exception as err:  # a bug in a component: keep the other lineages going, report it

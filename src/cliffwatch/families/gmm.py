@@ -14,9 +14,9 @@ from cliffwatch.core.registry import register_family
 
 
 class GMMParams(Params):
-    components: int = Field(4, ge=1)
+    components: int = Field(4, ge=1, le=1000)
     covariance_type: Literal["full", "diag", "spherical", "tied"] = "full"
-    max_iter: int = Field(100, ge=1)
+    max_iter: int = Field(100, ge=1, le=100_000)
     reg_covar: float = Field(1e-6, gt=0)
 
 

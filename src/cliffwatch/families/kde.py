@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field
@@ -14,7 +14,7 @@ from cliffwatch.core.registry import register_family
 
 
 class KDEParams(Params):
-    bandwidth: Literal["scott", "silverman"] | float = Field(
+    bandwidth: Literal["scott", "silverman"] | Annotated[float, Field(gt=0)] = Field(
         "scott", description="kernel width: a rule of thumb per chain, or a fixed number"
     )
 

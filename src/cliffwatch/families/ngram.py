@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 from pydantic import Field
 
+from cliffwatch.config.limits import at_most
 from cliffwatch.core.modality import TEXT
 from cliffwatch.data.text import Sentences
 from cliffwatch.core.errors import DataError
@@ -50,11 +52,11 @@ MIN_DISCOUNT = 0.1
 
 
 class NgramParams(Params):
-    order: int = Field(3, ge=1, description="n: each word is predicted from the n-1 words before it")
+    order: Annotated[int, at_most(10, "a longer context memorises whole sentences of any corpus")] = Field(3, ge=1, description="n: each word is predicted from the n-1 words before it")
     discount: float | None = Field(
         None, gt=0.0, lt=1.0, description="Kneser-Ney discount of every order; None: n1/(n1+2 n2) per order"
     )
-    max_length: int = Field(40, ge=1, description="most tokens of a sampled sentence (cut there without EOS)")
+    max_length: int = Field(40, ge=1, le=10_000, description="most tokens of a sampled sentence (cut there without EOS)")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
+from cliffwatch.config.limits import MAX_SUPPORT, WHY, at_most
 from cliffwatch.core.errors import DataError
 from cliffwatch.core.modality import TOKENS, DataInfo
 from cliffwatch.core.registry import register_source
@@ -17,7 +18,7 @@ class CategoricalData(SourceSpec):
     """An infinite categorical source with explicit probabilities (normalised)."""
 
     source: Literal["categorical"]
-    probs: list[Annotated[float, Field(ge=0)]] = Field(min_length=2)
+    probs: Annotated[list[Annotated[float, Field(ge=0)]], at_most(MAX_SUPPORT, WHY["support"])] = Field(min_length=2)
 
 
 @register_source("categorical")

@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from cliffwatch.core.errors import DataError
 from cliffwatch.core.modality import TEXT, DataInfo, Sentences
 from cliffwatch.core.registry import register_source
 from cliffwatch.data.sources.base import PoolSource, SourceSpec
@@ -16,8 +17,8 @@ class CorpusData(SourceSpec):
     """A text corpus: built-in `pydocs` / `facts`, or a path to user text (txt, jsonl, parquet, csv, HF dataset dir)."""
 
     source: Literal["corpus"]
-    corpus: str = "pydocs"
-    field: str = "text"
+    corpus: str = Field("pydocs", min_length=1, max_length=4096, pattern=r"^[^\x00]*$")
+    field: str = Field("text", min_length=1, max_length=200)
     max_sentences: int | None = Field(None, ge=1)
 
 
@@ -29,12 +30,15 @@ class TextSource(PoolSource):
     def __init__(self, spec: CorpusData, holdout: int, rng: np.random.Generator) -> None:
         from cliffwatch.data.corpora import load_corpus
 
-        corpus = load_corpus(spec.corpus, field=spec.field, max_sentences=spec.max_sentences)
-        self.corpus = corpus
-        self.fingerprint = corpus.fingerprint
-        self.provenance = corpus.provenance
-        self.facts = corpus.facts
-        self._split(corpus.sentences, holdout, rng, len(corpus.sentences), spec.corpus)
+        try:
+            corpus = load_corpus(spec.corpus, field=spec.field, max_sentences=spec.max_sentences)
+            self.corpus = corpus
+            self.fingerprint = corpus.fingerprint
+            self.provenance = corpus.provenance
+            self.facts = corpus.facts
+            self._split(corpus.sentences, holdout, rng, len(corpus.sentences), spec.corpus)
+        except DataError as err:  # name the config field that pointed to the file, too
+            raise DataError(f"data.corpus: {err}") from None
 
     @staticmethod
     def _take(items: Sentences, idx: np.ndarray) -> Sentences:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field
 
+from cliffwatch.config.limits import MAX_SUPPORT, WHY, at_most
 from cliffwatch.core.registry import register_source
 from cliffwatch.data.sources.base import SourceSpec
 from cliffwatch.data.sources.categorical import CategoricalSource
@@ -16,7 +17,7 @@ class ZipfData(SourceSpec):
     """An infinite categorical source with Zipf(exponent) probabilities over `support` states."""
 
     source: Literal["zipf"]
-    support: int = Field(100, ge=2)
+    support: Annotated[int, at_most(MAX_SUPPORT, WHY["support"])] = Field(100, ge=2)
     exponent: float = Field(1.1, gt=0)
 
 

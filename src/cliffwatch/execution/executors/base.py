@@ -25,8 +25,10 @@ class Executor(ABC):
     """Registered with ``@register_executor(name)``; ``cliffwatch sweep --executor NAME`` picks one."""
 
     name: ClassVar[str]
+    local: ClassVar[bool] = True  # its workers share this machine's cores (execute caps them there)
 
     def __init__(self, workers: int = 1) -> None:
+        self.requested = max(0, workers)  # 0: as many as useful (execute bounds it)
         self.workers = max(1, workers)
 
     @abstractmethod
