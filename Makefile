@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0  # the pinned CPU build first: never pull a CUDA build
-	$(BIN)/python -m pip install --quiet -e ".[dev,guard,neural]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,guard,neural,embed]"
 	touch $@
 
 demo: $(BIN)/.installed

@@ -43,7 +43,7 @@ def family_data(family_cls) -> tuple[DataInfo, object, object]:
     return info, sentences.take(np.arange(len(sentences) - 20)), sentences.take(np.arange(len(sentences) - 20, len(sentences)))
 
 
-FAMILY_NAMES = FAMILIES.names()
+FAMILY_NAMES = FAMILIES.available()  # a component whose extra is missing cannot run here
 
 
 @functools.lru_cache(maxsize=None)
@@ -111,7 +111,7 @@ def test_family_params_are_strict(name):
         FAMILIES.get(name).Params(no_such_knob=1)
 
 
-@pytest.mark.parametrize("name", PROBES.names())
+@pytest.mark.parametrize("name", PROBES.available())
 def test_probe_declares_metrics(name):
     probe = PROBES.get(name)
     assert issubclass(probe, Probe) and probe.modality.name in ("vector", "tokens", "text", "image")
@@ -204,7 +204,7 @@ def test_filter_transform_keeps_shape_and_is_deterministic(name, modality):
         assert out.shape == samples.shape and np.array_equal(out, again.transform(samples, ctx2()))
 
 
-@pytest.mark.parametrize("name", FILTERS.names())
+@pytest.mark.parametrize("name", FILTERS.available())
 def test_filter_params_are_strict(name):
     from pydantic import ValidationError
 
