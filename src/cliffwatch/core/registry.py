@@ -132,13 +132,14 @@ def _entry_points(group: str) -> tuple[metadata.EntryPoint, ...]:
     return tuple(metadata.entry_points(group=group))
 
 
-def _declared(group: str) -> list[Entry]:
+@cache  # reading each entry point's distribution name parses its metadata: once per process
+def _declared(group: str) -> tuple[Entry, ...]:
     out = []
     for ep in _entry_points(group):
         package = ep.dist.name if ep.dist is not None else "?"
         extras = list(ep.extras)
         out.append(Entry(ep.name, ep.value.split("[")[0].strip(), package, extras[0] if extras else None))
-    return out
+    return tuple(out)
 
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -172,6 +173,7 @@ def _package_of(module: str) -> str:
 def refresh() -> None:
     """Re-read the entry points (after installing a plugin in the running process)."""
     _entry_points.cache_clear()
+    _declared.cache_clear()
     _missing_requirements.cache_clear()
 
 

@@ -42,18 +42,21 @@ class GaussianModel(Model):
 
     def sample(self, n: int, rng: np.random.Generator, *, temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
         c, d = self.mean.shape
-        z = rng.standard_normal((c, n, d))
+        # drawn and transformed as (C, d, n), where every operation runs along the long, contiguous
+        # item axis, and returned as a (C, n, d) view of it (fit works on the same layout)
+        z = rng.standard_normal((c, d, n))
         if top_p < 1.0:
             # keep the highest-density region of mass top_p: draw the squared radius from the
             # chi-square law truncated at its top_p quantile, the direction uniformly
             r2 = 2.0 * gammaincinv(d / 2.0, rng.random((c, n)) * top_p)
-            z *= np.sqrt(r2 / np.einsum("cnd,cnd->cn", z, z))[..., None]
+            z *= np.sqrt(r2 / np.einsum("cdn,cdn->cn", z, z))[:, None, :]
         root = self._root() if d > 1 else np.sqrt(np.clip(self.cov, 0.0, None))
         # sampling bias λ = temperature: draws from N(mean, λ·cov)
-        out = z @ np.swapaxes(root, 1, 2)
+        out = root @ z
         if temperature != 1.0:
             out *= np.sqrt(temperature)
-        return _by_column(np.add, out, self.mean, out)
+        out += self.mean[:, :, None]
+        return np.swapaxes(out, 1, 2)
 
     def nll(self, data: np.ndarray) -> np.ndarray:
         data = np.asarray(data, dtype=float)
@@ -82,24 +85,15 @@ class GaussianFamily(Family):
     Params = GaussianParams
 
     def fit(self, data: np.ndarray, rng: np.random.Generator) -> GaussianModel:
-        n, d = data.shape[1:]
-        # for d > 1, einsum adds the rows in the same order as data.mean(axis=1) (bit for bit
-        # the same mean), without numpy's slow reduction over a middle axis of a few columns
-        mean = np.einsum("cnd->cd", data) / n if d > 1 else data.mean(axis=1)
-        centred = _by_column(np.subtract, data, mean, np.empty_like(data, dtype=float))
+        n = data.shape[1]
+        # as (C, d, n): reductions run along the item axis, contiguous for what sample() returned
+        columns = np.swapaxes(np.asarray(data, dtype=float), 1, 2)
+        mean = columns.mean(axis=2)
+        centred = columns - mean[:, :, None]
         ddof = 1 if self.params.covariance == "unbiased" else 0
-        cov = (np.swapaxes(centred, 1, 2) @ centred) / max(n - ddof, 1)
+        cov = (centred @ np.swapaxes(centred, 1, 2)) / max(n - ddof, 1)
         return GaussianModel(self, mean, cov)
 
     def from_state(self, state: dict[str, np.ndarray]) -> GaussianModel:
         return GaussianModel(self, state["mean"], state["cov"])
 
-
-def _by_column(op, x: np.ndarray, row: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """out[c, i, :] = op(x[c, i, :], row[c, :]): the same values as broadcasting, but one column at a
-    time for a few columns, since numpy's broadcast over the middle axis loops over d elements."""
-    if x.shape[2] > 8:
-        return op(x, row[:, None, :], out=out)
-    for j in range(x.shape[2]):
-        op(x[:, :, j], row[:, j : j + 1], out=out[:, :, j])
-    return out

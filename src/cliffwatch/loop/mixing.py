@@ -40,6 +40,8 @@ def mix_cost(fraction: float, samples: int, generations: int, human: str, human_
 
 def split(n: int, weights: list[float]) -> list[int]:
     """n items split by weight, largest remainder first (deterministic)."""
+    if len(weights) == 1:
+        return [n]
     w = np.asarray(weights, dtype=float) / sum(weights)
     base = np.floor(n * w).astype(int)
     order = np.argsort(-(n * w - base), kind="stable")

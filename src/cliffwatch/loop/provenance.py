@@ -35,27 +35,30 @@ class Provenance:
     @classmethod
     def human(cls, chains: int, generation: int, n: int) -> "Provenance":
         """The first n human items drawn at ``generation`` (a fixed anchor is generation 0's draw)."""
-        shape = (chains, n)
-        return cls(np.full(shape, generation), np.broadcast_to(np.arange(n), shape).copy(),
-                   np.full(shape, HUMAN), np.zeros(shape, np.int64), np.zeros(shape, bool))
+        return cls._same_for_every_chain(chains, generation, np.full(n, HUMAN), np.zeros(chains, np.int64), False)
 
     @classmethod
     def synthetic(cls, generation: int, sizes: list[tuple[int, int]], depth: np.ndarray, verified: bool) -> "Provenance":
         """The synthetic items kept at ``generation``: ``sizes`` (generator index, items per chain)
         in the order the batch joins them; ``depth`` (chains,): the depth of each chain's models' data."""
-        chains = len(depth)
         generator = np.repeat([g for g, _ in sizes], [k for _, k in sizes]).astype(np.int64)
-        n = len(generator)
-        shape = (chains, n)
-        return cls(np.full(shape, generation), np.broadcast_to(np.arange(n), shape).copy(),
-                   np.broadcast_to(generator, shape).copy(), np.repeat(depth[:, None] + 1, n, axis=1),
-                   np.full(shape, verified))
+        return cls._same_for_every_chain(len(depth), generation, generator, depth + 1, verified)
+
+    @classmethod
+    def _same_for_every_chain(cls, chains: int, generation: int, generator: np.ndarray, depth: np.ndarray,
+                              verified: bool) -> "Provenance":
+        """Items born together, in the same order in every chain; read-only broadcast views (nothing
+        writes provenance in place), so a generation's bookkeeping allocates almost nothing."""
+        shape = (chains, len(generator))
+        return cls(np.broadcast_to(np.int64(generation), shape), np.broadcast_to(np.arange(shape[1]), shape),
+                   np.broadcast_to(generator, shape), np.broadcast_to(np.asarray(depth)[:, None], shape),
+                   np.broadcast_to(np.bool_(verified), shape))
 
     @staticmethod
     def concat(parts: list["Provenance | None"]) -> "Provenance | None":
-        parts = [p for p in parts if p is not None]
-        if not parts:
-            return None
+        parts = [p for p in parts if p is not None and p.born.size] or [p for p in parts if p is not None][:1]
+        if len(parts) <= 1:
+            return parts[0] if parts else None
         return Provenance(*(np.concatenate([getattr(p, f.name) for p in parts], axis=1) for f in fields(Provenance)))
 
     def take(self, index: np.ndarray) -> "Provenance":

@@ -11,6 +11,8 @@ facts: a benchmark of well-known facts that can stay high while the tail is forg
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,10 @@ BUCKETS = ("head", "torso", "tail")
 MAX_FACTS_PER_BUCKET = 1_000  # above this, a fixed random subset of the bucket's facts stated in the pool
 SUBSET_SEED = 0  # the same subset for every generation and lineage of a source: paired comparisons
 EXTRA_TOKENS = 2  # decode the longest answer + "." + one token, so an answer that runs on is seen
+# What a pool's facts need (which facts it states, their real answers), per process: every lineage
+# of a seed splits the corpus the same way, and a sweep runs many lineages per seed in one worker.
+_PER_POOL: OrderedDict[tuple, tuple] = OrderedDict()
+PER_POOL_CACHED = 8
 
 
 @dataclass(frozen=True)
@@ -142,18 +148,13 @@ class Facts(Probe):
         Metric("facts_scored", None, f"facts scored: stated in the training pool, at most {MAX_FACTS_PER_BUCKET} per bucket", 0.0),
     )
 
-    def __init__(self) -> None:
-        self._per_source: tuple[Any, np.ndarray, RealAnswers] | None = None  # (source, learnable facts, answers)
-
     @classmethod
     def applies_to(cls, source: Any) -> bool:
         return getattr(source, "facts", None) is not None and getattr(source, "pool", None) is not None
 
     def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:
         facts, vocab = ctx.source.facts, ctx.info.vocab
-        if self._per_source is None or self._per_source[0] is not ctx.source:
-            self._per_source = (ctx.source, learnable_facts(facts, ctx.source.pool), real_answers(facts, vocab))
-        _, index, real = self._per_source
+        index, real = _per_pool(facts, ctx.source.pool, vocab)
         result = answer_facts(ctx.model, facts, index, real, vocab)
         bucket = facts.bucket[index]
         values = {
@@ -164,6 +165,19 @@ class Facts(Probe):
             "facts_scored": float(len(index)),
         }
         return {name: np.array([value]) for name, value in values.items()}
+
+
+def _per_pool(facts: FactBase, pool: Sentences, vocab: Vocab) -> tuple[np.ndarray, RealAnswers]:
+    """(learnable facts, real answers) of a pool, computed once per process for equal pools."""
+    digest = hashlib.blake2b(pool.ids.tobytes(), digest_size=16)
+    digest.update(pool.offsets.tobytes())
+    key = (id(facts), id(vocab), digest.digest())
+    if key not in _PER_POOL:
+        # the facts and vocab stay referenced by the entry, so their ids cannot be reused meanwhile
+        _PER_POOL[key] = (learnable_facts(facts, pool), real_answers(facts, vocab), facts, vocab)
+        while len(_PER_POOL) > PER_POOL_CACHED:
+            _PER_POOL.popitem(last=False)
+    return _PER_POOL[key][:2]
 
 
 def _mean(values: np.ndarray) -> float:
