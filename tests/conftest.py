@@ -1,3 +1,6 @@
+import os
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -37,3 +40,10 @@ def invoke(monkeypatch, capsys, *args) -> tuple[int, str, str]:
         raise SystemExit(0)
     out, err = capsys.readouterr()
     return exit_info.value.code, out, err
+
+
+def pytest_configure(config):
+    # built-in corpora are kept between the session's processes (CLI subprocesses too), never in
+    # the user's own cache
+    if "CLIFFWATCH_CACHE" not in os.environ:
+        os.environ["CLIFFWATCH_CACHE"] = tempfile.mkdtemp(prefix="cliffwatch-test-cache-")

@@ -225,3 +225,34 @@ def test_empty_and_too_small_corpora(files, tmp_path):
     expect_data_error(files["txt"], "notes.txt", "only 21 tokens, need at least 1000", min_tokens=1000)
     expect_data_error("pydocs", "pydocs", "only", min_tokens=10**9)
     expect_data_error(files["txt"], "max_sentences", max_sentences=0)
+
+
+def test_builtin_corpora_are_kept_on_disk_and_rebuilt_when_damaged(tmp_path, monkeypatch):
+    from cliffwatch.data import corpora
+
+    monkeypatch.setenv(corpora.CACHE_ENV, str(tmp_path / "cache"))
+    built = corpora._facts_corpus.__wrapped__(500)  # the disk layer, below the in-process cache
+    kept = sorted((tmp_path / "cache").glob("corpus-*.pickle"))
+    assert len(kept) == 1
+    again = corpora._facts_corpus.__wrapped__(500)
+    assert again is not built  # read back from the file
+    assert again.fingerprint == built.fingerprint and again.vocab.words == built.vocab.words
+    assert np.array_equal(again.facts.answers.ids, built.facts.answers.ids)
+    assert not again.sentences.ids.flags.writeable
+    kept[0].write_bytes(b"not a pickle")  # damaged: built again, and the file repaired
+    assert corpora._facts_corpus.__wrapped__(500).fingerprint == built.fingerprint
+    assert corpora._facts_corpus.__wrapped__(500).fingerprint == built.fingerprint
+    assert kept[0].read_bytes()[:1] != b"n"
+
+
+def test_corpus_cache_can_be_off_or_unwritable(tmp_path, monkeypatch):
+    from cliffwatch.data import corpora
+
+    monkeypatch.setenv(corpora.CACHE_ENV, "off")
+    assert corpora.cache_dir() is None
+    assert corpora._facts_corpus.__wrapped__(300).n_tokens > 0
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache folder would go")
+    monkeypatch.setenv(corpora.CACHE_ENV, str(blocked / "cache"))
+    assert corpora._facts_corpus.__wrapped__(300).n_tokens > 0  # built; nothing kept, no error
+    assert blocked.read_text().startswith("a file")

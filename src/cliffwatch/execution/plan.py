@@ -69,3 +69,10 @@ def run_metrics(lineages: list[Lineage]) -> list[Metric]:
         for metric in [*metrics_for(lineage.config).values(), *loop_metrics(lineage.config)]:
             seen.setdefault(metric.name, metric)
     return list(seen.values())
+
+
+def expected_work(lineage: Lineage) -> float:
+    """A rough cost of a lineage (items fitted and drawn over its generations): executors start the
+    costliest first, so that the last lineages to run are short and no worker idles long at the end."""
+    cfg = lineage.config
+    return (cfg.generations + 1) * cfg.chains * cfg.policy.samples * (1.0 + cfg.policy.synthetic_fraction)

@@ -15,6 +15,7 @@ from cliffwatch.core.metrics import Metric
 from cliffwatch.core.registry import EXECUTORS
 from cliffwatch.execution.events import Advanced, Failed, Finished
 from cliffwatch.execution.executors.base import Executor, Job
+from cliffwatch.execution.plan import expected_work
 from cliffwatch.execution.store import RunStore
 from cliffwatch.loop.engine import LineageRunner
 from cliffwatch.loop.lineage import Lineage
@@ -80,6 +81,7 @@ def execute(store: RunStore, lineages: list[Lineage], executor: Executor,
             else:
                 jobs.append(Job(lineage, str(stored.path)))
         if jobs:
+            jobs.sort(key=lambda job: -expected_work(job.lineage))  # stable: ties keep the plan's order
             executor.workers = bound_workers(getattr(executor, "requested", executor.workers), len(jobs),
                                              executor.local)
             events = executor.submit(jobs)
