@@ -10,6 +10,12 @@ Every function takes a config (a path to YAML, or a loaded config) and an output
 (default ``runs/<config name>``); an existing run of the same config is resumed. Progress goes to
 a rich bar on stderr by default; pass ``progress=False`` for none, or any object with
 ``start(description, total)``, ``advance(n)`` and ``stop()``.
+
+When any lineage fails, run, sweep and compare raise ``LineagesFailed`` (``.failed``: lineage id ->
+reason, ``.lines()``, ``.outcome``) once the others are done: what finished stays stored, and the
+same call again retries only the failed lineages. The analyses (analyze, compare_results, summary,
+report) refuse a run directory whose lineages have not all finished (``IncompleteRunError`` names
+them), rather than analyse fewer lineages than were configured.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from cliffwatch.config.schema import CliffSpec, CompareConfig, ExperimentConfig,
 from cliffwatch.core.errors import AnalysisError
 from cliffwatch.execution import plan as planning
 from cliffwatch.execution.executors.base import Executor
-from cliffwatch.execution.runner import Outcome, execute, make_executor, prepare_run, preflight
+from cliffwatch.execution.runner import Outcome, execute, make_executor, prepare_run, preflight, require_finished
 from cliffwatch.execution.store import RunStore, load_results
 from cliffwatch.loop.lineage import Lineage
 from cliffwatch.report.prose import cliff_sentence
@@ -145,9 +151,7 @@ def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *
             executor: str | None = None, address: str | None = None, overwrite: bool = False,
             progress: bool | Progress = True, tracking: str | None = None,
             tracking_uri: str | None = None) -> CompareResult:
-    """Run (or resume) every escape route and the all-human reference, then measure each route.
-    Routes whose lineages fail are reported with the reason; only a run where every lineage fails
-    raises (LineageError)."""
+    """Run (or resume) every escape route and the all-human reference, then measure each route."""
     cfg = config if isinstance(config, CompareConfig) else load_compare(config)
     out = _out(out, cfg)
     _check_tracking(tracking, tracking_uri)
@@ -157,7 +161,7 @@ def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *
     from cliffwatch.report.summary_json import write_summary
 
     df = load_results(out)
-    comparison = analyze_routes(cfg, df, outcome.failed)
+    comparison = analyze_routes(cfg, df)
     write_summary(out, df, **_summary_options(cfg), comparison=comparison)
     return CompareResult(out, outcome, comparison)
 
@@ -176,15 +180,14 @@ def demo_config() -> SweepConfig:
 
 def analyze(run_dir: str | Path, *, metric: str | None = None, tolerance: float | None = None,
             generation: int | None = None, absolute: bool = False) -> Analysis:
-    """The cliff analysis of a sweep (or a run) directory, finished or not; the options override the
-    sweep's ``cliff:`` settings."""
+    """The cliff analysis of a finished sweep (or run) directory; the options override the sweep's
+    ``cliff:`` settings."""
     run_dir = Path(run_dir)
-    store = RunStore.open(run_dir)
-    if store.kind == "compare":
+    if RunStore.open(run_dir).kind == "compare":
         raise AnalysisError(f"{run_dir}: an escape-route comparison; use cliffwatch.api.compare_results "
                             f"or `cliffwatch report {run_dir}`")
-    raw = {k: v for k, v in store.config().items() if k != "adaptive"}
-    cfg = parse(SweepConfig, raw, str(run_dir / "config.yaml")) if store.kind == "sweep" else None
+    store, config = _finished_run(run_dir)
+    cfg = config if store.kind == "sweep" else None
     spec = cfg.cliff if cfg else None
     cliffs = analyze_results(
         load_results(run_dir),
@@ -198,12 +201,12 @@ def analyze(run_dir: str | Path, *, metric: str | None = None, tolerance: float 
 
 
 def compare_results(run_dir: str | Path) -> RouteComparison:
-    """The route comparison of a compare run directory (finished or not)."""
+    """The route comparison of a finished compare run directory."""
     run_dir = Path(run_dir)
-    store = RunStore.open(run_dir)
-    if store.kind != "compare":
-        raise AnalysisError(f"{run_dir}: not a route comparison (it is a {store.kind})")
-    cfg = parse(CompareConfig, store.config(), str(run_dir / "config.yaml"))
+    kind = RunStore.open(run_dir).kind
+    if kind != "compare":
+        raise AnalysisError(f"{run_dir}: not a route comparison (it is a {kind})")
+    _, cfg = _finished_run(run_dir)
     return analyze_routes(cfg, load_results(run_dir))
 
 
@@ -233,6 +236,7 @@ def report(run_dir: str | Path, out: str | Path | None = None, *, metric: str | 
     """Write the self-contained HTML report of a run directory; returns its path."""
     from cliffwatch.report.html import write_report
 
+    _finished_run(Path(run_dir))
     return write_report(run_dir, Path(out) if out is not None else None, metric=metric, tolerance=tolerance,
                         generation=generation)
 
@@ -319,12 +323,24 @@ def _summary_options(config: ExperimentConfig | None) -> dict[str, Any]:
             "loss": None if spec.relative else "difference"}
 
 
-def _summary_inputs(run_dir: Path) -> tuple[Any, dict[str, Any], RouteComparison | None]:
+_CONFIGS = {"run": ExperimentConfig, "sweep": SweepConfig, "compare": CompareConfig}
+
+
+def _finished_run(run_dir: Path) -> tuple[RunStore, ExperimentConfig]:
+    """The run directory and its config, once every lineage it planned has finished (else
+    IncompleteRunError names the missing and unfinished ones)."""
     store = RunStore.open(run_dir)
+    raw = store.config()
+    adaptive = bool(raw.pop("adaptive", False))
+    cfg = parse(_CONFIGS[store.kind], raw, str(run_dir / "config.yaml"))
+    require_finished(store, None if adaptive else planning.planned_lineages(cfg))
+    return store, cfg
+
+
+def _summary_inputs(run_dir: Path) -> tuple[Any, dict[str, Any], RouteComparison | None]:
+    store, config = _finished_run(run_dir)
     df = load_results(run_dir)
-    raw = {k: v for k, v in store.config().items() if k != "adaptive"}
-    kinds = {"sweep": SweepConfig, "compare": CompareConfig}
-    cfg = parse(kinds[store.kind], raw, str(run_dir / "config.yaml")) if store.kind in kinds else None
+    cfg = config if store.kind in ("sweep", "compare") else None
     comparison = analyze_routes(cfg, df) if store.kind == "compare" else None
     return df, _summary_options(cfg), comparison
 
