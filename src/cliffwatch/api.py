@@ -31,7 +31,7 @@ from cliffwatch.analysis.cost import CostPlan, plan
 from cliffwatch.analysis.routes import RouteComparison, analyze_routes
 from cliffwatch.config.load import load_compare, load_config, load_sweep, parse
 from cliffwatch.config.schema import CliffSpec, CompareConfig, ExperimentConfig, SweepConfig
-from cliffwatch.core.errors import AnalysisError
+from cliffwatch.core.errors import AnalysisError, LineagesFailed
 from cliffwatch.execution import plan as planning
 from cliffwatch.execution.executors.base import Executor
 from cliffwatch.execution.runner import Outcome, execute, make_executor, prepare_run, preflight, require_finished
@@ -94,8 +94,7 @@ def run(config: str | Path | ExperimentConfig, out: str | Path | None = None, *,
     out = _out(out, cfg)
     _check_tracking(tracking, tracking_uri)
     outcome = _execute(cfg, planning.experiment_lineages(cfg), out, "run", make_executor(executor, workers, address),
-                       overwrite, progress, cfg.name)
-    _track(outcome, tracking, tracking_uri)
+                       overwrite, progress, cfg.name, tracking, tracking_uri)
     _write_summary(out)
     return RunResult(out, outcome)
 
@@ -112,8 +111,7 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
     spec = cfg.cliff
     if not adaptive:
         outcome = _execute(cfg, planning.sweep_lineages(cfg), out, "sweep", make_executor(executor, workers, address),
-                           overwrite, progress, cfg.name)
-        _track(outcome, tracking, tracking_uri)
+                           overwrite, progress, cfg.name, tracking, tracking_uri)
         cliffs = _analyze_sweep(cfg, out)
         _write_summary(out)
         return SweepResult(out, outcome, cliffs, plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human))
@@ -156,8 +154,7 @@ def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *
     out = _out(out, cfg)
     _check_tracking(tracking, tracking_uri)
     outcome = _execute(cfg, planning.compare_lineages(cfg), out, "compare", make_executor(executor, workers, address),
-                       overwrite, progress, cfg.name)
-    _track(outcome, tracking, tracking_uri)
+                       overwrite, progress, cfg.name, tracking, tracking_uri)
     from cliffwatch.report.summary_json import write_summary
 
     df = load_results(out)
@@ -302,18 +299,25 @@ def _progress(progress: bool | Progress) -> Progress | None:
 
 
 def _execute(config: ExperimentConfig, lineages: list[Lineage], out: Path, kind: str, executor: Executor,
-             overwrite: bool, progress: bool | Progress, description: str) -> Outcome:
-    """Check the data, create (or reopen) the run directory, and run what is unfinished."""
+             overwrite: bool, progress: bool | Progress, description: str, tracking: str | None,
+             tracking_uri: str | None) -> Outcome:
+    """Check the data, create (or reopen) the run directory, run what is unfinished, and log what
+    finished to the tracker (also when other lineages failed)."""
     bar = _progress(progress)
     try:
         preflight(lineages)  # bad data fails here, with nothing written
         store = prepare_run(out, config.model_dump(mode="json"), kind, planning.run_metrics(lineages), overwrite)
         if bar:
             bar.start(description, len(lineages) * (config.generations + 1))
-        return execute(store, lineages, executor, bar.advance if bar else None)
+        outcome = execute(store, lineages, executor, bar.advance if bar else None)
+    except LineagesFailed as failure:
+        _track(failure.outcome, tracking, tracking_uri)
+        raise
     finally:
         if bar:
             bar.stop()
+    _track(outcome, tracking, tracking_uri)
+    return outcome
 
 
 def _summary_options(config: ExperimentConfig | None) -> dict[str, Any]:
