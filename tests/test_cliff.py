@@ -10,7 +10,7 @@ from cliffwatch.analysis.quality_loss import loss_table
 from cliffwatch.analysis.cost import plan
 from cliffwatch.loop.mixing import mix_cost
 from cliffwatch.config.schema import CostSpec, ExperimentConfig, SweepConfig
-from cliffwatch.core.errors import AnalysisError, LineageError
+from cliffwatch.core.errors import AnalysisError, LineagesFailed
 from conftest import invoke
 from cliffwatch.execution.store import RunStore, load_results
 from cliffwatch import api
@@ -150,12 +150,15 @@ def test_all_lineages_failing_is_a_clear_error(tmp_path, monkeypatch, capsys):
     experiment = {k: v for k, v in SWEEP.items() if k not in ("sweep", "cliff", "cost")}
     rejecting = {**experiment, "seeds": 2, "generations": 2,
                  "policy": {**SWEEP["policy"], "synthetic_fraction": 1.0, "filters": [{"name": "self_score", "threshold": -1.0}]}}
-    with pytest.raises(LineageError, match="all 2 lineages failed; first: filter 'self_score' rejected all"):
+    with pytest.raises(LineagesFailed, match="2 of 2 lineages failed; rerun the same command to retry them; first: "
+                                             r"lineage \w+-s0 \(seed 0\) failed: filter 'self_score' rejected all"):
         api.run(ExperimentConfig.model_validate(rejecting), tmp_path / "failing", workers=2, progress=False)
     path = tmp_path / "failing.yaml"
     path.write_text(yaml.safe_dump(rejecting))
-    code, _, err = invoke(monkeypatch, capsys, "run", path, "--out", tmp_path / "failing2", "-q", "--workers", "1")
-    assert code == 2 and "lineages failed" in err and "self_score" in err
+    code, out, err = invoke(monkeypatch, capsys, "run", path, "--out", tmp_path / "failing2", "-q", "--workers", "1")
+    lines = err.strip().splitlines()
+    assert code == 1 and out == "" and len(lines) == 3 and lines[-1] == "error: 2 of 2 lineages failed; rerun the same command to retry them"
+    assert all(" failed: filter 'self_score' rejected all" in line for line in lines[:2])
 
 
 def test_summary_json_of_a_sweep(grid_run):

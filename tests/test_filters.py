@@ -268,6 +268,38 @@ def test_a_filter_that_rejects_everything_stops_the_lineage(mode):
         run_lineage(**LOOP, policy={"samples": 400, "filters": [{"name": "self_score", "mode": mode, "threshold": 0}]})
 
 
+def test_a_resample_round_emptied_by_one_filter_skips_the_next_one(monkeypatch):
+    """The issue's "verifier with resample, then perplexity" IndexError: a resample round draws only
+    the few replacements; when the verifier rejects all of them, the perplexity filter used to get an
+    empty batch, which has no quantile. Seed 0 of this lineage hits that at generation 1."""
+    from cliffwatch.filters.perplexity import Perplexity
+    from cliffwatch.filters.verifier import Verifier
+
+    seen = {"verifier": [], "perplexity": []}  # per call: (batch size, accepted)
+
+    def spy(cls, name):
+        accept = cls.accept
+
+        def record(self, samples, ctx):
+            mask = accept(self, samples, ctx)
+            seen[name].append((len(samples), int(mask.sum())))
+            return mask
+
+        monkeypatch.setattr(cls, "accept", record)
+
+    spy(Verifier, "verifier")
+    spy(Perplexity, "perplexity")
+    results = run_lineage(0, family={"name": "ngram", "order": 3}, data={"source": "corpus", "corpus": "facts"},
+                          generations=1, holdout=200, probes=[],
+                          policy={"samples": 200, "filters": [{"name": "verifier", "mode": "resample"}, {"name": "perplexity"}]})
+    assert (0, 0) not in seen["perplexity"] and len(results) == 2
+    emptied = [size for size, accepted in seen["verifier"][1:] if accepted == 0]
+    assert emptied  # a resample round whose every replacement stated a false fact
+    # the perplexity filter saw exactly what the verifier passed, round by round, and nothing else
+    assert [size for size, _ in seen["perplexity"]] == [accepted for _, accepted in seen["verifier"] if accepted]
+    assert metric(results[1:], "synthetic_kept")[0, 0] == sum(accepted for _, accepted in seen["perplexity"])
+
+
 def test_cli_refuses_a_verifier_without_ground_truth(tmp_path, monkeypatch, capsys):
     config = {"name": "no-truth", **LOOP, "data": {"source": "corpus", "corpus": "pydocs", "max_sentences": 500},
               "policy": {"filters": [{"name": "verifier"}]}}

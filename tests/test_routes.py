@@ -15,7 +15,8 @@ from cliffwatch.config.schema import CompareConfig
 from cliffwatch.execution.plan import compare_lineages
 from cliffwatch.report.prose import route_sentences
 from cliffwatch.config.load import parse
-from cliffwatch.core.errors import AnalysisError, ConfigError
+from cliffwatch.analysis.routes import analyze_routes
+from cliffwatch.core.errors import AnalysisError, ConfigError, IncompleteRunError, LineagesFailed
 from cliffwatch.report.routes_section import routes_section
 from cliffwatch.execution.store import RunStore, load_results
 
@@ -276,18 +277,24 @@ def test_verifier_vs_self_score_on_tail_facts(facts):
     assert verifier.extra_cost == pytest.approx(verifier.synthetic_discarded * prices.synthetic_price)
 
 
-def test_a_route_whose_lineages_all_fail_is_reported_not_hidden(tmp_path):
+def test_a_route_whose_lineages_fail_stops_the_comparison_and_is_named(tmp_path):
     cfg = config(**{**TEXT, "generations": 1, "seeds": 2}, name="rejecting", probes=["text_fidelity"],
                  routes={"none": {}, "rejecting": {"policy.filters": [{"name": "self_score", "threshold": -1.0}]}})
-    c = api.compare(cfg, tmp_path / "rejecting", workers=1, progress=False).comparison
+    with pytest.raises(LineagesFailed) as info:
+        api.compare(cfg, tmp_path / "rejecting", workers=1, progress=False)
+    lines = info.value.lines()
+    assert len(lines) == 2 and all("route rejecting" in line and "filter 'self_score' rejected all" in line for line in lines)
+    assert str(info.value).startswith("2 of 6 lineages failed; rerun the same command to retry them")
+    with pytest.raises(IncompleteRunError, match="2 of 6 lineages have not finished"):
+        api.compare_results(tmp_path / "rejecting")
+    # analysed by hand from what is stored, the route says it has no results rather than vanish
+    c = analyze_routes(cfg, load_results(tmp_path / "rejecting"))
     failed = c.route("rejecting")
-    assert failed.problem.startswith("2 of 2 lineages failed") and "rejected all" in failed.problem
+    assert failed.problem == "no replicate reached generation 1 (its lineages failed or have not run)"
     assert not failed.effects and c.route("none").effects
     assert route_sentences(c)[1].startswith("rejecting (filters = self_score(threshold=-1.0), s = 1): not measured — "
-                                            "2 of 2 lineages failed; first: filter 'self_score' rejected all")
-    assert "rejected all" in routes_section(c)
-    # re-analysed from the run directory alone, the route still says it has no results
-    assert "no replicate reached generation 1" in api.compare_results(tmp_path / "rejecting").route("rejecting").problem
+                                            "no replicate reached generation 1")
+    assert "no replicate reached generation 1" in routes_section(c)
 
 
 def test_a_route_that_cannot_run_on_the_data_fails_before_anything_is_written(tmp_path):

@@ -20,9 +20,9 @@ import yaml
 from conftest import invoke
 from cliffwatch import api
 from cliffwatch.config.schema import ExperimentConfig, SweepConfig
-from cliffwatch.core.errors import CliffwatchWarning, RunLockedError, RunStoreError, StoreWriteError
+from cliffwatch.core.errors import CliffwatchWarning, LineagesFailed, RunLockedError, RunStoreError, StoreWriteError
 from cliffwatch.execution import plan
-from cliffwatch.execution.store import RunStore, load_results
+from cliffwatch.execution.store import LineageStore, RunStore, load_results
 from cliffwatch.execution.worker import run_lineage
 from cliffwatch.loop.engine import LineageRunner
 
@@ -205,7 +205,8 @@ def test_workers_are_capped_at_the_lineages_and_the_cores_with_a_warning(tmp_pat
 
 
 def test_a_worker_that_keeps_dying_is_reported_in_one_line_and_holds_no_lock(tmp_path, monkeypatch):
-    """Seed 1's worker kills itself at generation 2 on every attempt; seed 0 records its open files."""
+    """Seed 1's worker kills itself at generation 2 on every attempt; seed 0 records its open files.
+    Once the cause is gone, the same call finishes seed 1 from its checkpoint and recomputes nothing."""
     fds = tmp_path / "fds.txt"
     original = LineageRunner._probe
 
@@ -217,14 +218,29 @@ def test_a_worker_that_keeps_dying_is_reported_in_one_line_and_holds_no_lock(tmp
                                      if os.path.exists(f"/proc/self/fd/{fd}")))
         return original(self, generation, *a)
 
-    monkeypatch.setattr(LineageRunner, "_probe", probe)
     cfg = ExperimentConfig.model_validate({k: v for k, v in SWEEP.items() if k != "sweep"})
-    result = api.run(cfg, tmp_path / "run", workers=2, executor="processes", progress=False)
-    (lineage, reason), = result.outcome.failed.items()
+    with monkeypatch.context() as patch:
+        patch.setattr(LineageRunner, "_probe", probe)
+        with pytest.raises(LineagesFailed) as info:
+            api.run(cfg, tmp_path / "run", workers=2, executor="processes", progress=False)
+    outcome = info.value.outcome
+    (lineage, reason), = outcome.failed.items()
     assert lineage.endswith("-s1")
     assert reason == "its worker process died (killed by SIGKILL) 2 times; rerun the same command to resume it"
-    assert len(result.outcome.finished) == 1
+    assert info.value.lines() == [f"lineage {lineage} (seed 1) failed: {reason}"]
+    assert len(outcome.finished) == 1
     assert not [f for f in fds.read_text().splitlines() if f.endswith("/.lock")]  # the lock stays with the parent
     stored = RunStore.open(tmp_path / "run").lineage(lineage)
     assert stored.checkpoint_generation() == 1 and stored.problems() == []  # what it finished is kept
     assert np.isfinite(load_results(tmp_path / "run")["value"]).all()
+
+    written, write = [], LineageStore.write_generation
+
+    def counted(self, generation, table, checkpoint):
+        write(self, generation, table, checkpoint)
+        written.append((self.path.name, generation))
+
+    monkeypatch.setattr(LineageStore, "write_generation", counted)
+    result = api.run(cfg, tmp_path / "run", workers=1, progress=False)  # inline: the writes are counted here
+    assert result.outcome.failed == {} and written == [(lineage, g) for g in range(2, SWEEP["generations"] + 1)]
+    assert (tmp_path / "run" / "summary.json").exists()  # written only now that every lineage has finished

@@ -48,3 +48,16 @@ def test_an_unknown_tracker_fails_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="--tracking 'wandb': known: mlflow"):
         api.sweep(SweepConfig.model_validate(SWEEP), tmp_path / "run", tracking="wandb", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_finished_lineages_are_logged_when_others_fail(tmp_path):
+    """A filter no sample passes stops the s = 1 lineages at generation 1; the all-human ones finish."""
+    from cliffwatch.core.errors import LineagesFailed
+
+    failing = {**SWEEP, "policy": {**SWEEP["policy"], "filters": [{"name": "self_score", "threshold": -1e6}]}}
+    uri, out = tmp_path / "mlruns", tmp_path / "run"
+    with pytest.raises(LineagesFailed) as info:
+        api.sweep(SweepConfig.model_validate(failing), out, workers=1, progress=False, tracking="mlflow", tracking_uri=str(uri))
+    client = MlflowClient(tracking_uri=uri.resolve().as_uri())
+    runs = client.search_runs([client.get_experiment_by_name("tracked").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == sorted(info.value.outcome.finished) and len(runs) == 2

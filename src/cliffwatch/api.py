@@ -10,6 +10,12 @@ Every function takes a config (a path to YAML, or a loaded config) and an output
 (default ``runs/<config name>``); an existing run of the same config is resumed. Progress goes to
 a rich bar on stderr by default; pass ``progress=False`` for none, or any object with
 ``start(description, total)``, ``advance(n)`` and ``stop()``.
+
+When any lineage fails, run, sweep and compare raise ``LineagesFailed`` (``.failed``: lineage id ->
+reason, ``.lines()``, ``.outcome``) once the others are done: what finished stays stored, and the
+same call again retries only the failed lineages. The analyses (analyze, compare_results, summary,
+report) refuse a run directory whose lineages have not all finished (``IncompleteRunError`` names
+them), rather than analyse fewer lineages than were configured.
 """
 
 from __future__ import annotations
@@ -25,10 +31,10 @@ from cliffwatch.analysis.cost import CostPlan, plan
 from cliffwatch.analysis.routes import RouteComparison, analyze_routes
 from cliffwatch.config.load import load_compare, load_config, load_sweep, parse
 from cliffwatch.config.schema import CliffSpec, CompareConfig, ExperimentConfig, SweepConfig
-from cliffwatch.core.errors import AnalysisError
+from cliffwatch.core.errors import AnalysisError, LineagesFailed
 from cliffwatch.execution import plan as planning
 from cliffwatch.execution.executors.base import Executor
-from cliffwatch.execution.runner import Outcome, execute, make_executor, prepare_run, preflight
+from cliffwatch.execution.runner import Outcome, execute, make_executor, prepare_run, preflight, require_finished
 from cliffwatch.execution.store import RunStore, load_results
 from cliffwatch.loop.lineage import Lineage
 from cliffwatch.report.prose import cliff_sentence
@@ -88,8 +94,7 @@ def run(config: str | Path | ExperimentConfig, out: str | Path | None = None, *,
     out = _out(out, cfg)
     _check_tracking(tracking, tracking_uri)
     outcome = _execute(cfg, planning.experiment_lineages(cfg), out, "run", make_executor(executor, workers, address),
-                       overwrite, progress, cfg.name)
-    _track(outcome, tracking, tracking_uri)
+                       overwrite, progress, cfg.name, tracking, tracking_uri)
     _write_summary(out)
     return RunResult(out, outcome)
 
@@ -106,8 +111,7 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
     spec = cfg.cliff
     if not adaptive:
         outcome = _execute(cfg, planning.sweep_lineages(cfg), out, "sweep", make_executor(executor, workers, address),
-                           overwrite, progress, cfg.name)
-        _track(outcome, tracking, tracking_uri)
+                           overwrite, progress, cfg.name, tracking, tracking_uri)
         cliffs = _analyze_sweep(cfg, out)
         _write_summary(out)
         return SweepResult(out, outcome, cliffs, plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human))
@@ -145,19 +149,16 @@ def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *
             executor: str | None = None, address: str | None = None, overwrite: bool = False,
             progress: bool | Progress = True, tracking: str | None = None,
             tracking_uri: str | None = None) -> CompareResult:
-    """Run (or resume) every escape route and the all-human reference, then measure each route.
-    Routes whose lineages fail are reported with the reason; only a run where every lineage fails
-    raises (LineageError)."""
+    """Run (or resume) every escape route and the all-human reference, then measure each route."""
     cfg = config if isinstance(config, CompareConfig) else load_compare(config)
     out = _out(out, cfg)
     _check_tracking(tracking, tracking_uri)
     outcome = _execute(cfg, planning.compare_lineages(cfg), out, "compare", make_executor(executor, workers, address),
-                       overwrite, progress, cfg.name)
-    _track(outcome, tracking, tracking_uri)
+                       overwrite, progress, cfg.name, tracking, tracking_uri)
     from cliffwatch.report.summary_json import write_summary
 
     df = load_results(out)
-    comparison = analyze_routes(cfg, df, outcome.failed)
+    comparison = analyze_routes(cfg, df)
     write_summary(out, df, **_summary_options(cfg), comparison=comparison)
     return CompareResult(out, outcome, comparison)
 
@@ -176,15 +177,14 @@ def demo_config() -> SweepConfig:
 
 def analyze(run_dir: str | Path, *, metric: str | None = None, tolerance: float | None = None,
             generation: int | None = None, absolute: bool = False) -> Analysis:
-    """The cliff analysis of a sweep (or a run) directory, finished or not; the options override the
-    sweep's ``cliff:`` settings."""
+    """The cliff analysis of a finished sweep (or run) directory; the options override the sweep's
+    ``cliff:`` settings."""
     run_dir = Path(run_dir)
-    store = RunStore.open(run_dir)
-    if store.kind == "compare":
+    if RunStore.open(run_dir).kind == "compare":
         raise AnalysisError(f"{run_dir}: an escape-route comparison; use cliffwatch.api.compare_results "
                             f"or `cliffwatch report {run_dir}`")
-    raw = {k: v for k, v in store.config().items() if k != "adaptive"}
-    cfg = parse(SweepConfig, raw, str(run_dir / "config.yaml")) if store.kind == "sweep" else None
+    store, config = _finished_run(run_dir)
+    cfg = config if store.kind == "sweep" else None
     spec = cfg.cliff if cfg else None
     cliffs = analyze_results(
         load_results(run_dir),
@@ -198,12 +198,12 @@ def analyze(run_dir: str | Path, *, metric: str | None = None, tolerance: float 
 
 
 def compare_results(run_dir: str | Path) -> RouteComparison:
-    """The route comparison of a compare run directory (finished or not)."""
+    """The route comparison of a finished compare run directory."""
     run_dir = Path(run_dir)
-    store = RunStore.open(run_dir)
-    if store.kind != "compare":
-        raise AnalysisError(f"{run_dir}: not a route comparison (it is a {store.kind})")
-    cfg = parse(CompareConfig, store.config(), str(run_dir / "config.yaml"))
+    kind = RunStore.open(run_dir).kind
+    if kind != "compare":
+        raise AnalysisError(f"{run_dir}: not a route comparison (it is a {kind})")
+    _, cfg = _finished_run(run_dir)
     return analyze_routes(cfg, load_results(run_dir))
 
 
@@ -233,6 +233,7 @@ def report(run_dir: str | Path, out: str | Path | None = None, *, metric: str | 
     """Write the self-contained HTML report of a run directory; returns its path."""
     from cliffwatch.report.html import write_report
 
+    _finished_run(Path(run_dir))
     return write_report(run_dir, Path(out) if out is not None else None, metric=metric, tolerance=tolerance,
                         generation=generation)
 
@@ -298,18 +299,25 @@ def _progress(progress: bool | Progress) -> Progress | None:
 
 
 def _execute(config: ExperimentConfig, lineages: list[Lineage], out: Path, kind: str, executor: Executor,
-             overwrite: bool, progress: bool | Progress, description: str) -> Outcome:
-    """Check the data, create (or reopen) the run directory, and run what is unfinished."""
+             overwrite: bool, progress: bool | Progress, description: str, tracking: str | None,
+             tracking_uri: str | None) -> Outcome:
+    """Check the data, create (or reopen) the run directory, run what is unfinished, and log what
+    finished to the tracker (also when other lineages failed)."""
     bar = _progress(progress)
     try:
         preflight(lineages)  # bad data fails here, with nothing written
         store = prepare_run(out, config.model_dump(mode="json"), kind, planning.run_metrics(lineages), overwrite)
         if bar:
             bar.start(description, len(lineages) * (config.generations + 1))
-        return execute(store, lineages, executor, bar.advance if bar else None)
+        outcome = execute(store, lineages, executor, bar.advance if bar else None)
+    except LineagesFailed as failure:
+        _track(failure.outcome, tracking, tracking_uri)
+        raise
     finally:
         if bar:
             bar.stop()
+    _track(outcome, tracking, tracking_uri)
+    return outcome
 
 
 def _summary_options(config: ExperimentConfig | None) -> dict[str, Any]:
@@ -319,12 +327,24 @@ def _summary_options(config: ExperimentConfig | None) -> dict[str, Any]:
             "loss": None if spec.relative else "difference"}
 
 
-def _summary_inputs(run_dir: Path) -> tuple[Any, dict[str, Any], RouteComparison | None]:
+_CONFIGS = {"run": ExperimentConfig, "sweep": SweepConfig, "compare": CompareConfig}
+
+
+def _finished_run(run_dir: Path) -> tuple[RunStore, ExperimentConfig]:
+    """The run directory and its config, once every lineage it planned has finished (else
+    IncompleteRunError names the missing and unfinished ones)."""
     store = RunStore.open(run_dir)
+    raw = store.config()
+    adaptive = bool(raw.pop("adaptive", False))
+    cfg = parse(_CONFIGS[store.kind], raw, str(run_dir / "config.yaml"))
+    require_finished(store, None if adaptive else planning.planned_lineages(cfg))
+    return store, cfg
+
+
+def _summary_inputs(run_dir: Path) -> tuple[Any, dict[str, Any], RouteComparison | None]:
+    store, config = _finished_run(run_dir)
     df = load_results(run_dir)
-    raw = {k: v for k, v in store.config().items() if k != "adaptive"}
-    kinds = {"sweep": SweepConfig, "compare": CompareConfig}
-    cfg = parse(kinds[store.kind], raw, str(run_dir / "config.yaml")) if store.kind in kinds else None
+    cfg = config if store.kind in ("sweep", "compare") else None
     comparison = analyze_routes(cfg, df) if store.kind == "compare" else None
     return df, _summary_options(cfg), comparison
 

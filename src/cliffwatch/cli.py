@@ -1,4 +1,6 @@
-"""The cliffwatch command line. Library errors become one-line messages and exit code 2 here, and only here."""
+"""The cliffwatch command line. Library errors become one-line messages here, and only here: exit 2
+for bad input or state; exit 1 when lineages ran and some failed (one line each, then a summary);
+130/143 when interrupted by SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from cliffwatch.core.errors import CliffwatchError, CliffwatchWarning, Interrupted, one_line
+from cliffwatch.core.errors import CliffwatchError, CliffwatchWarning, Interrupted, LineagesFailed, one_line
 
 app = typer.Typer(
     help="Find the quality cliff of training AI on AI outputs before your users do.",
@@ -33,11 +35,9 @@ def _bar(quiet: bool):
     return False if quiet else ProgressBar(errors)
 
 
-def _report_failures(outcome) -> None:
+def _report_repairs(outcome) -> None:
     for lineage_id, damage in outcome.repaired.items():
-        errors.print(f"[yellow]warning:[/yellow] lineage {lineage_id} was recomputed: {damage}", highlight=False)
-    for lineage_id, reason in outcome.failed.items():
-        errors.print(f"[yellow]warning:[/yellow] lineage {lineage_id} failed: {reason}", highlight=False)
+        errors.print(f"warning: lineage {lineage_id} was recomputed: {damage}", highlight=False, markup=False)
 
 
 @app.command()
@@ -58,6 +58,8 @@ def run(
     Each generation fits the family to a mix of human and synthetic data (the policy), probes
     the model against held-out human data, and stores results and a checkpoint in the run
     directory, so a killed run resumes where it stopped when the same command runs again.
+    Exit 0 done; 1 some lineages failed (one line each; the others are kept, and the same
+    command retries the failed ones); 2 bad input; 130/143 interrupted (rerun to resume).
     """
     from cliffwatch import api
     from cliffwatch.config.load import load_config
@@ -66,7 +68,7 @@ def run(
     cfg = load_config(config)
     result = api.run(cfg, out, workers=workers, executor=executor, address=address, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri)
     out = result.run_dir
-    _report_failures(result.outcome)
+    _report_repairs(result.outcome)
     summary = summarize(api.results(out))
     title = (f"{cfg.name}: {cfg.family.name} on {cfg.data.source}, s = {cfg.policy.synthetic_fraction:g}, "
              f"{cfg.policy.mode}, {len(cfg.seeds)} seed(s) × {cfg.chains} chain(s)")
@@ -103,12 +105,14 @@ def sweep(
     Every grid point runs as its own lineages on local worker processes; the cliff analysis
     (quality loss vs the all-human run, bootstrap CIs over seeds, knee fit) and the cheapest
     safe mix are printed at the end. `cliffwatch report RUN_DIR` draws it all.
+    Exit 0 done; 1 some lineages failed (one line each; the others are kept, and the same
+    command retries the failed ones); 2 bad input; 130/143 interrupted (rerun to resume).
     """
     from cliffwatch import api
 
     result = api.sweep(config, out, workers=workers, executor=executor, address=address, adaptive=adaptive, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri)
     out = result.run_dir
-    _report_failures(result.outcome)
+    _report_repairs(result.outcome)
     _print_cliffs(result.cliffs, result.cost)
     console.print(f"results: {out}   next: cliffwatch report {out}", highlight=False)
 
@@ -131,12 +135,14 @@ def compare(
     a filter...) runs beside the same all-human reference; for each: the quality loss at
     generation G with a CI, the difference to the baseline route, the shift of the cliff
     when swept, and the cost (samples discarded, extra human data). `cliffwatch report RUN_DIR`
-    draws it."""
+    draws it. Exit 0 done; 1 some lineages failed (one line each; the others are kept, and the same
+    command retries the failed ones); 2 bad input; 130/143 interrupted (rerun to resume)."""
     from cliffwatch import api
     from cliffwatch.report.prose import route_sentences
 
     result = api.compare(config, out, workers=workers, executor=executor, address=address, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri)
     out = result.run_dir
+    _report_repairs(result.outcome)
     for line in route_sentences(result.comparison):
         console.print(line, highlight=False)
     console.print(f"results: {out}   next: cliffwatch report {out}", highlight=False)
@@ -162,7 +168,7 @@ def demo(
                   f"{len(cfg.sweep['policy.synthetic_fraction'])} synthetic fractions x {len(cfg.seeds)} seeds x "
                   f"{cfg.generations} generations", highlight=False)
     result = api.sweep(cfg, out, workers=workers, executor=executor, overwrite=overwrite, progress=_bar(quiet))
-    _report_failures(result.outcome)
+    _report_repairs(result.outcome)
     _print_cliffs(result.cliffs, result.cost)
     path = api.report(result.run_dir)
     console.print(f"report: {path}", highlight=False)
@@ -180,8 +186,9 @@ def cliff(
     """Locate the cliff in a sweep's results.
 
     The cliff is the smallest synthetic fraction whose quality loss exceeds τ, with a 95%
-    interval; also the knee of a two-segment fit and the cheapest safe mix. Works on a
-    partly finished sweep too."""
+    interval; also the knee of a two-segment fit and the cheapest safe mix. Every lineage the
+    sweep planned must have finished: otherwise the error names the missing ones (an analysis of
+    the others would be a smaller experiment than the one configured)."""
     from cliffwatch import api
 
     if as_json:
@@ -384,6 +391,11 @@ def main() -> None:
     try:
         with _signals_stop_work():
             code = app(standalone_mode=False)
+    except LineagesFailed as failure:
+        _report_repairs(failure.outcome)
+        for line in [*failure.lines(), failure.summary]:
+            errors.print(f"error: {line}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(1)
     except CliffwatchError as err:
         errors.print(f"error: {err}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)

@@ -82,8 +82,8 @@ class RouteResult:
     extra_human_samples: float = math.nan  # vs the baseline
     extra_cost: float = math.nan
     acceptance: dict[str, float] = field(default_factory=dict)  # filter -> mean acceptance rate
-    problem: str | None = None  # why it could not be measured at all (its lineages failed, none reached G)
-    note: str | None = None  # what limits what was measured (some lineages failed, no cliff could be located)
+    problem: str | None = None  # why it could not be measured at all (none of its lineages reached G)
+    note: str | None = None  # what limits what was measured (no cliff could be located)
 
 
 @dataclass
@@ -129,11 +129,8 @@ class RouteComparison:
 # ---- analysing -----------------------------------------------------------------------------------
 
 
-def analyze_routes(config: CompareConfig, df: pd.DataFrame, failures: dict[str, str] | None = None,
-                   resamples: int = RESAMPLES) -> RouteComparison:
-    """The route comparison of a compare run's results (finished or not). ``failures`` (lineage id
-    -> reason, as the executor reported them) explains routes that have no results."""
-    failures = failures or {}
+def analyze_routes(config: CompareConfig, df: pd.DataFrame, resamples: int = RESAMPLES) -> RouteComparison:
+    """The route comparison of a compare run's results (the workflows only analyse finished runs)."""
     spec = config.cliff
     metric = spec.metric or default_metric(df)
     metrics = [metric, *(m for m in config.metrics if m != metric)]
@@ -149,9 +146,7 @@ def analyze_routes(config: CompareConfig, df: pd.DataFrame, failures: dict[str, 
     ref_values = _values(df, metric, lineage_ids(reference))
     ref_at_g = ref_values.loc[ref_values["generation"] == generation, "value"].to_numpy()
     if not len(ref_at_g):
-        reason = _failure(lineage_ids(reference), failures)
-        raise AnalysisError(f"the all-human reference has no results at generation {generation}"
-                            + (f": {reason}" if reason else ""))
+        raise AnalysisError(f"the all-human reference has no results at generation {generation}")
 
     by_route: dict[str, list[RoutePoint]] = {}
     for p in points[1:]:
@@ -164,17 +159,15 @@ def analyze_routes(config: CompareConfig, df: pd.DataFrame, failures: dict[str, 
     results, trajectories = [], []
     for name, pts in by_route.items():
         route = RouteResult(name, _describe_route(config.routes[name]), operating[name], FRACTION_PATH in config.routes[name])
-        failed = _failure({i for p in pts for i in lineage_ids(p)}, failures)
         for m in metrics:
             mine = at_g[m][name].dropna()
             if len(mine):
                 diff = _contrast(at_g[m], name, baseline) if name != baseline else (math.nan,) * 3
                 route.effects[m] = Effect(*mean_ci(mine.to_numpy()), *diff, len(mine))
         if metric not in route.effects:
-            route.problem = failed or f"no replicate reached generation {generation} (its lineages failed or have not run)"
+            route.problem = f"no replicate reached generation {generation} (its lineages failed or have not run)"
             results.append(route)
             continue
-        route.note = failed
         trajectories.append(_trajectory(curves[metric][name], name, operating[name]))
         route.growth = _growth(curves[metric][name], operating[name], generation)
         if len(pts) > 1:
@@ -210,13 +203,6 @@ def _contrast(table: pd.DataFrame, a: str, b: str) -> tuple[float, float, float]
         return (math.nan,) * 3
     paired = table[[a, b]].dropna()
     return mean_ci((paired[a] - paired[b]).to_numpy())
-
-
-def _failure(ids: set[str], failures: dict[str, str]) -> str | None:
-    reasons = [failures[i] for i in sorted(ids) if i in failures]
-    if not reasons:
-        return None
-    return f"{len(reasons)} of {len(ids)} lineages failed; first: {reasons[0]}"
 
 
 def _values(df: pd.DataFrame, metric: str, ids: set[str]) -> pd.DataFrame:

@@ -52,8 +52,39 @@ class LineageError(CliffwatchError):
     """A lineage cannot continue (e.g. a filter rejected every sample)."""
 
 
+class LineagesFailed(LineageError):
+    """Some lineages of a run failed (the CLI: one line each and exit 1). What finished stays stored,
+    and rerunning the same command retries only the failed ones. There is no analysis: fewer lineages
+    than planned would be a different experiment, with its gaps where the failures were.
+
+    ``failed``: lineage id -> one-line reason; ``where``: lineage id -> the labels that tell it apart
+    ("synthetic_fraction 0.5, seed 1"); ``total``: the lineages this run had to finish; ``outcome``:
+    the runner's Outcome (store, finished, failed, repaired)."""
+
+    def __init__(self, outcome, total: int, where: dict[str, str]) -> None:
+        self.outcome, self.total, self.where = outcome, total, where
+        super().__init__(f"{self.summary}; first: {self.lines()[0]}")
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return self.outcome.failed
+
+    @property
+    def summary(self) -> str:
+        return f"{len(self.failed)} of {self.total} lineages failed; rerun the same command to retry them"
+
+    def lines(self) -> list[str]:
+        """One line per failed lineage: its id, what tells it apart, and why it failed."""
+        return [one_line(f"lineage {i} ({self.where.get(i, '?')}) failed: {reason}") for i, reason in self.failed.items()]
+
+
 class AnalysisError(CliffwatchError):
     """The requested analysis is impossible on these results (e.g. a single fraction)."""
+
+
+class IncompleteRunError(AnalysisError):
+    """A run directory's lineages have not all finished (failed, stopped, or never ran): analysing
+    the ones that did would silently be a smaller experiment; the message names what is missing."""
 
 
 class Interrupted(BaseException):

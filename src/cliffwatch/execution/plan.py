@@ -40,6 +40,15 @@ def planned_lineages(config: ExperimentConfig) -> list[Lineage]:
     return experiment_lineages(config)
 
 
+def describe(labels: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Lineage id -> the labels that tell it apart from the others given (the swept values, the
+    route; those all share are left out) and its seed, e.g. ``synthetic_fraction 0.5, seed 1``.
+    ``labels``: lineage id -> its labels with its ``seed``."""
+    keys = dict.fromkeys(k for row in labels.values() for k in row if k != "seed")
+    varying = [k for k in keys if len({repr(row.get(k)) for row in labels.values()}) > 1]
+    return {i: ", ".join([*(f"{k} {row.get(k)}" for k in varying), f"seed {row['seed']}"]) for i, row in labels.items()}
+
+
 def combinations(config: SweepConfig) -> list[tuple[tuple[str, Any], ...]]:
     """Each combination of the swept fields other than the synthetic fraction (one cliff curve each)."""
     others = {k: v for k, v in config.sweep.items() if k != FRACTION_PATH}

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from cliffwatch.core.errors import CliffwatchError, CliffwatchWarning, ExecutorError, LineageError, RunStoreError
+from cliffwatch.core.errors import (CliffwatchError, CliffwatchWarning, ExecutorError, IncompleteRunError, LineagesFailed,
+                                    RunStoreError)
 from cliffwatch.core.metrics import Metric
 from cliffwatch.core.registry import EXECUTORS
 from cliffwatch.execution.events import Advanced, Failed, Finished
 from cliffwatch.execution.executors.base import Executor, Job
-from cliffwatch.execution.plan import expected_work
+from cliffwatch.execution.plan import describe, expected_work
 from cliffwatch.execution.store import RunStore
 from cliffwatch.loop.engine import LineageRunner
 from cliffwatch.loop.lineage import Lineage
@@ -60,7 +61,8 @@ def bound_workers(requested: int, jobs: int, local: bool) -> int:
 
 def execute(store: RunStore, lineages: list[Lineage], executor: Executor,
             progress: Callable[[int], None] | None = None) -> Outcome:
-    """Run every unfinished lineage. ``progress(n)`` is called as generations finish.
+    """Run every unfinished lineage. ``progress(n)`` is called as generations finish. If any lineage
+    fails, LineagesFailed (with this Outcome) once the others are done: what finished is stored.
 
     Under the run's lock, every stored lineage is verified first: one whose results are missing or
     damaged (or whose checkpoint is unreadable) is recomputed from generation 0, and the damage is
@@ -99,10 +101,43 @@ def execute(store: RunStore, lineages: list[Lineage], executor: Executor,
             except BaseException:
                 executor.cancel()
                 raise
-    if lineages and not outcome.finished:
-        first = next(iter(outcome.failed.values()))
-        raise LineageError(f"all {len(outcome.failed)} lineages failed; first: {first}")
+    if outcome.failed:
+        outcome.failed = {lin.id: outcome.failed[lin.id] for lin in lineages if lin.id in outcome.failed}  # plan order
+        raise LineagesFailed(outcome, len(lineages), describe(_labels(lineages)))
     return outcome
+
+
+def _labels(lineages: list[Lineage]) -> dict[str, dict]:
+    return {lineage.id: {**lineage.labels(), "seed": lineage.seed} for lineage in lineages}
+
+
+def require_finished(store: RunStore, lineages: list[Lineage] | None) -> None:
+    """IncompleteRunError naming the first of ``lineages`` (None: those stored, for an adaptive sweep
+    whose plan grows as it runs) that is missing or unfinished, and how many more: an analysis of
+    the others would silently be a smaller experiment than the one configured."""
+    if lineages is None:
+        stored = {lin.path.name: lin for lin in store.lineages()}
+        metas = {i: lin.meta() for i, lin in stored.items()}
+        labels = {i: {**meta.get("labels", {}), "seed": meta.get("seed")} for i, meta in metas.items()}
+    else:
+        stored = {lin.id: store.lineage(lin.id) for lin in lineages}
+        labels = _labels(lineages)
+    gaps = [(i, lin) for i, lin in stored.items() if not lin.finished]
+    if not gaps:
+        return
+    for _, lineage in gaps:  # damage first: it has its own message
+        lineage.verify()
+    first, lineage = gaps[0]
+    if not (lineage.path / "lineage.json").exists():
+        state = "never ran"
+    else:
+        done = lineage.checkpoint_generation()
+        state = "no generation stored" if done is None else f"stopped after generation {done}"
+    more = f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""
+    raise IncompleteRunError(
+        f"{store.path}: {len(gaps)} of {len(stored)} lineages have not finished, so an analysis would leave "
+        f"them out: lineages/{first} ({describe(labels)[first]}): {state}{more}; rerun the command that wrote "
+        "it (same config and --out) to finish them")
 
 
 def preflight(lineages: list[Lineage]) -> None:

@@ -280,9 +280,9 @@ class LineageStore:
         (self.path / "checkpoint.npz").unlink(missing_ok=True)
         write_json(self.path / "checksums.json", {"results.parquet": self._manifest()["results.parquet"]})
 
-    def results(self) -> pa.Table:
-        """Every finished generation's results; RunStoreError naming the damage if any is missing
-        or damaged (analysing less data than was computed would be silently wrong)."""
+    def verify(self) -> None:
+        """RunStoreError naming the damage if a finished generation's results are missing or damaged
+        (analysing less data than was computed would be silently wrong)."""
         was_finished = self.finished
         problems = self.problems()
         if problems and not was_finished and self.finished:  # it finished while we looked (a live run)
@@ -290,6 +290,10 @@ class LineageStore:
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise RunStoreError(f"{problems[0]}{more}; rerun the same command to recompute it")
+
+    def results(self) -> pa.Table:
+        """Every finished generation's results, verified first (see ``verify``)."""
+        self.verify()
         if self.finished:
             return pq.read_table(self.path / "results.parquet")
         parts = sorted(self.path.glob("gen-*.parquet"))

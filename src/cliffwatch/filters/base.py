@@ -58,7 +58,8 @@ class Filter(ABC):
 
     @abstractmethod
     def accept(self, samples: Any, ctx: FilterContext) -> np.ndarray:
-        """Boolean mask of accepted samples: (n,) for text, (chains, n) for arrays."""
+        """Boolean mask of accepted samples: (n,) for text, (chains, n) for arrays. The loop never
+        passes an empty batch (a batch has no quantile)."""
 
     def transform(self, samples: Any, ctx: FilterContext) -> Any:
         """The accepted samples as they enter training (same shape); unchanged unless the filter corrects them."""

@@ -241,6 +241,8 @@ class LineageRunner:
             ctx = FilterContext(generation, model, self.family, train, anchor, self.source.info, self.source,
                                 self.lineage.rng(generation, f"filter:{label}:{round_}"))
             for name, (spec, filt) in zip(self.filter_labels, self.filters):
+                if self.modality.size(draw) == 0:
+                    break  # a resample round's few draws all failed an earlier filter: no batch to filter
                 mask = np.asarray(filt.accept(draw, ctx), dtype=bool)
                 n_seen, n_passed = self.modality.size(draw), self.modality.count(mask)
                 seen[name] = seen.get(name, 0.0) + n_seen
