@@ -1,5 +1,7 @@
-"""Sweep wall time against worker count: the demo sweep (11 fractions x 3 seeds = 33 lineages, enough
-to fill 16 workers), local processes and, when the ray extra is installed, Ray.
+"""Sweep wall time against worker count: the demo sweep with enough seeds that every worker runs
+several lineages (at least 4 per worker at the most workers: 11 fractions x 6 seeds = 66 lineages for
+16 workers; the demo's own 33 would cap 16 workers at 33 / (16 x 3) = 69%), local processes and,
+when the ray extra is installed, Ray.
 
 Target (issue 13): parallel efficiency T(1) / (n x T(n)) of at least 75% at 16 workers on a machine
 with 16 or more cores. The peer of every figure is the 1-worker run of the same executor, measured in
@@ -14,6 +16,7 @@ import _bench  # noqa: F401  (one BLAS thread per worker)
 
 import argparse
 import importlib.util
+import math
 import os
 import subprocess
 import sys
@@ -41,6 +44,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+",
                         default=[n for n in (1, 2, 4, 8, 16) if n <= cores] or [1])
     parser.add_argument("--generations", type=int, default=None, help="shorter lineages [default: the demo's]")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="seeds per fraction [default: enough for 4 lineages per worker at the most workers, at least 3]")
     parser.add_argument("--executors", nargs="+",
                         default=["processes"] + (["ray"] if importlib.util.find_spec("ray") else []))
     args = parser.parse_args()
@@ -48,7 +53,9 @@ def main() -> None:
     demo = api.demo_config().model_dump(mode="json")
     if args.generations is not None:
         demo["generations"] = args.generations
-    lineages = len(demo["sweep"]["policy.synthetic_fraction"]) * len(demo["seeds"])
+    fractions = len(demo["sweep"]["policy.synthetic_fraction"])
+    demo["seeds"] = args.seeds or max(3, math.ceil(4 * max(args.workers) / fractions))
+    lineages = fractions * demo["seeds"]
     load = os.getloadavg()[0]
     print(f"demo sweep: {lineages} lineages x {demo['generations']} generations; {cores} cores, "
           f"load average {load:.1f} before the first run")

@@ -274,7 +274,7 @@ class LineageRunner:
         n_human = 0 if p.mode != "replace" and p.human == "fixed" else mixing.human_count(p.synthetic_fraction, p.samples)
         fresh = self.modality.concat([self._human(generation, n_human, anchor), synthetic])
         fresh_prov = Provenance.concat([
-            Provenance.human(self.config.chains, 0 if p.human == "fixed" else generation, n_human),
+            Provenance.human(self.config.chains, 0 if p.human == "fixed" else generation, n_human) if n_human else None,
             Provenance.synthetic(generation, sizes, depth, self.verifies) if synthetic is not None else None,
         ])
         if p.mode == "replace":
@@ -372,6 +372,7 @@ class LineageRunner:
         owners: dict[str, str] = {}
         for probe in self.probes:
             for name, values in probe(ctx).items():
-                metrics[name] = np.broadcast_to(np.asarray(values, dtype=float), (self.config.chains,))
+                values = np.asarray(values, dtype=float)
+                metrics[name] = values if values.shape == (self.config.chains,) else np.broadcast_to(values, (self.config.chains,))
                 owners[name] = probe.name
         return metrics, owners, ctx.cache.get("samples"), ctx.artifacts

@@ -47,12 +47,15 @@ class Provenance:
     @classmethod
     def _same_for_every_chain(cls, chains: int, generation: int, generator: np.ndarray, depth: np.ndarray,
                               verified: bool) -> "Provenance":
-        """Items born together, in the same order in every chain; read-only broadcast views (nothing
-        writes provenance in place), so a generation's bookkeeping allocates almost nothing."""
-        shape = (chains, len(generator))
-        return cls(np.broadcast_to(np.int64(generation), shape), np.broadcast_to(np.arange(shape[1]), shape),
-                   np.broadcast_to(generator, shape), np.broadcast_to(np.asarray(depth)[:, None], shape),
-                   np.broadcast_to(np.bool_(verified), shape))
+        """Items born together, in the same order in every chain, as read-only views that repeat one
+        row or column (nothing writes provenance in place): a generation's bookkeeping allocates
+        almost nothing."""
+        n = len(generator)
+        return cls(_repeated(np.array([generation], np.int64), (chains, n), (0, 0)),
+                   _repeated(np.arange(n, dtype=np.int64), (chains, n), (0, 8)),
+                   _repeated(np.ascontiguousarray(generator, np.int64), (chains, n), (0, 8)),
+                   _repeated(np.ascontiguousarray(depth, np.int64), (chains, n), (8, 0)),
+                   _repeated(np.array([verified]), (chains, n), (0, 0)))
 
     @staticmethod
     def concat(parts: list["Provenance | None"]) -> "Provenance | None":
@@ -112,6 +115,14 @@ class Provenance:
             "verified": flat["verified"],
             "content_hash": hashes,
         }
+
+
+def _repeated(values: np.ndarray, shape: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
+    """A read-only (chains, n) view of a contiguous 1-D array repeated along the zero strides
+    (np.broadcast_to, without its per-call overhead in the loop's hot path)."""
+    view = np.ndarray(shape, values.dtype, buffer=values, strides=strides) if values.size else np.zeros(shape, values.dtype)
+    view.flags.writeable = False
+    return view
 
 
 def _strings(values: np.ndarray) -> pa.Array:
