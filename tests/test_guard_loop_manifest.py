@@ -1,5 +1,5 @@
-"""The loop's provenance manifests: one per trained generation, auditable with `cliffwatch audit`,
-following every item through accumulating pools, subsamples, filters and a resume."""
+"""The loop's provenance manifests (``manifests: true``): one per trained generation, auditable with
+`cliffwatch audit`, following every item through accumulating pools, subsamples, filters and a resume."""
 
 import json
 
@@ -19,6 +19,7 @@ GAUSSIAN = {
     "seeds": 1,
     "chains": 3,
     "probes": ["moments"],
+    "manifests": True,
 }
 
 
@@ -140,6 +141,7 @@ def test_text_pool_with_a_verifier_marks_synthetic_items_verified(tmp_path, monk
         "holdout": 200,
         "probe_samples": 50,
         "probes": ["facts"],
+        "manifests": True,
     }
     manifests = run(tmp_path, monkeypatch, capsys, config, "text")
     hashes_by_id(manifests)  # sentences keep their content through the pool and its subsamples
@@ -150,3 +152,19 @@ def test_text_pool_with_a_verifier_marks_synthetic_items_verified(tmp_path, monk
         assert not np.array(table["verified"])[~synthetic].any()
         code, verdict = audit(tmp_path, monkeypatch, capsys, manifest, "min_verified_share: 1\nmax_depth: 2\ndedup: exact\n")
         assert code == 0 and verdict["rows"] == 300
+
+
+def test_manifests_are_written_only_when_asked(tmp_path, monkeypatch, capsys):
+    config = {**GAUSSIAN, "manifests": False}
+    path = tmp_path / "plain.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, _, err = invoke(monkeypatch, capsys, "run", path, "--out", tmp_path / "plain", "-q")
+    assert code == 0, err
+    (lineage,) = (tmp_path / "plain" / "lineages").iterdir()
+    assert not list(lineage.glob("manifest-*.parquet"))
+    # the same lineage either way: writing manifests changes no random stream
+    from cliffwatch.config.schema import ExperimentConfig
+    from cliffwatch.loop.lineage import Lineage
+
+    with_manifests = Lineage(ExperimentConfig.model_validate(GAUSSIAN), 0)
+    assert Lineage(ExperimentConfig.model_validate(config), 0).id == with_manifests.id

@@ -151,6 +151,8 @@ class ExperimentConfig(Strict):
     holdout: Samples = Field(1000, ge=1, description="size of the held-out human reference")
     probe_samples: Samples = Field(1000, ge=1, description="samples drawn from each generation's model for the probes")
     probes: Annotated[list[str] | None, Items] = Field(None, description="probe names; default: every probe for the data's modality")
+    manifests: bool = Field(False, description="also write each trained generation's training-data manifest "
+                            "(lineages/<id>/manifest-<g>.parquet, for `cliffwatch audit`: about 9 bytes per item)")
 
     @field_validator("data", mode="before")
     @classmethod
@@ -185,8 +187,9 @@ class ExperimentConfig(Strict):
         return self
 
     def lineage_params(self) -> dict[str, Any]:
-        """What determines a lineage's random streams (everything but the name, seeds and probe list)."""
-        return self.model_dump(mode="json", exclude={"name", "seeds", "probes"})
+        """What determines a lineage's random streams (everything but the name, seeds, probe list and
+        what is written beside the results)."""
+        return self.model_dump(mode="json", exclude={"name", "seeds", "probes", "manifests"})
 
     def data_params(self) -> dict[str, Any]:
         """What determines the human data of a seed (lineages that share it are paired)."""

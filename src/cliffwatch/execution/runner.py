@@ -143,16 +143,21 @@ def require_finished(store: RunStore, lineages: list[Lineage] | None) -> None:
 def preflight(lineages: list[Lineage]) -> None:
     """Build one runner per distinct variant before anything is written: bad data (a missing or too
     small corpus) or an inapplicable filter fails here, with nothing on disk. It also loads the
-    corpus into this process, so forked workers inherit it instead of each reading it again."""
-    seen = set()
+    corpus, and what the probes derive from each seed's human data, into this process, so forked
+    workers inherit them instead of each computing them again."""
+    variants, human_data = set(), set()
     for lineage in lineages:
-        if lineage.key not in seen:
-            seen.add(lineage.key)
-            try:
-                LineageRunner(lineage)
-            except CliffwatchError as err:
-                where = ", ".join(f"{k} {v}" for k, v in lineage.tags)
-                raise type(err)(f"{where}: {err}" if where else str(err)) from None
+        if lineage.key in variants and (lineage.data_key, lineage.seed) in human_data:
+            continue
+        try:
+            runner = LineageRunner(lineage)
+        except CliffwatchError as err:
+            where = ", ".join(f"{k} {v}" for k, v in lineage.tags)
+            raise type(err)(f"{where}: {err}" if where else str(err)) from None
+        variants.add(lineage.key)
+        if (lineage.data_key, lineage.seed) not in human_data:
+            human_data.add((lineage.data_key, lineage.seed))
+            runner.prepare()
 
 
 def prepare_run(out: str | Path, snapshot: dict, kind: str, metrics: list[Metric], overwrite: bool = False) -> RunStore:

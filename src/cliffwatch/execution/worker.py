@@ -34,8 +34,9 @@ def run_lineage(lineage: Lineage, path: str) -> Iterator[Event]:
         if done is not None:
             yield Advanced(lineage.id, done + 1)
         for output in runner.generations(resume):
-            # the manifest first: a crash before the checkpoint repeats the generation and rewrites it
-            write_manifest(store.manifest_path(output.generation), **output.manifest())
+            if lineage.config.manifests:
+                # the manifest first: a crash before the checkpoint repeats the generation and rewrites it
+                write_manifest(store.manifest_path(output.generation), **output.manifest())
             store.write_samples(output.generation, output.samples_preview)
             store.write_artifacts(output.generation, output.artifacts)
             store.write_generation(output.generation, output.table(), output.state)

@@ -187,6 +187,11 @@ class LineageRunner:
                         if policy.generators else ([self.config.family.name], [self.config.family.name]))
         self.verifies = any(f.verifies for _, f in self.filters)
 
+    def prepare(self) -> None:
+        """The probes' work that depends only on this lineage's human data (see ``Probe.prepare``)."""
+        for probe in self.probes:
+            probe.prepare(self.source)
+
     # -- one generation's training set ----------------------------------------------------------
     def _human(self, generation: int, n: int, anchor: Any) -> Any:
         if n == 0:

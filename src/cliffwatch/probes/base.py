@@ -62,6 +62,10 @@ class Probe(ABC):
         """Whether this probe can run on data from ``source`` (e.g. fact probes need a fact base)."""
         return True
 
+    def prepare(self, source: Any) -> None:
+        """Work that depends only on the human data (e.g. which facts its pool states): a run does it
+        once per source before its workers fork, so that they inherit it instead of each redoing it."""
+
     @abstractmethod
     def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:
         """Metric name -> per-chain values, shape (chains,)."""

@@ -152,6 +152,9 @@ class Facts(Probe):
     def applies_to(cls, source: Any) -> bool:
         return getattr(source, "facts", None) is not None and getattr(source, "pool", None) is not None
 
+    def prepare(self, source: Any) -> None:
+        _per_pool(source.facts, source.pool, source.info.vocab)
+
     def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:
         facts, vocab = ctx.source.facts, ctx.info.vocab
         index, real = _per_pool(facts, ctx.source.pool, vocab)
