@@ -277,6 +277,23 @@ def test_temperature_and_top_p_narrow_the_samples():
         model.sample(3, np.random.default_rng(0), top_p=0.0)
 
 
+@pytest.mark.parametrize("order", [1, 2, 4])
+def test_answer_scores_greedy_tokens_as_nll_does(order):
+    """The fused answer (greedy decoding scored as it goes) gives the generic two-pass answer's
+    words and nats bit for bit: the greedy words, a closing token dropped, continuation_nll."""
+    from cliffwatch.families.base import TextModel
+
+    vocab, train, held = corpus()
+    model = fit(vocab, train, order=order)
+    cut = Sentences.from_lists([held.sentence(i)[: 1 + i % 5] for i in range(len(held))])
+    closing = vocab.index["."] if "." in vocab.index else 1
+    fused_answers, fused_nll = model.answer(cut, 6, closing)
+    answers, nll = TextModel.answer(model, cut, 6, closing)
+    assert np.array_equal(fused_answers.ids, answers.ids) and np.array_equal(fused_answers.offsets, answers.offsets)
+    assert np.array_equal(fused_nll, nll)
+    assert (answers.lengths < model.greedy(cut, 6).lengths).any()  # some answers lost their closing token
+
+
 def test_greedy_is_the_argmax_and_reproduces_a_memorised_corpus():
     vocab, data = small_corpus()
     model = fit(vocab, data)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from cliffwatch.core.modality import DataInfo, Modality
+from cliffwatch.core.modality import DataInfo, Modality, Sentences
 
 
 class Params(BaseModel):
@@ -89,3 +89,30 @@ class TextModel(Model):
     @abstractmethod
     def greedy(self, prompts: Any, max_new: int) -> Any:
         """The most likely next tokens after each prompt, up to max_new or end of sentence (Sentences)."""
+
+    def answer(self, prompts: Any, max_new: int, closing: int) -> tuple[Any, np.ndarray]:
+        """Greedy answers to the prompts without a final ``closing`` token (a template's "."), and
+        each answer's nats given its prompt (what a probe of stated facts reads). A model that can
+        score its greedy tokens while it decodes them may override this to skip the second pass."""
+        answers = drop_final(self.greedy(prompts, max_new), closing)
+        return answers, self.continuation_nll(prompts, answers)
+
+
+def drop_final(sentences: Sentences, token: int) -> Sentences:
+    """Each sentence without its last token where that is ``token``."""
+    return Sentences.from_lengths(sentences.ids[~final_mask(sentences, token)],
+                                  sentences.lengths - _ends_with(sentences, token))
+
+
+def final_mask(sentences: Sentences, token: int) -> np.ndarray:
+    """Per token of ``sentences.ids``: whether it is its sentence's last token and equal to ``token``."""
+    mask = np.zeros(sentences.n_tokens, dtype=bool)
+    mask[sentences.offsets[1:][_ends_with(sentences, token)] - 1] = True
+    return mask
+
+
+def _ends_with(sentences: Sentences, token: int) -> np.ndarray:
+    nonempty = sentences.lengths > 0
+    closing = np.zeros(len(sentences), dtype=bool)
+    closing[nonempty] = sentences.ids[sentences.offsets[1:][nonempty] - 1] == token
+    return closing

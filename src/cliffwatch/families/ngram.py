@@ -39,7 +39,7 @@ from cliffwatch.config.limits import at_most
 from cliffwatch.core.modality import TEXT
 from cliffwatch.data.text import Sentences
 from cliffwatch.core.errors import DataError
-from cliffwatch.families.base import DataInfo, Family, Model, Params, TextModel
+from cliffwatch.families.base import DataInfo, Family, Model, Params, TextModel, drop_final, final_mask
 from cliffwatch.core.registry import register_family
 
 # Keys and positions are packed into one int64 below this many bits (a module constant so that a
@@ -312,26 +312,33 @@ class NgramModel(TextModel):
 
         return self._generate(start, self.family.params.max_length, step)
 
-    def _generate(self, contexts: list[np.ndarray], max_new: int, step) -> Sentences:
+    def _generate(self, contexts: list[np.ndarray], max_new: int, step, scored: bool = False):
         """Extend every row in lockstep, one numpy step per position, until EOS (not kept) or max_new.
 
-        step(contexts) -> (next words, the contexts after them).
+        step(contexts) -> (next words, the contexts after them[, each word's log-probability if
+        ``scored``]). Returns the Sentences, and with ``scored`` the log-probabilities aligned with
+        their ids.
         """
         n, max_new = len(contexts[0]), max(max_new, 0)
         tokens = np.zeros((n, max_new), dtype=np.int32)
+        scores = np.zeros((n, max_new)) if scored else None
         lengths = np.full(n, max_new, dtype=np.int64)
         active = np.arange(n)
         for position in range(max_new):
             if not len(active):
                 break
-            words, after = step(contexts)
+            words, after, *score = step(contexts)
             tokens[active, position] = words
+            if scored:
+                scores[active, position] = score[0]
             ended = words == self.eos
             lengths[active[ended]] = position
             going = ~ended
             active = active[going]
             contexts = [c[going] for c in after]
-        return Sentences.from_lengths(tokens[np.arange(max_new) < lengths[:, None]], lengths)
+        kept = np.arange(max_new) < lengths[:, None]
+        out = Sentences.from_lengths(tokens[kept], lengths)
+        return (out, scores[kept]) if scored else out
 
     def _mixture(self) -> list[np.ndarray]:
         """Per order, the running sum of D_k over the rows, each context's part normalised to 1."""
@@ -504,21 +511,38 @@ class NgramModel(TextModel):
         """
         return self._generate(self._contexts_after(prompts), max_new, self._most_probable)
 
-    def _most_probable(self, contexts: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def answer(self, prompts: Sentences, max_new: int, closing: int) -> tuple[Sentences, np.ndarray]:
+        """Greedy answers scored while they are decoded: each word's log-probability is summed as
+        ``nll`` sums it (the backoff weights above the word's highest order, then its probability
+        there), so the prompts are not looked up a second time."""
+        decoded, logp = self._generate(self._contexts_after(prompts), max_new,
+                                       functools.partial(self._most_probable, scored=True), scored=True)
+        keep = ~final_mask(decoded, closing)
+        answers = drop_final(decoded, closing)
+        return answers, -np.bincount(decoded.sentence_index()[keep], weights=logp[keep], minlength=len(decoded))
+
+    def _most_probable(self, contexts: list[np.ndarray], scored: bool = False):
         rows = len(contexts[0])
         best_value, best_word = np.full(rows, -1.0), np.zeros(rows, dtype=np.int64)
         backoff = np.ones(rows)
+        log_backoff, best_logp = np.zeros(rows), np.zeros(rows)
         for i in range(self.order - 1, -1, -1):  # from the highest order, so ties go to it
             level, top_rows = self.levels[i], self._top_rows()[i]
             valid = contexts[i] >= 0
             c = np.where(valid, contexts[i], 0)
             top = top_rows[c]
-            value = np.where(valid & (top >= 0), backoff * level.prob[top], -1.0)
+            found = valid & (top >= 0)
+            value = np.where(found, backoff * level.prob[top], -1.0)
             better = value > best_value
             best_value = np.where(better, value, best_value)
             best_word = np.where(better, level.words[top], best_word)
+            if scored:
+                with np.errstate(divide="ignore"):
+                    best_logp = np.where(better, log_backoff + np.log(np.where(found, level.prob[top], 1.0)), best_logp)
+                    log_backoff = log_backoff + np.where(valid, np.log(level.gamma[c]), 0.0)
             backoff = backoff * np.where(valid, level.gamma[c], 1.0)
-        return best_word, self._advance(contexts, best_word)
+        words, after = best_word, self._advance(contexts, best_word)
+        return (words, after, best_logp) if scored else (words, after)
 
     def _top_rows(self) -> list[np.ndarray]:
         """Per order and context, the row of its most probable continuation (the lowest word id

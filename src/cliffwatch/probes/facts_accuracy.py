@@ -112,26 +112,14 @@ def _joined(first: Sentences, second: Sentences) -> Sentences:
 def answer_facts(model: TextModel, facts: FactBase, index: np.ndarray, real: RealAnswers, vocab: Vocab) -> FactAnswers:
     """Greedy answers of the model to the facts at ``index``, scored against the real answers."""
     prompts, answers = facts.prompts.take(index), facts.answers.take(index)
-    decoded = model.greedy(prompts, int(answers.lengths.max(initial=0)) + EXTRA_TOKENS)
-    given = _without_closing_period(decoded, vocab)
+    given, nll = model.answer(prompts, int(answers.lengths.max(initial=0)) + EXTRA_TOKENS, vocab.index.get(".", -1))
     width = max(real.rows.shape[1] - 1, int(given.lengths.max(initial=0)))
     given_rows = np.column_stack([real.relation_code[index], padded(given, width)])
     true_rows = np.column_stack([real.relation_code[index], padded(answers, width)])
     correct = (given_rows == true_rows).all(axis=1)
     is_real_answer = real.contains(given_rows)
-    confidence = np.where(given.lengths > 0, np.exp(-model.continuation_nll(prompts, given)), np.nan)
+    confidence = np.where(given.lengths > 0, np.exp(-nll), np.nan)
     return FactAnswers(correct, is_real_answer & ~correct, confidence)
-
-
-def _without_closing_period(decoded: Sentences, vocab: Vocab) -> Sentences:
-    """Each sentence without its last token where that is "." (the end of the probe template)."""
-    nonempty = decoded.lengths > 0
-    last = decoded.offsets[1:][nonempty] - 1
-    closing = np.zeros(len(decoded), dtype=bool)
-    closing[nonempty] = decoded.ids[last] == vocab.index.get(".", -1)
-    keep = np.ones(decoded.n_tokens, dtype=bool)
-    keep[decoded.offsets[1:][closing] - 1] = False
-    return Sentences.from_lengths(decoded.ids[keep], decoded.lengths - closing)
 
 
 @register_probe("facts")
