@@ -142,14 +142,15 @@ def main() -> None:
     print(f"gpt tiny (2 layers, width 128, 4 heads, vocab {vocab}, batch 64), pydocs, {args.sentences} sentences "
           f"({setup.tokens:,} target tokens) per round, best of {args.rounds} rounds; torch {torch.__version__}, "
           f"{os.cpu_count()} CPUs; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
-    print(f"  one process, {args.threads} threads:  cliffwatch gpt {single['gpt']:8,.0f} tokens/s   "
+    threads = f"{args.threads} thread{'s' if args.threads > 1 else ''}"
+    print(f"  one process, {threads}:  cliffwatch gpt {single['gpt']:8,.0f} tokens/s   "
           f"HF GPT2LMHeadModel {single['hf']:8,.0f} tokens/s   ratio {single['gpt'] / single['hf']:.2f}x")
     if pair:
         print(f"  two processes x 1 thread (sweep --workers 2), summed:  cliffwatch gpt {pair['gpt']:8,.0f} tokens/s   "
               f"HF GPT2LMHeadModel {pair['hf']:8,.0f} tokens/s   ratio {pair['gpt'] / pair['hf']:.2f}x")
     print(f"  target >= {TARGET:,} tokens/s on 2 cores; best measured {max(single['gpt'], pair['gpt'] if pair else 0):,.0f}")
     print(f"  ceiling: {flops_per_token / 1e6:.2f} MFLOP of linear-layer matmuls per trained token; this CPU runs "
-          f"the step's matmuls at {gflops:.0f} GFLOP/s ({args.threads} threads), so matmuls alone cap training at "
+          f"the step's matmuls at {gflops:.0f} GFLOP/s ({threads}), so matmuls alone cap training at "
           f"{ceiling:,.0f} tokens/s; the target needs {TARGET * flops_per_token / 1e9:.0f} GFLOP/s of matmul before any other op")
 
 
