@@ -63,7 +63,7 @@ def hf_gpt2(size: Size, device: torch.device):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     config = GPT2Config(vocab_size=size.vocab, n_positions=size.context, n_embd=size.width, n_layer=size.layers,
-                        n_head=size.heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                        n_head=size.heads, activation_function="gelu", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
                         bos_token_id=0, eos_token_id=1, pad_token_id=1)
     torch.manual_seed(0)
     return GPT2LMHeadModel(config).to(device)

@@ -341,3 +341,49 @@ def test_gpu_benchmark_runs_tiny(monkeypatch, capsys):
         assert line in out, out
     split = out.split("landmark loop generation 1 (s = 1), seconds: ")[1]
     assert "fit" in split and "sample" in split and "probes and the rest" in split
+
+
+def test_neural_routes_compare_config_runs_tiny(tmp_path):
+    """examples/landmark-neural-routes-cpu.yaml (REPRODUCTIONS items 10 and 11 with gpt), shrunk to
+    one generation of tiny networks: every route (verifier and self_score on gpt samples, ngram, gpt +
+    ngram and two gpt generator chains, the anchor) runs through compare and is measured against the
+    all-human run with an interval over the two seeds."""
+    from pathlib import Path
+
+    import yaml
+
+    from cliffwatch import api
+    from cliffwatch.config.load import parse
+    from cliffwatch.config.schema import CompareConfig
+    from cliffwatch.execution.store import load_results
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "landmark-neural-routes-cpu.yaml"
+    raw = yaml.safe_load(path.read_text())
+
+    def shrink(family: dict) -> dict:  # a quarter of the width, half the context, two steps: the routes' structure stays
+        return ({**family, "width": family["width"] // 4, "context": 32, "vocab_size": 300, "steps": 2}
+                if family["name"] == "gpt" else family)
+
+    raw["family"] = shrink(raw["family"])
+    for route in raw["routes"].values():
+        for generator in route.get("policy.generators", []):
+            generator["family"] = shrink(generator["family"])
+    assert len(raw["seeds"]) >= 2  # the full config has intervals
+    raw.update(generations=1, seeds=[0, 1], holdout=50, probe_samples=20)
+    raw["data"]["max_sentences"] = 400
+    raw["policy"]["samples"] = 60
+    config = parse(CompareConfig, raw, str(path))
+    comparison = api.compare(config, tmp_path / "routes", workers=1, progress=False).comparison
+    assert {r.name for r in comparison.routes} >= set(raw["routes"])
+    for route in comparison.routes:
+        assert route.problem is None, (route.name, route.problem)
+        # (a 2-step model answers no fact: a relative loss of fact accuracy has no all-human value to divide by)
+        for metric in ("heldout_ppl", "distinct_2"):
+            effect = route.effects[metric]
+            assert effect.replicates == 2 and np.isfinite([effect.loss, effect.low, effect.high]).all(), (route.name, metric)
+    results = load_results(tmp_path / "routes")
+    for metric in raw["metrics"]:  # every lineage's every generation probed the facts
+        values = results.loc[results.metric == metric, "value"].to_numpy()
+        assert len(values) == 2 * 2 * (len(raw["routes"]) + 1) and np.isfinite(values).all(), metric
+    assert 0 < comparison.route("verifier").acceptance["verifier"] <= 1
+    assert 0.8 <= comparison.route("self-score").acceptance["self_score"] < 1
