@@ -256,3 +256,17 @@ def test_corpus_cache_can_be_off_or_unwritable(tmp_path, monkeypatch):
     monkeypatch.setenv(corpora.CACHE_ENV, str(blocked / "cache"))
     assert corpora._facts_corpus.__wrapped__(300).n_tokens > 0  # built; nothing kept, no error
     assert blocked.read_text().startswith("a file")
+
+
+def test_a_first_run_builds_the_missing_builtin_parts_side_by_side(tmp_path, monkeypatch):
+    from cliffwatch.data import corpora
+
+    monkeypatch.setenv(corpora.CACHE_ENV, str(tmp_path / "cache"))
+    parts = ("pydocs", "facts")
+    assert not any(corpora._kept_path(name, 400).exists() for name in parts)
+    combined = corpora._combined_builtins.__wrapped__(parts, 400)  # below the in-process cache
+    assert all(corpora._kept_path(name, 400).exists() for name in parts)  # kept by the forked builders
+    # the same corpus as the builders give in this process, one after the other, with no cache
+    again = corpora.combine([corpora._BUILDERS[name].__wrapped__.__wrapped__(400) for name in parts])
+    assert again.fingerprint == combined.fingerprint and again.vocab.words == combined.vocab.words
+    assert np.array_equal(again.sentences.ids, combined.sentences.ids)

