@@ -52,7 +52,7 @@ def main() -> None:
     print(f"model load {load_s:.1f} s; reference embedded once: {ref_s:.1f} s (cached from here on)")
 
     ctx = ProbeContext(model=model, generation=1, train=None, draw_samples=lambda: samples, reference=reference,
-                       info=info, rng=np.random.default_rng(3))
+                       info=info, make_rng=lambda: np.random.default_rng(3))
     cpu = time.process_time()
     values, (probe_s,) = timed(lambda: te.Embedding()(ctx))
     cpu = time.process_time() - cpu

@@ -56,7 +56,7 @@ def main() -> None:
     def context() -> ProbeContext:
         return ProbeContext(
             model=model, generation=1, train=corpus.sentences, draw_samples=lambda: samples, reference=reference,
-            info=info, rng=np.random.default_rng(3), source=source, prev_model=model,
+            info=info, make_rng=lambda: np.random.default_rng(3), source=source, prev_model=model,
             draw_prev_samples=lambda: prev_samples,
         )
 

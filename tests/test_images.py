@@ -92,7 +92,7 @@ def test_class_coverage_sees_a_vanished_digit():
     src = source()
     without_sevens = src.pool[src.pool_labels != 7][None]
     ctx = ProbeContext(model=None, generation=0, train=None, draw_samples=lambda: without_sevens,
-                       reference=src.reference(), info=src.info, rng=np.random.default_rng(0), source=src)
+                       reference=src.reference(), info=src.info, make_rng=lambda: np.random.default_rng(0), source=src)
     values = ClassCoverage()(ctx)
     assert values["digit_share_7"][0] < 0.02 and values["class_coverage"][0] == pytest.approx(0.9)
 

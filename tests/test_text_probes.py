@@ -35,7 +35,7 @@ TINY_VOCAB = Vocab(("<unk>", *"abcdefghi"))  # ids 1..9
 def context(vocab: Vocab, *, samples=None, reference=None, model=None, train=None, source=None, prev_samples=None) -> ProbeContext:
     return ProbeContext(
         model=model, generation=1, train=train, draw_samples=lambda: samples, reference=reference,
-        info=DataInfo("text", vocab=vocab), rng=np.random.default_rng(0), source=source,
+        info=DataInfo("text", vocab=vocab), make_rng=lambda: np.random.default_rng(0), source=source,
         draw_prev_samples=None if prev_samples is None else (lambda: prev_samples),
     )
 

@@ -77,6 +77,7 @@ class CategoricalModel(Model):
 class CategoricalFamily(Family):
     modality = TOKENS
     Params = CategoricalParams
+    random_fit = False  # the fit is the sample moments / frequencies
 
     def fit(self, data: np.ndarray, rng: np.random.Generator) -> CategoricalModel:
         c, n = data.shape

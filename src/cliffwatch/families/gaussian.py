@@ -83,15 +83,16 @@ class GaussianModel(Model):
 class GaussianFamily(Family):
     modality = VECTOR
     Params = GaussianParams
+    random_fit = False  # the fit is the sample moments / frequencies
 
     def fit(self, data: np.ndarray, rng: np.random.Generator) -> GaussianModel:
         n = data.shape[1]
         # as (C, d, n): reductions run along the item axis, contiguous for what sample() returned
         columns = np.swapaxes(np.asarray(data, dtype=float), 1, 2)
-        mean = columns.mean(axis=2)
+        mean = np.add.reduce(columns, axis=2) / n
         centred = columns - mean[:, :, None]
         ddof = 1 if self.params.covariance == "unbiased" else 0
-        cov = (centred @ np.swapaxes(centred, 1, 2)) / max(n - ddof, 1)
+        cov = np.einsum("cdn,cen->cde", centred, centred) / max(n - ddof, 1)
         return GaussianModel(self, mean, cov)
 
     def from_state(self, state: dict[str, np.ndarray]) -> GaussianModel:

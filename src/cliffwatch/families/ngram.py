@@ -578,6 +578,7 @@ class NgramFamily(Family):
 
     modality = TEXT
     Params = NgramParams
+    random_fit = False
 
     def __init__(self, info: DataInfo, params: NgramParams | dict | None = None) -> None:
         super().__init__(info, params)

@@ -166,12 +166,13 @@ class LineageRunner:
         self.config = lineage.config
         self.source = source or make_source(lineage)
         self.modality = self.source.modality
-        self.family: Family = FAMILIES.get(self.config.family.name)(self.source.info, self.config.family.params)
+        self.info = self.source.info  # built once: sources make it on every access
+        self.family: Family = FAMILIES.get(self.config.family.name)(self.info, self.config.family.params)
         self.probes = select_probes(self.config, self.source)
         policy = self.config.policy
         # extra generator families, each with its own chain of models (none: the lineage's own model)
         self.generators = [
-            (label, FAMILIES.get(g.family.name)(self.source.info, g.family.params), g.weight)
+            (label, FAMILIES.get(g.family.name)(self.info, g.family.params), g.weight)
             for label, g in zip(generator_labels(policy.generators), policy.generators or [])
         ]
         self.filters = []
@@ -243,7 +244,7 @@ class LineageRunner:
             need = 0
             if not self.filters:
                 return draw, drawn
-            ctx = FilterContext(generation, model, self.family, train, anchor, self.source.info, self.source,
+            ctx = FilterContext(generation, model, self.family, train, anchor, self.info, self.source,
                                 self.lineage.rng(generation, f"filter:{label}:{round_}"))
             for name, (spec, filt) in zip(self.filter_labels, self.filters):
                 if self.modality.size(draw) == 0:
@@ -308,8 +309,8 @@ class LineageRunner:
             depth = train_prov.max_depth()  # every model of this generation is fitted on train
             prev_model = models.main
             models = Models(
-                self._fit(self.family, train, lineage.rng(generation, "fit"), prev_model),
-                [self._fit(fam, train, lineage.rng(generation, f"fit:{label}"), m)
+                self._fit(self.family, generation, "fit", train, prev_model),
+                [self._fit(fam, generation, f"fit:{label}", train, m)
                  for (label, fam, _), m in zip(self.generators, models.generators or [None] * len(self.generators))],
                 train,
             )
@@ -318,11 +319,11 @@ class LineageRunner:
             last = generation == cfg.generations
             state = {} if last else self._checkpoint(models, pool, pool_prov, depth)
             yield GenerationOutput(generation, models.main, metrics, owners, stats, state,
-                                   samples_preview=preview(samples, self.source.info), artifacts=artifacts,
+                                   samples_preview=preview(samples, self.info), artifacts=artifacts,
                                    train=train, provenance=train_prov, sources=self.sources)
 
-    @staticmethod
-    def _fit(family: Family, train: Any, rng: np.random.Generator, previous: Model | None) -> Model:
+    def _fit(self, family: Family, generation: int, purpose: str, train: Any, previous: Model | None) -> Model:
+        rng = self.lineage.rng(generation, purpose) if family.random_fit else None
         return family.fit(train, rng, init=previous) if family.warm_start else family.fit(train, rng)
 
     def _checkpoint(self, models: Models, pool: Any, pool_prov: Provenance | None, depth: np.ndarray) -> dict[str, np.ndarray]:
@@ -364,8 +365,8 @@ class LineageRunner:
             train=train,
             draw_samples=lambda: self._probe_samples(model, generation),
             reference=self.source.reference(),
-            info=self.source.info,
-            rng=self.lineage.rng(generation, "probe-rng"),
+            info=self.info,
+            make_rng=lambda: self.lineage.rng(generation, "probe-rng"),
             source=self.source,
             prev_model=prev_model,
             # the previous generation's samples come from the same stream: reuse them when drawn

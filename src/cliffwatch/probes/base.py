@@ -23,7 +23,7 @@ class ProbeContext:
     draw_samples: Callable[[], Any]  # the model's own samples (policy's sampling settings), drawn on first use
     reference: Any  # held-out human data: vector (m, d), tokens (m,), text Sentences
     info: DataInfo
-    rng: np.random.Generator
+    make_rng: Callable[[], np.random.Generator]  # the probes' random stream, made on first use (few probes draw)
     source: Any = None  # the human data source (a text corpus may carry a fact base)
     prev_model: Model | None = None
     draw_prev_samples: Callable[[], Any] | None = None  # the previous generation's samples, on first use
@@ -31,6 +31,13 @@ class ProbeContext:
     cache: dict = field(default_factory=dict)  # shared between probes within one generation
     # arrays a probe keeps beside its metrics (e.g. a few sample images); the run stores them per generation
     artifacts: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The probes' random stream of this generation (shared: probes draw from it in turn)."""
+        if "rng" not in self.cache:
+            self.cache["rng"] = self.make_rng()
+        return self.cache["rng"]
 
     @property
     def samples(self) -> Any:
