@@ -88,7 +88,7 @@ class GenerationOutput:
     samples_preview: list[Any] = field(default_factory=list)  # a few of this model's samples, JSON-ready
     artifacts: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # arrays probes kept (sample images)
     train: Any = field(repr=False, default=None)  # the training set the model was fitted on
-    provenance: Provenance | None = field(repr=False, default=None)  # of each item of ``train``
+    provenance: Provenance | None = field(repr=False, default=None)  # of each item of ``train`` (manifests: true)
     sources: tuple[list[str], list[str]] = field(repr=False, default=([], []))  # generator labels, families
 
     def manifest(self) -> dict[str, Any]:
@@ -270,9 +270,9 @@ class LineageRunner:
                       depth: np.ndarray) -> tuple[Any, Provenance, Any, Provenance | None, LoopStats | None]:
         """(training set, its provenance, accumulated pool, its provenance, loop statistics) for this
         generation. ``depth`` (chains,): the recursion depth of the data the models were fitted on."""
-        p = self.config.policy
+        p, track = self.config.policy, self.config.manifests  # provenance only feeds the manifests
         if generation == 0:
-            prov = Provenance.human(self.config.chains, 0, p.samples)
+            prov = Provenance.human(self.config.chains, 0, p.samples) if track else None
             return anchor, prov, anchor, prov, None
         synthetic, stats, sizes = self._synthetic(generation, mixing.synthetic_count(p.synthetic_fraction, p.samples), models, anchor)
         # an accumulating pool already holds the fixed anchor (from generation 0): adding it again
@@ -282,7 +282,7 @@ class LineageRunner:
         fresh_prov = Provenance.concat([
             Provenance.human(self.config.chains, 0 if p.human == "fixed" else generation, n_human) if n_human else None,
             Provenance.synthetic(generation, sizes, depth, self.verifies) if synthetic is not None else None,
-        ])
+        ]) if track else None
         if p.mode == "replace":
             return fresh, fresh_prov, None, None, stats
         pool, pool_prov = self.modality.concat([pool, fresh]), Provenance.concat([pool_prov, fresh_prov])
@@ -290,7 +290,8 @@ class LineageRunner:
             return pool, pool_prov, pool, pool_prov, stats
         # the provenance replays the pool's subsample from a second generator of the same stream
         train = self.modality.subsample(pool, p.samples, self.lineage.rng(generation, "subsample"))
-        return train, pool_prov.subsample(self.modality, p.samples, self.lineage.rng(generation, "subsample")), pool, pool_prov, stats
+        train_prov = pool_prov.subsample(self.modality, p.samples, self.lineage.rng(generation, "subsample")) if track else None
+        return train, train_prov, pool, pool_prov, stats
 
     # -- the loop -------------------------------------------------------------------------------
     def generations(self, resume: tuple[int, dict[str, np.ndarray]] | None = None) -> Iterator[GenerationOutput]:
@@ -306,7 +307,8 @@ class LineageRunner:
         prev_samples = None  # the previous generation's probe samples, if a probe drew them
         for generation in range(start, cfg.generations + 1):
             train, train_prov, pool, pool_prov, stats = self._training_set(generation, models, anchor, pool, pool_prov, depth)
-            depth = train_prov.max_depth()  # every model of this generation is fitted on train
+            if train_prov is not None:
+                depth = train_prov.max_depth()  # every model of this generation is fitted on train
             prev_model = models.main
             models = Models(
                 self._fit(self.family, generation, "fit", train, prev_model),
@@ -333,7 +335,8 @@ class LineageRunner:
             state.update({f"gen{i}.{k}": v for k, v in m.state().items()})
         if pool is not None and self.config.policy.mode != "replace":
             state.update(self.modality.to_arrays("pool", pool))
-            state.update(pool_prov.to_arrays("provenance.pool"))
+            if pool_prov is not None:
+                state.update(pool_prov.to_arrays("provenance.pool"))
         if self.filters:  # filters may look at what the generators were fitted on
             state.update(self.modality.to_arrays("train", models.train))
         return state
