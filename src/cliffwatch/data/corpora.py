@@ -26,7 +26,6 @@ import re
 import stat
 import subprocess
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,6 +43,7 @@ from cliffwatch.data.facts import (
 )
 from cliffwatch.data.text import UNK, Sentences, Vocab, split_sentences, tokenize
 from cliffwatch.core.errors import DataError
+from cliffwatch.core.files import replace_atomically
 
 BUILTIN_CORPORA = ("pydocs", "facts")
 FILE_FORMATS = (".txt", ".jsonl", ".parquet", ".csv")
@@ -186,7 +186,7 @@ def _cache_path(builder: str, max_sentences: int | None) -> Path:
 
 
 def _kept_path(name: str, max_sentences: int | None) -> Path:
-    return _cache_path(_BUILDERS[name].__wrapped__.__wrapped__.__name__, max_sentences)
+    return _cache_path(_BUILDERS[name].__name__, max_sentences)  # functools.wraps keeps the builder's name
 
 
 @functools.lru_cache(maxsize=None)
@@ -201,17 +201,11 @@ def _code_digest() -> str:
 
 def _write_quietly(path: Path, blob: bytes) -> None:
     """Write ``blob`` to ``path`` atomically (a temporary file renamed into place), or not at all."""
-    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as file:
-            file.write(blob)
-        os.replace(tmp, path)
+        replace_atomically(path, lambda tmp: Path(tmp).write_bytes(blob))
     except OSError:  # a read-only or full disk: the cache is an optimisation, not a requirement
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        pass
 
 
 # ---------------------------------------------------------------------------------------------

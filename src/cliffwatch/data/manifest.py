@@ -16,8 +16,6 @@ so a manifest of millions of rows validates in seconds.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cliffwatch.core.errors import ConfigError, DataError
+from cliffwatch.core.files import replace_atomically
 
 SOURCES = ("human", "synthetic", "edited", "unknown")
 REQUIRED = ("id", "source", "generation", "content_hash")
@@ -522,15 +521,9 @@ def write_manifest(path: str | Path, *, ids, source, generation, content_hash, g
         columns[spec.name] = pa.array(value, spec.type) if not isinstance(value, (pa.Array, pa.ChunkedArray)) else value
     table = validate(pa.table(columns), str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        # ids and hashes are unique strings: dictionaries and min/max statistics would only cost time;
-        # zstd at level 1 writes faster than the default snappy here and 2.5x smaller
-        pq.write_table(table, tmp, use_dictionary=LOW_CARDINALITY, write_statistics=False, compression="zstd",
-                       compression_level=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # ids and hashes are unique strings: dictionaries and min/max statistics would only cost time;
+    # zstd at level 1 writes faster than the default snappy here and 2.5x smaller
+    replace_atomically(path, lambda tmp: pq.write_table(table, tmp, use_dictionary=LOW_CARDINALITY,
+                                                        write_statistics=False, compression="zstd",
+                                                        compression_level=1))
     return path

@@ -49,6 +49,7 @@ import yaml
 
 from cliffwatch import __version__
 from cliffwatch.core.errors import RunLockedError, RunStoreError, StoreWriteError
+from cliffwatch.core.files import replace_atomically
 from cliffwatch.core.metrics import Metric
 from cliffwatch.loop.engine import RESULT_SCHEMA
 
@@ -75,22 +76,15 @@ def _cannot(path: Path, action: str, err: OSError) -> str:
 def atomic_write(path: Path, write, written=None) -> None:
     """Write through ``write(tmp)`` to a temporary file, call ``written(tmp)`` (e.g. to record its
     checksum), then rename it into place."""
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
+    def write_and_record(tmp: str) -> None:
         write(tmp)
         if written is not None:
             written(Path(tmp))
-        os.replace(tmp, path)
+
+    try:
+        replace_atomically(path, write_and_record)
     except OSError as err:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         raise StoreWriteError(_cannot(path, "write", err)) from None
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cliffwatch.core.errors import DataError
+from cliffwatch.core.files import replace_atomically
 from cliffwatch.data.manifest import MANIFEST_SCHEMA
 from cliffwatch.guard.audit import AuditResult
 
@@ -92,10 +91,7 @@ def write_croissant(result: AuditResult, table: pa.Table, manifest: Path, out: P
     doc = croissant_metadata(result, table, Path(manifest))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh, indent=2)
-    os.replace(tmp, out)
+    replace_atomically(out, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2)))
     return out
 
 
