@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cliffwatch.data.manifest import hex_digests
+from cliffwatch.data.manifest.hashing import hex_digests
 
 AUDIT_CHILD = """
 import json, resource, sys, time

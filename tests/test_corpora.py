@@ -13,7 +13,7 @@ import pyarrow.ipc
 import pyarrow.parquet
 import pytest
 
-from cliffwatch.data import corpora
+from cliffwatch.data import corpora, corpus_cache, pydocs
 from cliffwatch.data.corpora import TextCorpus, load_corpus
 from cliffwatch.core.errors import DataError
 
@@ -38,14 +38,14 @@ def test_pydocs_is_large_real_prose_and_deterministic():
     assert first.n_tokens >= 200_000
     assert len(first.vocab) > 5_000
     lengths = first.sentences.lengths
-    assert lengths.min() >= corpora.PYDOCS_MIN_TOKENS and lengths.max() <= corpora.PYDOCS_MAX_TOKENS
+    assert lengths.min() >= pydocs.PYDOCS_MIN_TOKENS and lengths.max() <= pydocs.PYDOCS_MAX_TOKENS
     assert first.provenance["source"] == "pydocs" and first.provenance["python"]
     counts = np.bincount(first.sentences.ids, minlength=len(first.vocab))
     assert counts[first.vocab.index["the"]] > 5_000  # English prose
     assert counts[0] == 0  # the vocabulary covers every token: no cut-off
     assert (counts[1:] == 1).sum() > 1_000  # and keeps a long tail of words seen once
 
-    corpora._pydocs_sentences.cache_clear()
+    pydocs.pydocs_sentences.cache_clear()
     corpora._pydocs_corpus.cache_clear()
     second = load_corpus("pydocs")
     assert second is not first and second.fingerprint == first.fingerprint
@@ -59,7 +59,7 @@ def test_pydocs_is_large_real_prose_and_deterministic():
 
 
 def test_pydocs_drops_doctests_code_and_markup():
-    text = corpora._prose(
+    text = pydocs._prose(
         "Return the sum of :func:`~math.fsum` and ``x``.\n\n"
         "Example::\n\n    total = add(1, 2)\n\n"
         ">>> add(1, 2)\n3\n\n"
@@ -67,7 +67,7 @@ def test_pydocs_drops_doctests_code_and_markup():
         "Heading\n=======\n"
         "The *value* is kept."
     )
-    sentences = [" ".join(corpora.tokenize(s)) for s in corpora.split_sentences(text)]
+    sentences = [" ".join(pydocs.tokenize(s)) for s in pydocs.split_sentences(text)]
     assert sentences == ["return the sum of math.fsum and x .", "example :", "the value is kept ."]
 
 
@@ -228,9 +228,7 @@ def test_empty_and_too_small_corpora(files, tmp_path):
 
 
 def test_builtin_corpora_are_kept_on_disk_and_rebuilt_when_damaged(tmp_path, monkeypatch):
-    from cliffwatch.data import corpora
-
-    monkeypatch.setenv(corpora.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(corpus_cache.CACHE_ENV, str(tmp_path / "cache"))
     built = corpora._facts_corpus.__wrapped__(500)  # the disk layer, below the in-process cache
     kept = sorted((tmp_path / "cache").glob("corpus-*.pickle"))
     assert len(kept) == 1
@@ -246,22 +244,18 @@ def test_builtin_corpora_are_kept_on_disk_and_rebuilt_when_damaged(tmp_path, mon
 
 
 def test_corpus_cache_can_be_off_or_unwritable(tmp_path, monkeypatch):
-    from cliffwatch.data import corpora
-
-    monkeypatch.setenv(corpora.CACHE_ENV, "off")
-    assert corpora.cache_dir() is None
+    monkeypatch.setenv(corpus_cache.CACHE_ENV, "off")
+    assert corpus_cache.cache_dir() is None
     assert corpora._facts_corpus.__wrapped__(300).n_tokens > 0
     blocked = tmp_path / "file"
     blocked.write_text("a file where the cache folder would go")
-    monkeypatch.setenv(corpora.CACHE_ENV, str(blocked / "cache"))
+    monkeypatch.setenv(corpus_cache.CACHE_ENV, str(blocked / "cache"))
     assert corpora._facts_corpus.__wrapped__(300).n_tokens > 0  # built; nothing kept, no error
     assert blocked.read_text().startswith("a file")
 
 
 def test_a_first_run_builds_the_missing_builtin_parts_side_by_side(tmp_path, monkeypatch):
-    from cliffwatch.data import corpora
-
-    monkeypatch.setenv(corpora.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(corpus_cache.CACHE_ENV, str(tmp_path / "cache"))
     parts = ("pydocs", "facts")
     assert not any(corpora._kept_path(name, 400).exists() for name in parts)
     combined = corpora._combined_builtins.__wrapped__(parts, 400)  # below the in-process cache

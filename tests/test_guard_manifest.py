@@ -153,7 +153,7 @@ def keys(request, monkeypatch):
     dictionary codes (DuckDB not installed)."""
     import sys
 
-    import cliffwatch.data.manifest as manifest
+    import cliffwatch.data.manifest.checks as manifest
     import cliffwatch.guard.audit as audit
 
     if request.param != "no-duckdb":  # hash even the smallest manifest

@@ -19,7 +19,7 @@ from pydantic import Field
 from scipy.sparse import csr_matrix
 
 from cliffwatch.core.modality import TEXT, VECTOR, Sentences
-from cliffwatch.data.manifest import mix64
+from cliffwatch.data.manifest.hashing import mix64
 from cliffwatch.families.base import Params
 from cliffwatch.filters.base import Filter, FilterContext
 from cliffwatch.core.registry import register_filter

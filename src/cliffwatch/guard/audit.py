@@ -29,7 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cliffwatch.core.errors import DataError
-from cliffwatch.data.manifest import HASHED_FROM, SOURCES, equal_mask, string_keys, take_rows
+from cliffwatch.data.manifest.checks import HASHED_FROM, equal_mask, string_keys, take_rows
+from cliffwatch.data.manifest.schema import SOURCES
 from cliffwatch.data.text import Sentences
 from cliffwatch.filters.dedup import similar_pairs
 from cliffwatch.guard.policy import Policy
