@@ -41,8 +41,9 @@ from cliffwatch.data.facts import (
     render_facts,
     world_facts,
 )
-from cliffwatch.data.text import UNK, Sentences, Vocab, split_sentences, tokenize
-from cliffwatch.core.errors import DataError
+from cliffwatch.core.modality import Sentences
+from cliffwatch.data.text import UNK, Vocab, split_sentences, tokenize
+from cliffwatch.core.errors import DataError, _first_line
 from cliffwatch.core.files import replace_atomically
 
 BUILTIN_CORPORA = ("pydocs", "facts")
@@ -603,7 +604,3 @@ def _python_versions() -> dict:
 
 def _package_versions(*packages: str) -> dict:
     return {package: importlib.metadata.version(package) for package in packages}
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

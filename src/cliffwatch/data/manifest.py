@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cliffwatch.core.errors import ConfigError, DataError
+from cliffwatch.core.errors import ConfigError, DataError, _first_line
 from cliffwatch.core.files import replace_atomically
 
 SOURCES = ("human", "synthetic", "edited", "unknown")
@@ -158,10 +158,6 @@ def _read_hf_folder(path: Path) -> pa.Table:
     if not shards:
         raise DataError(f"{state}: lists no data files")
     return pa.concat_tables([_read_arrow(shard) for shard in shards])
-
-
-def _first_line(err: Exception) -> str:
-    return (str(err).strip().splitlines() or [err.__class__.__name__])[0]
 
 
 # ---- mapping ------------------------------------------------------------------------------------
@@ -451,7 +447,7 @@ def row_hashes(rows: np.ndarray) -> pa.Array:
 def item_hashes(items) -> pa.Array:
     """Content hashes of a batch of training items as the loop holds them: Sentences (token ids;
     a sentence's hash does not depend on the batch it is in) or an (n, ...) array of vectors or states."""
-    from cliffwatch.data.text import Sentences
+    from cliffwatch.core.modality import Sentences
 
     if isinstance(items, Sentences):
         # each token mixed with its position, XOR-folded per sentence, mixed with the length:

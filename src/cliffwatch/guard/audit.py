@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from cliffwatch.core.errors import DataError
 from cliffwatch.data.manifest import HASHED_FROM, SOURCES, equal_mask, string_keys, take_rows
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import Sentences
 from cliffwatch.filters.dedup import similar_pairs
 from cliffwatch.guard.policy import Policy
 
