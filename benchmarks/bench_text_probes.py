@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cliffwatch.data.corpora import load_corpus
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import Sentences
 from cliffwatch.families.base import DataInfo
 from cliffwatch.probes.base import ProbeContext
 from cliffwatch.core.registry import FAMILIES, PROBES

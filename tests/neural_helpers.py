@@ -26,7 +26,9 @@ def text_info():
     import csv
     import json
 
-    from cliffwatch.data.text import Sentences, Vocab, split_sentences, tokenize
+    from cliffwatch.core.modality import Sentences
+
+    from cliffwatch.data.text import Vocab, split_sentences, tokenize
     from cliffwatch.families.base import DataInfo
 
     text = " ".join(m.__doc__ for m in (json, csv, argparse))

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cliffwatch.data.text import Sentences, Vocab, split_sentences, tokenize
-from cliffwatch.core.modality import DataInfo
+from cliffwatch.core.modality import DataInfo, Sentences
+
+from cliffwatch.data.text import Vocab, split_sentences, tokenize
 from cliffwatch.families.base import Family, Model
 from cliffwatch.probes.base import Probe
 from cliffwatch.core.registry import FAMILIES, FILTERS, PROBES

@@ -9,7 +9,7 @@ import pytest
 
 from cliffwatch.data.sources.corpus import CorpusData
 from cliffwatch.data.sources.corpus import TextSource
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import Sentences
 from cliffwatch.probes.facts_accuracy import (
     MAX_FACTS_PER_BUCKET,
     Facts,

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from cliffwatch.data.sources.corpus import CorpusData
 from cliffwatch.data.facts import TEMPLATES
 from cliffwatch.data.sources.corpus import TextSource
-from cliffwatch.data.text import Sentences, tokenize
+from cliffwatch.core.modality import Sentences
+from cliffwatch.data.text import tokenize
 from cliffwatch.core.errors import ConfigError, LineageError
 from cliffwatch.families.base import DataInfo
 from cliffwatch.loop.engine import LineageRunner

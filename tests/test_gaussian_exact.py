@@ -1,11 +1,13 @@
-"""The Gaussian family's fast paths give the textbook formulas' values (sampling bit for bit, the fit to rounding)."""
+"""The vector fast paths (the Gaussian family, the moment and Wasserstein probes) give the textbook formulas' values (sampling bit for bit, the fit to rounding)."""
 
 import numpy as np
 import pytest
 
+from cliffwatch.core.moments import sample_moments
 from cliffwatch.families.base import DataInfo
 from cliffwatch.families.gaussian import GaussianFamily
 from cliffwatch.probes.vector_moments import _norm
+from cliffwatch.probes.vector_wasserstein import quantiles
 
 
 @pytest.mark.parametrize("dim", [1, 2, 4, 12])
@@ -37,3 +39,31 @@ def test_fit_and_sample_equal_the_textbook_formulas(dim, covariance):
 def test_moment_norms_equal_numpy_linalg(shape, axis):
     x = np.random.default_rng(0).standard_normal(shape) * 3.7
     assert np.array_equal(_norm(x, axis=axis), np.linalg.norm(x, axis=axis))
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 2), (3, 2, 1), (1, 1000, 2), (50, 37, 3), (2, 4096, 1)])
+@pytest.mark.parametrize("kind", ["normal", "ties", "nan", "inf"])
+def test_wasserstein_quantiles_equal_numpy_quantile_to_the_bit(shape, kind):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_t(3, size=shape) * 4.1
+    if kind == "ties":
+        x = np.round(x)
+    elif kind in ("nan", "inf"):
+        x[0, -1, 0] = np.nan if kind == "nan" else np.inf
+    q = np.concatenate([(np.arange(512) + 0.5) / 512, rng.random(40), [0.0, 1.0]])
+    with np.errstate(invalid="ignore"):  # inf - inf, as inside np.quantile
+        assert np.array_equal(quantiles(x, q, axis=1), np.quantile(x, q, axis=1), equal_nan=True)
+    reference = rng.standard_normal((shape[1], shape[2]))
+    assert np.array_equal(quantiles(reference, q, axis=0), np.quantile(reference, q, axis=0))
+
+
+@pytest.mark.parametrize("ddof", [0, 1])
+def test_sample_moments_equal_numpy_cov(ddof):
+    x = np.random.default_rng(ddof).standard_normal((4, 60, 3)) * [1.0, 5.0, 0.1] + 20.0
+    mean, cov = sample_moments(x, ddof=ddof)
+    assert mean.shape == (4, 3) and cov.shape == (4, 3, 3)
+    for chain in range(4):
+        assert np.allclose(mean[chain], x[chain].mean(axis=0), rtol=1e-13)
+        assert np.allclose(cov[chain], np.cov(x[chain], rowvar=False, ddof=ddof), rtol=1e-12, atol=1e-14)
+    # a single unbatched (n, d) sample has the same moments as a batch of one
+    assert all(np.array_equal(a, b[0]) for a, b in zip(sample_moments(x[0], ddof), sample_moments(x[:1], ddof)))

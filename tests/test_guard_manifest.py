@@ -123,7 +123,7 @@ def test_write_manifest_round_trip_and_row_hashes(tmp_path):
 
 def test_item_hashes_of_sentences_and_vectors():
     from cliffwatch.data.manifest import item_hashes
-    from cliffwatch.data.text import Sentences
+    from cliffwatch.core.modality import Sentences
 
     sentences = Sentences.from_lists([[1, 2], [1, 2, 3], [1, 2], [3]])
     hashes = item_hashes(sentences).to_pylist()

@@ -10,7 +10,7 @@ from cliffwatch.data.sources.corpus import CorpusData  # noqa: E402
 from cliffwatch.core.errors import ConfigError, DataError  # noqa: E402
 from cliffwatch.core.registry import FAMILIES  # noqa: E402
 from cliffwatch.data.sources.corpus import TextSource  # noqa: E402
-from cliffwatch.data.text import Sentences  # noqa: E402
+from cliffwatch.core.modality import Sentences  # noqa: E402
 
 torch.set_num_threads(1)  # tiny ops on a shared 2-core machine: one thread is faster than two
 

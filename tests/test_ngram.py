@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from cliffwatch.data.text import UNK, Sentences, Vocab, split_sentences, tokenize
+from cliffwatch.core.modality import Sentences
+
+from cliffwatch.data.text import UNK, Vocab, split_sentences, tokenize
 from cliffwatch.core.errors import DataError
 from cliffwatch.families.base import DataInfo
 from cliffwatch.families.ngram import MIN_DISCOUNT, NgramFamily

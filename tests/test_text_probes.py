@@ -9,7 +9,8 @@ import pytest
 
 from cliffwatch.data.sources.corpus import CorpusData
 from cliffwatch.data.sources.corpus import TextSource
-from cliffwatch.data.text import Sentences, Vocab
+from cliffwatch.core.modality import Sentences
+from cliffwatch.data.text import Vocab
 from cliffwatch.families.base import DataInfo
 from cliffwatch.probes.base import ProbeContext
 from cliffwatch.probes.text_common import ngram_keys, occurs_in, sample_ngram_types

@@ -12,6 +12,15 @@ def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _first_line(error: Exception, typed: bool = False) -> str:
+    """The first line of ``error``'s message (its type's name if it has none), to quote inside a
+    one-line message; ``typed`` prefixes the type (for third-party errors whose text alone is vague)."""
+    lines = str(error).strip().splitlines()
+    if not lines:
+        return type(error).__name__
+    return f"{type(error).__name__}: {lines[0]}" if typed else lines[0]
+
+
 class CliffwatchError(Exception):
     """Base class: a problem the user can fix (bad input, bad state). Exit code 2 in the CLI.
     The message is always one line of bounded length, whatever went into it."""

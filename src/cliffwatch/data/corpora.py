@@ -33,7 +33,8 @@ from cliffwatch.data.facts import (
 )
 from cliffwatch.data.pydocs import pydocs_sentences
 from cliffwatch.data.tables import dataset_folder_files, read_arrow
-from cliffwatch.data.text import UNK, Sentences, Vocab, split_sentences, tokenize
+from cliffwatch.core.modality import Sentences
+from cliffwatch.data.text import UNK, Vocab, split_sentences, tokenize
 from cliffwatch.data.textfiles import column_texts, jsonl_texts, read_text, table_texts
 
 BUILTIN_CORPORA = ("pydocs", "facts")

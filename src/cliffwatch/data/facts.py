@@ -14,7 +14,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from cliffwatch.data.text import Sentences, Vocab, tokenize
+from cliffwatch.core.modality import Sentences
+
+from cliffwatch.data.text import Vocab, tokenize
 
 # Mentions of a fact: 1 + floor(MENTION_SCALE * popularity ** MENTION_EXPONENT), at most MAX_MENTIONS,
 # where popularity is the subject's population relative to the most populous subject of the relation.

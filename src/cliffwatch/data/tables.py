@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from cliffwatch.core.errors import DataError
-from cliffwatch.data.textfiles import first_line, read_text
+from cliffwatch.core.errors import _first_line
+from cliffwatch.data.textfiles import read_text
 
 
 def dataset_folder_files(path: Path, provenance: dict) -> list[Path]:
@@ -59,5 +60,5 @@ def read_arrow(file: Path):
             with pa.memory_map(str(file)) as source:
                 return pyarrow.ipc.open_file(source).read_all()
         except pa.ArrowException as error:
-            raise DataError(f"{file}: not an Arrow file ({first_line(error)})") from None
+            raise DataError(f"{file}: not an Arrow file ({_first_line(error)})") from None
 

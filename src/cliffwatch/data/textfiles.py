@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 from typing import Iterator
 
-from cliffwatch.core.errors import DataError
+from cliffwatch.core.errors import DataError, _first_line
 
 
 def read_text(path: Path) -> str:
@@ -65,7 +65,7 @@ def table_texts(path: Path, field: str) -> list[str]:
         else:
             table = pyarrow.parquet.read_table(path)
     except (pa.ArrowException, OSError) as error:
-        raise DataError(f"{path}: unreadable {path.suffix[1:]} file ({first_line(error)})") from None
+        raise DataError(f"{path}: unreadable {path.suffix[1:]} file ({_first_line(error)})") from None
     return column_texts(table, field, str(path))
 
 
@@ -86,5 +86,3 @@ def column_texts(table, field: str, where: str) -> list[str]:
 
 
 
-def first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

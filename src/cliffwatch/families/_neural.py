@@ -19,7 +19,8 @@ from typing import Literal
 import numpy as np
 
 from cliffwatch.core.errors import ConfigError
-from cliffwatch.data.text import _WORD, Sentences, Vocab
+from cliffwatch.core.modality import Sentences
+from cliffwatch.data.text import _WORD, Vocab
 
 try:
     import torch

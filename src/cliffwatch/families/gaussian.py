@@ -12,6 +12,7 @@ from pydantic import Field
 from scipy.special import gammaincinv
 
 from cliffwatch.core.modality import VECTOR
+from cliffwatch.core.moments import sample_moments
 from cliffwatch.families.base import Family, Model, Params
 from cliffwatch.core.registry import register_family
 
@@ -86,13 +87,7 @@ class GaussianFamily(Family):
     random_fit = False  # the fit is the sample moments / frequencies
 
     def fit(self, data: np.ndarray, rng: np.random.Generator) -> GaussianModel:
-        n = data.shape[1]
-        # as (C, d, n): reductions run along the item axis, contiguous for what sample() returned
-        columns = np.swapaxes(np.asarray(data, dtype=float), 1, 2)
-        mean = np.add.reduce(columns, axis=2) / n
-        centred = columns - mean[:, :, None]
-        ddof = 1 if self.params.covariance == "unbiased" else 0
-        cov = np.einsum("cdn,cen->cde", centred, centred) / max(n - ddof, 1)
+        mean, cov = sample_moments(data, ddof=1 if self.params.covariance == "unbiased" else 0)
         return GaussianModel(self, mean, cov)
 
     def from_state(self, state: dict[str, np.ndarray]) -> GaussianModel:

@@ -38,7 +38,7 @@ from torch import nn
 from cliffwatch.core.modality import TEXT
 from cliffwatch.core.errors import DataError
 from cliffwatch.core.registry import register_family
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import Sentences
 from cliffwatch.families._neural import (
     Device,
     first_true,

@@ -25,9 +25,9 @@ import torch
 from pydantic import Field
 
 from cliffwatch.core.modality import TEXT
-from cliffwatch.core.errors import ConfigError, DataError
+from cliffwatch.core.errors import ConfigError, DataError, _first_line
 from cliffwatch.core.registry import register_family
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import Sentences
 from cliffwatch.families._neural import (
     Device,
     first_true,
@@ -108,7 +108,7 @@ def load_pretrained(folder: Path, gguf: str | None, context: int):
         config = AutoConfig.from_pretrained(folder, **kwargs)
     except Exception as error:  # transformers raises OSError, ValueError, KeyError... for a bad checkpoint
         kind = "a GGUF file that does not load" if gguf else "not a Hugging Face checkpoint"
-        raise ConfigError(f"family hf: model {where}: {kind} ({_first_line(error)})") from None
+        raise ConfigError(f"family hf: model {where}: {kind} ({_first_line(error, typed=True)})") from None
     if type(config) not in AutoModelForCausalLM._model_mapping:
         raise ConfigError(f"family hf: model {where}: a {config.model_type!r} model is not a causal language model")
     longest = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
@@ -118,7 +118,7 @@ def load_pretrained(folder: Path, gguf: str | None, context: int):
         tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **kwargs)
     except Exception as error:
-        raise ConfigError(f"family hf: model {where} does not load ({_first_line(error)})") from None
+        raise ConfigError(f"family hf: model {where} does not load ({_first_line(error, typed=True)})") from None
     rows = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > rows:
         raise ConfigError(f"family hf: model {where}: the tokenizer has {len(tokenizer)} tokens but the model "
@@ -126,11 +126,6 @@ def load_pretrained(folder: Path, gguf: str | None, context: int):
     if tokenizer.eos_token_id is None:
         raise ConfigError(f"family hf: model {where}: the tokenizer has no end-of-sequence token")
     return model.eval(), tokenizer
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 class HFModel(TextModel):

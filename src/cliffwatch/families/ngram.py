@@ -36,8 +36,7 @@ import numpy as np
 from pydantic import Field
 
 from cliffwatch.config.limits import at_most
-from cliffwatch.core.modality import TEXT
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import TEXT, Sentences
 from cliffwatch.core.errors import DataError
 from cliffwatch.families.base import DataInfo, Family, Model, Params, TextModel, drop_final, final_mask
 from cliffwatch.core.registry import register_family

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import Sentences
 from cliffwatch.families.base import Model, Params
 from cliffwatch.filters.base import Filter, FilterContext
 from cliffwatch.core.registry import register_filter

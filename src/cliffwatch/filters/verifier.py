@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cliffwatch.data.facts import TEMPLATES, FactBase
-from cliffwatch.data.text import Sentences, Vocab, tokenize
-from cliffwatch.core.modality import TEXT
+from cliffwatch.core.modality import TEXT, Sentences
+from cliffwatch.data.text import Vocab, tokenize
 from cliffwatch.filters.base import Filter, FilterContext
 from cliffwatch.core.registry import register_filter
 

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from cliffwatch.core.errors import DataError
 from cliffwatch.data.manifest.checks import HASHED_FROM, equal_mask, string_keys, take_rows
 from cliffwatch.data.manifest.schema import SOURCES
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import Sentences
 from cliffwatch.filters.dedup import similar_pairs
 from cliffwatch.guard.policy import Policy
 

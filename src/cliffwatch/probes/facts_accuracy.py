@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from cliffwatch.core.modality import TEXT
+from cliffwatch.core.modality import TEXT, Sentences
 from cliffwatch.data.facts import FactBase
-from cliffwatch.data.text import Sentences, Vocab
+from cliffwatch.data.text import Vocab
 from cliffwatch.families.base import TextModel
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.probes.text_common import occurs_in, padded

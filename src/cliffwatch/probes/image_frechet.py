@@ -10,17 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from cliffwatch.core.modality import IMAGE
+from cliffwatch.core.moments import sample_moments
 from cliffwatch.core.registry import register_probe
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.probes.image_common import reference_features, sample_features
 from cliffwatch.probes.vector_frechet import frechet
-
-
-def gaussian_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, covariance) over the items axis of (..., n, d)."""
-    mean = x.mean(axis=-2)
-    centred = x - mean[..., None, :]
-    return mean, np.einsum("...ni,...nj->...ij", centred, centred) / max(x.shape[-2] - 1, 1)
 
 
 @register_probe("image_frechet")
@@ -30,6 +24,6 @@ class ImageFrechet(Probe):
                       "classifier's feature space (FID for digits)", 0.0),)
 
     def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:
-        mean, cov = gaussian_fit(sample_features(ctx))
-        ref_mean, ref_cov = gaussian_fit(reference_features(ctx)[0])
+        mean, cov = sample_moments(sample_features(ctx))
+        ref_mean, ref_cov = sample_moments(reference_features(ctx)[0])
         return {"class_frechet": np.maximum(frechet(mean, cov, ref_mean, ref_cov), 0.0)}

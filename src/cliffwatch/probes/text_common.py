@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import Sentences
 from cliffwatch.probes.base import ProbeContext
 
 _INT64_MAX = np.iinfo(np.int64).max

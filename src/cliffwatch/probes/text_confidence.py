@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cliffwatch.core.modality import TEXT
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import TEXT, Sentences
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.probes.text_common import (
     NgramTypes,

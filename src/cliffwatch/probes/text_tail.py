@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from cliffwatch.core.modality import TEXT
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import TEXT, Sentences
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.probes.text_common import prefixes_of, sample_unigram_counts
 from cliffwatch.core.registry import register_probe

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cliffwatch.core.modality import VECTOR
+from cliffwatch.core.moments import sample_moments
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.core.registry import register_probe
 
@@ -32,9 +33,6 @@ class Frechet(Probe):
     metrics = (Metric("frechet", False, "Fréchet distance between Gaussian fits of samples and human data", 0.0, loss="ratio_of_means"),)
 
     def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:
-        x = ctx.samples
-        mean = x.mean(axis=1)
-        centred = x - mean[:, None, :]
-        cov = np.einsum("cni,cnj->cij", centred, centred) / max(x.shape[1] - 1, 1)
+        mean, cov = sample_moments(ctx.samples)
         ref = ctx.reference
         return {"frechet": np.maximum(frechet(mean, cov, ref.mean(axis=0), np.atleast_2d(np.cov(ref, rowvar=False))), 0.0)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cliffwatch.core.modality import VECTOR
+from cliffwatch.core.moments import sample_moments
 from cliffwatch.probes.base import Metric, Probe, ProbeContext
 from cliffwatch.core.registry import register_probe
 
@@ -13,10 +14,7 @@ def model_moments(ctx: ProbeContext) -> tuple[np.ndarray, np.ndarray]:
     """(C, d) means and (C, d, d) covariances: exact when the model knows them, else from its samples."""
     if hasattr(ctx.model, "moments"):
         return ctx.model.moments()
-    x = ctx.samples
-    mean = x.mean(axis=1)
-    centred = x - mean[:, None, :]
-    return mean, np.einsum("cni,cnj->cij", centred, centred) / max(x.shape[1] - 1, 1)
+    return sample_moments(ctx.samples)
 
 
 def reference_moments(ctx: ProbeContext) -> tuple[np.ndarray, np.ndarray]:

@@ -33,7 +33,7 @@ def row_hashes(rows: np.ndarray) -> pa.Array:
 def item_hashes(items) -> pa.Array:
     """Content hashes of a batch of training items as the loop holds them: Sentences (token ids;
     a sentence's hash does not depend on the batch it is in) or an (n, ...) array of vectors or states."""
-    from cliffwatch.data.text import Sentences
+    from cliffwatch.core.modality import Sentences
 
     if isinstance(items, Sentences):
         # each token mixed with its position, XOR-folded per sentence, mixed with the length:

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from cliffwatch.core.errors import ConfigError, DataError
 from cliffwatch.data.manifest.hashing import text_hashes
 from cliffwatch.data.manifest.schema import MANIFEST_FIELDS
-from cliffwatch.data.textfiles import first_line
+from cliffwatch.core.errors import _first_line
 
 PRESETS = ("distilabel", "hf-card", "croissant")
 # distilabel names the generating model per row: `model_name` (1.x, also per step as
@@ -151,6 +151,6 @@ def _card_metadata(path: Path) -> dict:
     try:
         meta = yaml.safe_load(text.split("---", 2)[1]) or {}
     except (yaml.YAMLError, IndexError) as err:
-        raise DataError(f"{card}: mapping hf-card: invalid YAML metadata ({first_line(err)})") from None
+        raise DataError(f"{card}: mapping hf-card: invalid YAML metadata ({_first_line(err)})") from None
     return meta if isinstance(meta, dict) else {}
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 from cliffwatch.core.errors import DataError
 from cliffwatch.data.manifest.checks import validate
 from cliffwatch.data.manifest.presets import Mapping, apply_mapping
-from cliffwatch.data.textfiles import first_line
+from cliffwatch.core.errors import _first_line
 
 
 def read_manifest(path: str | Path, mapping: Mapping | None = None, need_text: bool = False) -> pa.Table:
@@ -53,7 +53,7 @@ def _read_raw(path: Path, skip: tuple[str, ...] = ()) -> pa.Table:
         if suffix == ".arrow":
             return _read_arrow(path)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: unreadable ({first_line(err)})") from None
+        raise DataError(f"{path}: unreadable ({_first_line(err)})") from None
     raise DataError(f"{path}: unknown manifest format (expected .jsonl, .parquet, .csv or a Hugging Face dataset folder)")
 
 
