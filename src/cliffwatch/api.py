@@ -31,7 +31,8 @@ from cliffwatch.analysis.cliff import analyze as analyze_results
 from cliffwatch.analysis.cost import CostPlan
 from cliffwatch.analysis.routes import RouteComparison
 from cliffwatch.analysis.run import CliffOptions, LineageRecord, RunAnalysis, analyze_run
-from cliffwatch.config.load import load_compare, load_config, load_sweep, parse
+from cliffwatch.config.grid import compare_in_sweep
+from cliffwatch.config.load import checked, load_compare, load_config, load_sweep, parse
 from cliffwatch.config.schema import CompareConfig, ExperimentConfig, SweepConfig
 from cliffwatch.core.errors import AnalysisError, LineagesFailed
 from cliffwatch.execution import plan as planning
@@ -93,12 +94,12 @@ def run(config: str | Path | ExperimentConfig, out: str | Path | None = None, *,
         progress: bool | Progress = True, tracking: str | None = None, tracking_uri: str | None = None) -> RunResult:
     """Run (or resume) every seed's lineage of one experiment. ``tracking="mlflow"`` also logs every
     finished lineage to ``tracking_uri`` (default ./mlruns)."""
-    cfg = config if isinstance(config, ExperimentConfig) else load_config(config)
+    cfg = checked(config) if isinstance(config, ExperimentConfig) else load_config(config)
     out = _out(out, cfg)
     _check_tracking(tracking, tracking_uri)
     outcome = _execute(cfg, planning.experiment_lineages(cfg), out, "run", make_executor(executor, workers, address),
                        overwrite, progress, cfg.name, tracking, tracking_uri)
-    return RunResult(out, outcome, _summarised(out))
+    return RunResult(out, outcome, _summarised(out, cfg))
 
 
 def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, workers: int = 0,
@@ -106,15 +107,17 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
           overwrite: bool = False, progress: bool | Progress = True, tracking: str | None = None,
           tracking_uri: str | None = None) -> SweepResult:
     """Run (or resume) a sweep's grid x seeds, then locate the cliff and price the mixes.
-    ``adaptive`` finds the τ-crossing by bisection on the synthetic fraction instead of the grid."""
-    cfg = config if isinstance(config, SweepConfig) else load_sweep(config)
+    ``adaptive`` finds the τ-crossing by bisection on the synthetic fraction instead of the grid.
+    A compare config (routes:) is WrongWorkflowError: run it with :func:`compare`."""
+    cfg = checked(config) if isinstance(config, SweepConfig) else load_sweep(config)
+    compare_in_sweep(cfg)  # a CompareConfig is a SweepConfig too: its routes must not run as a grid
     out = _out(out, cfg)
     _check_tracking(tracking, tracking_uri)
     spec = cfg.cliff
     if not adaptive:
         outcome = _execute(cfg, planning.sweep_lineages(cfg), out, "sweep", make_executor(executor, workers, address),
                            overwrite, progress, cfg.name, tracking, tracking_uri)
-        return SweepResult(out, outcome, _located(_summarised(out)))
+        return SweepResult(out, outcome, _located(_summarised(out, cfg)))
 
     bisection = Bisection(planning.combinations(cfg), spec.tolerance)
     per_fraction = len(planning.fraction_lineages(cfg, {c: [0.0] for c in bisection.combinations}))
@@ -141,7 +144,7 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
             bar.stop()
     outcome = Outcome(store, finished=[p.path.name for p in store.lineages() if p.finished])
     _track(outcome, tracking, tracking_uri)
-    return SweepResult(out, outcome, _located(_summarised(out)))
+    return SweepResult(out, outcome, _located(_summarised(out, cfg)))
 
 
 def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *, workers: int = 0,
@@ -149,12 +152,12 @@ def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *
             progress: bool | Progress = True, tracking: str | None = None,
             tracking_uri: str | None = None) -> CompareResult:
     """Run (or resume) every escape route and the all-human reference, then measure each route."""
-    cfg = config if isinstance(config, CompareConfig) else load_compare(config)
+    cfg = checked(config) if isinstance(config, CompareConfig) else load_compare(config)
     out = _out(out, cfg)
     _check_tracking(tracking, tracking_uri)
     outcome = _execute(cfg, planning.compare_lineages(cfg), out, "compare", make_executor(executor, workers, address),
                        overwrite, progress, cfg.name, tracking, tracking_uri)
-    return CompareResult(out, outcome, _summarised(out))
+    return CompareResult(out, outcome, _summarised(out, cfg))
 
 
 def demo_config() -> SweepConfig:
@@ -176,11 +179,17 @@ def analysis(run_dir: str | Path, *, metric: str | None = None, tolerance: float
     (a sweep) or the route comparison (a compare run). The options override the ``cliff:`` settings.
 
     The run's lineages must all have finished (else IncompleteRunError names them)."""
-    run_dir = Path(run_dir)
+    return _analysis(Path(run_dir), None, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute)
+
+
+def _analysis(run_dir: Path, config: ExperimentConfig | None, *, metric: str | None = None,
+              tolerance: float | None = None, generation: int | None = None, absolute: bool = False) -> RunAnalysis:
+    """``analysis``; ``config``: the one the run directory was just written from (not read again)."""
     store = RunStore.open(run_dir)
     raw = store.config()
     adaptive = store.adaptive or bool(raw.pop("adaptive", False))  # runs of 0.2.0 kept the flag in the config
-    config = parse(_CONFIGS[store.kind], raw, str(run_dir / "config.yaml"))
+    if config is None:
+        config = parse(_CONFIGS[store.kind], raw, str(run_dir / "config.yaml"))
     require_finished(store, None if adaptive else planning.planned_lineages(config))
     options = CliffOptions.of(config, metric, tolerance, generation, absolute)
     return analyze_run(run_dir, store.kind, adaptive, store.meta, raw, config, load_results(run_dir),
@@ -343,11 +352,11 @@ def _located(result: RunAnalysis) -> RunAnalysis:
     return result
 
 
-def _summarised(out: Path) -> RunAnalysis:
-    """The run's analysis, with summary.json written from it beside the results."""
+def _summarised(out: Path, config: ExperimentConfig) -> RunAnalysis:
+    """The analysis of the run just written from ``config``, with summary.json written from it."""
     from cliffwatch.report.summary_json import write_summary
 
-    result = analysis(out)
+    result = _analysis(out, config)
     write_summary(result)
     return result
 
@@ -372,10 +381,8 @@ def _search_cliffs(config: SweepConfig, out: Path) -> list[Cliff]:
     return analyze_results(load_results(out), spec.metric, spec.tolerance, spec.relative, spec.generation)
 
 
-def load(path: str | Path) -> Any:
+def load(path: str | Path) -> ExperimentConfig:
     """A config file as the model its fields ask for: compare (routes:), sweep (sweep:) or experiment."""
-    from cliffwatch.config.load import read_yaml
-    from cliffwatch.config.schema import config_class
+    from cliffwatch.config.load import load as load_any
 
-    raw = read_yaml(path)
-    return parse(config_class(raw), raw, str(path))
+    return load_any(path)
