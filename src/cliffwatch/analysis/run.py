@@ -68,7 +68,6 @@ class RunAnalysis:
     lineages: list[LineageRecord]
     options: CliffOptions
     primary: str | None  # the cliff's metric (None: the run reports no default quality metric)
-    changes: pd.DataFrame  # per metric: generation 0 vs the last (analysis.change.summarize)
     cliffs: list[Cliff] = field(default_factory=list)
     cost: CostPlan | None = None
     problem: str | None = None  # why no cliff can be located (None when located, or for a comparison)
@@ -79,6 +78,12 @@ class RunAnalysis:
         """The run sweeps the synthetic fraction from the all-human s = 0 (so cliffs exist)."""
         fractions = self.results[FRACTION] if FRACTION in self.results.columns else pd.Series(dtype=float)
         return self.comparison is None and fractions.nunique() > 1 and bool((fractions == 0).any())
+
+    @cached_property
+    def changes(self) -> pd.DataFrame:
+        """Per metric: generation 0 vs the last, paired by replicate (analysis.change.summarize),
+        computed on first use (the terminal and summary.json show it; the page does not)."""
+        return summarize(self.results)
 
     @cached_property
     def metric_cliffs(self) -> dict[str, list[Cliff] | str]:
@@ -110,8 +115,7 @@ def analyze_run(run_dir: Path, kind: str, adaptive: bool, meta: dict[str, Any], 
     if options.generation is not None and options.generation not in set(results["generation"]):
         raise AnalysisError(f"generation {options.generation} is not in this run "
                             f"(0..{int(results['generation'].max())})")
-    analysis = RunAnalysis(run_dir, kind, adaptive, meta, snapshot, config, results, lineages, options, None,
-                           summarize(results))
+    analysis = RunAnalysis(run_dir, kind, adaptive, meta, snapshot, config, results, lineages, options, None)
     if isinstance(config, CompareConfig):  # each route against the one all-human run
         analysis.comparison = analyze_routes(config, results)
         analysis.primary = analysis.comparison.metric
