@@ -146,6 +146,7 @@ def sample_rate_hf(model, size: Size, device: torch.device) -> float:
 def landmark_generation(tiny: bool, device: torch.device) -> dict[str, float]:
     """Seconds of generation 1 of the landmark example (s = 1), split into fit, sample and the rest
     (probes, filters, mixing); generation 0, the model trained from scratch on human data, runs first."""
+    from cliffwatch.config.grid import grid_variants
     from cliffwatch.config.load import load_sweep
     from cliffwatch.config.schema import ExperimentConfig
     from cliffwatch.families import gpt as gpt_module
@@ -153,7 +154,7 @@ def landmark_generation(tiny: bool, device: torch.device) -> dict[str, float]:
     from cliffwatch.loop.lineage import Lineage
 
     config = load_sweep(Path(__file__).resolve().parent.parent / "examples" / "landmark-neural.yaml")
-    raw = next(v for labels, v in config.variants() if labels["synthetic_fraction"] == 1.0).model_dump(mode="json")
+    raw = next(v for labels, v in grid_variants(config) if labels["synthetic_fraction"] == 1.0).model_dump(mode="json")
     raw |= {"generations": 1, "seeds": [0]}
     raw["family"]["device"] = device.type
     if tiny:

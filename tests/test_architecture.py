@@ -1,4 +1,5 @@
-"""The layout mirrors the data flow: a module imports only from its own layer or layers below it."""
+"""The layout mirrors the data flow: a module imports only from its own layer or layers below it,
+and the named rules of docs/architecture.md hold beyond layer rank."""
 
 import ast
 import subprocess
@@ -22,6 +23,14 @@ LAYERS = [
     {"cli", "__main__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+# (layer, forbidden module prefix, why): rules that layer rank alone does not express
+RULES = [
+    ("analysis", "cliffwatch.execution", "analysis is pure: a results table in, results out"),
+    ("report", "cliffwatch.execution", "report renders a run's analysis; it never opens the run store"),
+    ("report", "cliffwatch.config.load", "report renders a run's analysis; it never reads a config"),
+    ("report", "cliffwatch.api", "report is below api"),
+]
+ROOT_NAMES = {"cliffwatch.__version__", "cliffwatch.load_results"}  # the root re-exports for users only
 
 
 def _layer(module: str) -> str | None:
@@ -53,9 +62,40 @@ def test_no_module_imports_a_higher_layer():
         assert own in RANK, f"{module}: its folder {own!r} has no layer; add it to LAYERS"
         for line, imported in _imports(path):
             other = _layer(imported)
-            if other is not None and other != "__version__" and RANK.get(other, -1) > RANK[own]:
+            if other is not None and RANK.get(other, -1) > RANK[own]:
                 violations.append(f"{path.relative_to(PACKAGE)}:{line} ({own}) imports {imported} ({other})")
     assert not violations, "\n".join(violations)
+
+
+def _rule_violations(path: Path, own: str) -> list[str]:
+    out = []
+    for line, imported in _imports(path):
+        if imported in ROOT_NAMES:
+            out.append(f"{path.name}:{line} imports {imported} from the package root (use cliffwatch.core)")
+        for layer, prefix, why in RULES:
+            if own == layer and (imported == prefix or imported.startswith(prefix + ".")):
+                out.append(f"{path.name}:{line} ({own}) imports {imported}: {why}")
+    return out
+
+
+def test_named_rules_hold():
+    violations = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        own = _layer(module.removesuffix(".__init__"))
+        if own is not None:
+            violations += [f"{path.relative_to(PACKAGE).parent}/{v}" for v in _rule_violations(path, own)]
+    assert not violations, "\n".join(violations)
+
+
+def test_the_rule_check_catches_a_violation(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from cliffwatch.execution.store import RunStore\n")
+    assert "the run store" in _rule_violations(bad, "report")[0] and "pure" in _rule_violations(bad, "analysis")[0]
+    bad.write_text("def f():\n    from cliffwatch.config.load import load_config\n")
+    assert "never reads a config" in _rule_violations(bad, "report")[0] and not _rule_violations(bad, "analysis")
+    bad.write_text("from cliffwatch import __version__\n")
+    assert "package root" in _rule_violations(bad, "execution")[0]
 
 
 def test_the_layer_check_catches_a_violation(tmp_path):

@@ -23,7 +23,8 @@ from cliffwatch.analysis.intervals import cliff_interval, knee_analysis
 from cliffwatch.core.errors import AnalysisError
 from cliffwatch.probes.base import metric_index
 from cliffwatch.report.prose import cliff_sentence
-from cliffwatch.report.terminal import summarize, verdict
+from cliffwatch.analysis.change import summarize
+from cliffwatch.report.terminal import verdict
 
 SIMS = 200
 LEVEL = 0.95

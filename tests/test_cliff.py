@@ -166,7 +166,7 @@ def test_summary_json_of_a_sweep(grid_run):
 
     from cliffwatch.report.summary_json import write_summary
 
-    path = write_summary(grid_run, load_results(grid_run), tolerance=0.5)
+    path = write_summary(api.analysis(grid_run, tolerance=0.5))
     summary = json.loads(path.read_text())
     assert summary["primary_metric"] == "wasserstein" and summary["swept_fraction"]
     (cliff,) = summary["metrics"]["wasserstein"]["cliffs"]

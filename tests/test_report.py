@@ -16,7 +16,6 @@ from cliffwatch.analysis.cliff import analyze
 from cliffwatch.analysis.cost import plan
 from cliffwatch.config.schema import ExperimentConfig, SweepConfig
 from cliffwatch.core.errors import AnalysisError
-from cliffwatch.report.html import write_report
 from cliffwatch.execution.store import RunStore, load_results
 from cliffwatch import api
 
@@ -46,7 +45,7 @@ def sweep_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sweep_report(sweep_run):
-    return write_report(sweep_run)
+    return api.report(sweep_run)
 
 
 def test_sweep_report_is_self_contained_with_summary_first(sweep_run, sweep_report):
@@ -84,15 +83,15 @@ def test_key_numbers_samples_and_one_glossary(sweep_run, sweep_report):
 
 
 def test_options_override_the_sweep_and_output_is_reproducible(sweep_run, sweep_report, tmp_path):
-    out = write_report(sweep_run, tmp_path / "sub" / "r.html", tolerance=5.0, generation=3)
+    out = api.report(sweep_run, tmp_path / "sub" / "r.html", tolerance=5.0, generation=3)
     page = out.read_text(encoding="utf-8")
     assert "τ = 5" in page and "at generation 3" in page
-    again = write_report(sweep_run, tmp_path / "again.html", tolerance=5.0, generation=3)
+    again = api.report(sweep_run, tmp_path / "again.html", tolerance=5.0, generation=3)
     assert again.read_bytes() == out.read_bytes(), "same run and options, same bytes"
     with pytest.raises(AnalysisError, match="not in this run"):
-        write_report(sweep_run, tmp_path / "x.html", metric="no_such_metric")
+        api.report(sweep_run, tmp_path / "x.html", metric="no_such_metric")
     with pytest.raises(AnalysisError, match="generation 99"):
-        write_report(sweep_run, tmp_path / "x.html", generation=99)
+        api.report(sweep_run, tmp_path / "x.html", generation=99)
     assert not (tmp_path / "x.html").exists()
 
 
@@ -100,8 +99,8 @@ def test_plain_run_gets_trajectories_and_says_why_there_is_no_cliff(tmp_path):
     config = {k: v for k, v in SWEEP.items() if k not in ("sweep", "cliff")}
     config["policy"] = {**config["policy"], "synthetic_fraction": 0.5}
     api.run(ExperimentConfig.model_validate({**config, "generations": 3}), tmp_path / "run", progress=False)
-    page = write_report(tmp_path / "run").read_text(encoding="utf-8")
-    assert "No cliff can be located in this run" in page and "single synthetic fraction (s = 0.5)" in page
+    page = api.report(tmp_path / "run").read_text(encoding="utf-8")
+    assert "No cliff can be located in this run" in page and "only one synthetic fraction (s = 0.5)" in page
     assert page.count(FIGURE) == 1  # trajectories only
     assert "No cost plan" in page
     assert "This run saved no model samples" not in page  # a plain run saves them too
@@ -110,7 +109,8 @@ def test_plain_run_gets_trajectories_and_says_why_there_is_no_cliff(tmp_path):
 def fake_text_run(path, generations: int = 4, seeds: int = 3):
     """A run with the text track's fluency, fact and gaming metrics (invented values with the expected
     trends), written through the run store as a sweep would write it."""
-    store = RunStore.create(path, SweepConfig.model_validate(SWEEP).model_dump(mode="json"), "sweep", [])
+    # adaptive: its lineages are the ones stored (invented ids), not those the config plans
+    store = RunStore.create(path, SweepConfig.model_validate(SWEEP).model_dump(mode="json"), "sweep", [], adaptive=True)
     for s in FRACTIONS:
         for seed in range(seeds):
             lineage = store.lineage(f"s{s}-seed{seed}")
@@ -139,7 +139,7 @@ def fake_text_run(path, generations: int = 4, seeds: int = 3):
 
 
 def test_text_track_metrics_get_fluency_truth_and_gaming_gap_plots(tmp_path):
-    page = write_report(fake_text_run(tmp_path / "text")).read_text(encoding="utf-8")
+    page = api.report(fake_text_run(tmp_path / "text")).read_text(encoding="utf-8")
     assert "Not measured in this run" not in page
     assert page.count(FIGURE) == 5
     assert "Fluency vs truthfulness" in page and "Gaming gap" in page

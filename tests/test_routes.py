@@ -10,7 +10,7 @@ import pytest
 
 from cliffwatch.loop.mixing import mix_cost
 from cliffwatch import api
-from cliffwatch.config.grid import REFERENCE
+from cliffwatch.config.grid import REFERENCE, route_points
 from cliffwatch.config.schema import CompareConfig
 from cliffwatch.execution.plan import compare_lineages
 from cliffwatch.report.prose import route_sentences
@@ -120,7 +120,7 @@ def test_bad_compare_configs(fields, message):
 
 def test_points_fractions_dedup_and_route_tags():
     cfg = config(**GAUSS)
-    points = cfg.points()
+    points = route_points(cfg)
     assert (points[0].route, points[0].fraction) == (REFERENCE, 0.0)
     by_route = {}
     for p in points[1:]:

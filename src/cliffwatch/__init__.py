@@ -1,6 +1,6 @@
 """cliffwatch: find the quality cliff of training AI on AI outputs before your users do."""
 
-__version__ = "0.2.0"
+from cliffwatch.core.version import __version__
 
 
 def load_results(run_dir):

@@ -20,6 +20,7 @@ them), rather than analyse fewer lineages than were configured.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,10 +28,12 @@ from typing import Any, Protocol
 from cliffwatch.analysis.adaptive import Bisection, planned_runs
 from cliffwatch.analysis.cliff import Cliff
 from cliffwatch.analysis.cliff import analyze as analyze_results
-from cliffwatch.analysis.cost import CostPlan, plan
-from cliffwatch.analysis.routes import RouteComparison, analyze_routes
-from cliffwatch.config.load import load_compare, load_config, load_sweep, parse
-from cliffwatch.config.schema import CliffSpec, CompareConfig, ExperimentConfig, SweepConfig
+from cliffwatch.analysis.cost import CostPlan
+from cliffwatch.analysis.routes import RouteComparison
+from cliffwatch.analysis.run import CliffOptions, LineageRecord, RunAnalysis, analyze_run
+from cliffwatch.config.grid import compare_in_sweep
+from cliffwatch.config.load import checked, load_compare, load_config, load_sweep, parse
+from cliffwatch.config.schema import CompareConfig, ExperimentConfig, SweepConfig
 from cliffwatch.core.errors import AnalysisError, LineagesFailed
 from cliffwatch.execution import plan as planning
 from cliffwatch.execution.executors.base import Executor
@@ -54,32 +57,33 @@ class Progress(Protocol):
 class RunResult:
     run_dir: Path
     outcome: Outcome
+    analysis: RunAnalysis  # what every output of the run renders
 
 
 @dataclass
 class SweepResult:
     run_dir: Path
     outcome: Outcome
-    cliffs: list[Cliff]
-    cost: CostPlan | None
+    analysis: RunAnalysis
+
+    @property
+    def cliffs(self) -> list[Cliff]:
+        return self.analysis.cliffs
+
+    @property
+    def cost(self) -> CostPlan | None:
+        return self.analysis.cost
 
 
 @dataclass
 class CompareResult:
     run_dir: Path
     outcome: Outcome
-    comparison: RouteComparison
+    analysis: RunAnalysis
 
-
-@dataclass
-class Analysis:
-    """The cliff analysis of a run directory."""
-
-    run_dir: Path
-    kind: str
-    cliffs: list[Cliff]
-    cost: CostPlan | None
-    config: ExperimentConfig | None
+    @property
+    def comparison(self) -> RouteComparison | None:
+        return self.analysis.comparison
 
 
 # ---- running ------------------------------------------------------------------------------------
@@ -90,13 +94,12 @@ def run(config: str | Path | ExperimentConfig, out: str | Path | None = None, *,
         progress: bool | Progress = True, tracking: str | None = None, tracking_uri: str | None = None) -> RunResult:
     """Run (or resume) every seed's lineage of one experiment. ``tracking="mlflow"`` also logs every
     finished lineage to ``tracking_uri`` (default ./mlruns)."""
-    cfg = config if isinstance(config, ExperimentConfig) else load_config(config)
+    cfg = checked(config) if isinstance(config, ExperimentConfig) else load_config(config)
     out = _out(out, cfg)
     _check_tracking(tracking, tracking_uri)
     outcome = _execute(cfg, planning.experiment_lineages(cfg), out, "run", make_executor(executor, workers, address),
                        overwrite, progress, cfg.name, tracking, tracking_uri)
-    _write_summary(out)
-    return RunResult(out, outcome)
+    return RunResult(out, outcome, _summarised(out, cfg))
 
 
 def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, workers: int = 0,
@@ -104,45 +107,44 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
           overwrite: bool = False, progress: bool | Progress = True, tracking: str | None = None,
           tracking_uri: str | None = None) -> SweepResult:
     """Run (or resume) a sweep's grid x seeds, then locate the cliff and price the mixes.
-    ``adaptive`` finds the τ-crossing by bisection on the synthetic fraction instead of the grid."""
-    cfg = config if isinstance(config, SweepConfig) else load_sweep(config)
+    ``adaptive`` finds the τ-crossing by bisection on the synthetic fraction instead of the grid.
+    A compare config (routes:) is WrongWorkflowError: run it with :func:`compare`."""
+    cfg = checked(config) if isinstance(config, SweepConfig) else load_sweep(config)
+    compare_in_sweep(cfg)  # a CompareConfig is a SweepConfig too: its routes must not run as a grid
     out = _out(out, cfg)
     _check_tracking(tracking, tracking_uri)
     spec = cfg.cliff
     if not adaptive:
         outcome = _execute(cfg, planning.sweep_lineages(cfg), out, "sweep", make_executor(executor, workers, address),
                            overwrite, progress, cfg.name, tracking, tracking_uri)
-        cliffs = _analyze_sweep(cfg, out)
-        _write_summary(out)
-        return SweepResult(out, outcome, cliffs, plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human))
+        return SweepResult(out, outcome, _located(_summarised(out, cfg)))
 
     bisection = Bisection(planning.combinations(cfg), spec.tolerance)
     per_fraction = len(planning.fraction_lineages(cfg, {c: [0.0] for c in bisection.combinations}))
     total = per_fraction * planned_runs(spec.adaptive_steps) * (cfg.generations + 1)
-    snapshot = {**cfg.model_dump(mode="json"), "adaptive": True}
     bar = _progress(progress)
     try:
         if bar:
             bar.start(f"{cfg.name} (adaptive)", total)
         lineages = planning.fraction_lineages(cfg, bisection.first())
         preflight(lineages)
-        store = prepare_run(out, snapshot, "sweep", planning.run_metrics(lineages), overwrite)
+        store = prepare_run(out, cfg.model_dump(mode="json"), "sweep", planning.run_metrics(lineages), overwrite,
+                            adaptive=True)
         runner = make_executor(executor, workers, address)
         execute(store, lineages, runner, bar.advance if bar else None)
-        cliffs = _analyze_sweep(cfg, out)
+        cliffs = _search_cliffs(cfg, out)
         for _ in range(spec.adaptive_steps):
             proposal = bisection.next(cliffs)
             if not proposal:
                 break
             execute(store, planning.fraction_lineages(cfg, proposal), runner, bar.advance if bar else None)
-            cliffs = _analyze_sweep(cfg, out)
+            cliffs = _search_cliffs(cfg, out)
     finally:
         if bar:
             bar.stop()
     outcome = Outcome(store, finished=[p.path.name for p in store.lineages() if p.finished])
     _track(outcome, tracking, tracking_uri)
-    _write_summary(out)
-    return SweepResult(out, outcome, cliffs, plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human))
+    return SweepResult(out, outcome, _located(_summarised(out, cfg)))
 
 
 def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *, workers: int = 0,
@@ -150,17 +152,12 @@ def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *
             progress: bool | Progress = True, tracking: str | None = None,
             tracking_uri: str | None = None) -> CompareResult:
     """Run (or resume) every escape route and the all-human reference, then measure each route."""
-    cfg = config if isinstance(config, CompareConfig) else load_compare(config)
+    cfg = checked(config) if isinstance(config, CompareConfig) else load_compare(config)
     out = _out(out, cfg)
     _check_tracking(tracking, tracking_uri)
     outcome = _execute(cfg, planning.compare_lineages(cfg), out, "compare", make_executor(executor, workers, address),
                        overwrite, progress, cfg.name, tracking, tracking_uri)
-    from cliffwatch.report.summary_json import write_summary
-
-    df = load_results(out)
-    comparison = analyze_routes(cfg, df)
-    write_summary(out, df, **_summary_options(cfg), comparison=comparison)
-    return CompareResult(out, outcome, comparison)
+    return CompareResult(out, outcome, _summarised(out, cfg))
 
 
 def demo_config() -> SweepConfig:
@@ -175,26 +172,39 @@ def demo_config() -> SweepConfig:
 # ---- analysing and reporting ----------------------------------------------------------------------
 
 
+def analysis(run_dir: str | Path, *, metric: str | None = None, tolerance: float | None = None,
+             generation: int | None = None, absolute: bool = False) -> RunAnalysis:
+    """The one analysis of a finished run directory (any kind) that every output renders: its
+    config, results table and lineage records, the change of every metric, the cliffs and cost
+    (a sweep) or the route comparison (a compare run). The options override the ``cliff:`` settings.
+
+    The run's lineages must all have finished (else IncompleteRunError names them)."""
+    return _analysis(Path(run_dir), None, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute)
+
+
+def _analysis(run_dir: Path, config: ExperimentConfig | None, *, metric: str | None = None,
+              tolerance: float | None = None, generation: int | None = None, absolute: bool = False) -> RunAnalysis:
+    """``analysis``; ``config``: the one the run directory was just written from (not read again)."""
+    store = RunStore.open(run_dir)
+    raw = store.config()
+    adaptive = store.adaptive or bool(raw.pop("adaptive", False))  # runs of 0.2.0 kept the flag in the config
+    if config is None:
+        config = parse(_CONFIGS[store.kind], raw, str(run_dir / "config.yaml"))
+    require_finished(store, None if adaptive else planning.planned_lineages(config))
+    options = CliffOptions.of(config, metric, tolerance, generation, absolute)
+    return analyze_run(run_dir, store.kind, adaptive, store.meta, raw, config, load_results(run_dir),
+                       _lineage_records(store), options)
+
+
 def analyze(run_dir: str | Path, *, metric: str | None = None, tolerance: float | None = None,
-            generation: int | None = None, absolute: bool = False) -> Analysis:
+            generation: int | None = None, absolute: bool = False) -> RunAnalysis:
     """The cliff analysis of a finished sweep (or run) directory; the options override the sweep's
-    ``cliff:`` settings."""
+    ``cliff:`` settings. A run where no cliff can be located is an AnalysisError saying why."""
     run_dir = Path(run_dir)
     if RunStore.open(run_dir).kind == "compare":
         raise AnalysisError(f"{run_dir}: an escape-route comparison; use cliffwatch.api.compare_results "
                             f"or `cliffwatch report {run_dir}`")
-    store, config = _finished_run(run_dir)
-    cfg = config if store.kind == "sweep" else None
-    spec = cfg.cliff if cfg else None
-    cliffs = analyze_results(
-        load_results(run_dir),
-        metric or (spec.metric if spec else None),
-        tolerance if tolerance is not None else (spec.tolerance if spec else 0.1),
-        not absolute and (spec.relative if spec else True),
-        generation if generation is not None else (spec.generation if spec else None),
-    )
-    cost = plan(cliffs, cfg.policy.samples, cfg.cost, cfg.policy.human) if cfg is not None else None
-    return Analysis(run_dir, store.kind, cliffs, cost, cfg)
+    return _located(analysis(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute))
 
 
 def compare_results(run_dir: str | Path) -> RouteComparison:
@@ -203,39 +213,27 @@ def compare_results(run_dir: str | Path) -> RouteComparison:
     kind = RunStore.open(run_dir).kind
     if kind != "compare":
         raise AnalysisError(f"{run_dir}: not a route comparison (it is a {kind})")
-    _, cfg = _finished_run(run_dir)
-    return analyze_routes(cfg, load_results(run_dir))
+    comparison = analysis(run_dir).comparison
+    assert comparison is not None  # analyze_run compares every compare run
+    return comparison
 
 
-def summary(run_dir: str | Path, *, metric: str | None = None, tolerance: float | None = None,
+def summary(run: str | Path | RunAnalysis, *, metric: str | None = None, tolerance: float | None = None,
             generation: int | None = None, absolute: bool = False) -> dict[str, Any]:
     """What a run found, JSON-ready: what ``summary.json`` holds (see docs/results.md); the options
-    override the sweep's ``cliff:`` settings as in :func:`analyze`."""
-    run_dir = Path(run_dir)
-    df, options, comparison = _summary_inputs(run_dir)
-    if metric is not None:
-        if metric not in set(df["metric"]):
-            raise AnalysisError(f"metric {metric!r} is not in this run; present: {', '.join(sorted(df['metric'].unique()))}")
-        options["primary"] = metric
-    if tolerance is not None:
-        options["tolerance"] = tolerance
-    if generation is not None:
-        options["generation"] = generation
-    if absolute:
-        options["loss"] = "difference"
+    override the sweep's ``cliff:`` settings as in :func:`analysis`."""
     from cliffwatch.report.summary_json import run_summary
 
-    return run_summary(df, **options, comparison=comparison)
+    return run_summary(_analysis_of(run, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute))
 
 
-def report(run_dir: str | Path, out: str | Path | None = None, *, metric: str | None = None,
+def report(run: str | Path | RunAnalysis, out: str | Path | None = None, *, metric: str | None = None,
            tolerance: float | None = None, generation: int | None = None) -> Path:
-    """Write the self-contained HTML report of a run directory; returns its path."""
+    """Write the self-contained HTML report of a run directory (or of its analysis); returns its path."""
     from cliffwatch.report.html import write_report
 
-    _finished_run(Path(run_dir))
-    return write_report(run_dir, Path(out) if out is not None else None, metric=metric, tolerance=tolerance,
-                        generation=generation)
+    return write_report(_analysis_of(run, metric=metric, tolerance=tolerance, generation=generation),
+                        Path(out) if out is not None else None)
 
 
 def describe(cliff: Cliff) -> str:
@@ -320,41 +318,47 @@ def _execute(config: ExperimentConfig, lineages: list[Lineage], out: Path, kind:
     return outcome
 
 
-def _summary_options(config: ExperimentConfig | None) -> dict[str, Any]:
-    """run_summary's settings from a sweep's ``cliff:`` block (a plain run: the defaults)."""
-    spec = config.cliff if isinstance(config, SweepConfig) else CliffSpec()
-    return {"tolerance": spec.tolerance, "generation": spec.generation, "primary": spec.metric,
-            "loss": None if spec.relative else "difference"}
-
-
 _CONFIGS = {"run": ExperimentConfig, "sweep": SweepConfig, "compare": CompareConfig}
 
 
-def _finished_run(run_dir: Path) -> tuple[RunStore, ExperimentConfig]:
-    """The run directory and its config, once every lineage it planned has finished (else
-    IncompleteRunError names the missing and unfinished ones)."""
-    store = RunStore.open(run_dir)
-    raw = store.config()
-    adaptive = bool(raw.pop("adaptive", False))
-    cfg = parse(_CONFIGS[store.kind], raw, str(run_dir / "config.yaml"))
-    require_finished(store, None if adaptive else planning.planned_lineages(cfg))
-    return store, cfg
+def _analysis_of(run: str | Path | RunAnalysis, **options: Any) -> RunAnalysis:
+    """The analysis handed over, or the one of a run directory (with the cliff overrides)."""
+    if isinstance(run, RunAnalysis):
+        if any(v not in (None, False) for v in options.values()):
+            raise AnalysisError("options override the cliff settings of a run directory's analysis; "
+                                "pass them to cliffwatch.api.analysis instead")
+        return run
+    return analysis(run, **options)
 
 
-def _summary_inputs(run_dir: Path) -> tuple[Any, dict[str, Any], RouteComparison | None]:
-    store, config = _finished_run(run_dir)
-    df = load_results(run_dir)
-    cfg = config if store.kind in ("sweep", "compare") else None
-    comparison = analyze_routes(cfg, df) if store.kind == "compare" else None
-    return df, _summary_options(cfg), comparison
+def _lineage_records(store: RunStore) -> list[LineageRecord]:
+    """Each lineage's record; the samples of the smallest seed of each grid point (what the page shows)."""
+    stored = [(lineage, lineage.meta()) for lineage in store.lineages()]
+    first: dict[str, int] = {}
+    for i, (_, meta) in enumerate(stored):
+        key = json.dumps(meta.get("labels", {}), sort_keys=True, default=str)
+        if key not in first or meta["seed"] < stored[first[key]][1]["seed"]:
+            first[key] = i
+    shown = set(first.values())
+    return [LineageRecord(lineage.path.name, meta["seed"], meta.get("labels", {}), meta.get("fingerprint"),
+                          meta.get("provenance", {}), lineage.samples() if i in shown else None)
+            for i, (lineage, meta) in enumerate(stored)]
 
 
-def _write_summary(out: Path) -> None:
-    """summary.json beside the results, after the work (compare writes its own: it has the failures)."""
+def _located(result: RunAnalysis) -> RunAnalysis:
+    """A sweep's analysis, which must locate the cliff (else AnalysisError says why)."""
+    if result.problem:
+        raise AnalysisError(f"{result.run_dir}: no cliff can be located: {result.problem}")
+    return result
+
+
+def _summarised(out: Path, config: ExperimentConfig) -> RunAnalysis:
+    """The analysis of the run just written from ``config``, with summary.json written from it."""
     from cliffwatch.report.summary_json import write_summary
 
-    df, options, comparison = _summary_inputs(out)
-    write_summary(out, df, **options, comparison=comparison)
+    result = _analysis(out, config)
+    write_summary(result)
+    return result
 
 
 def _check_tracking(tracking: str | None, uri: str | None) -> None:
@@ -371,15 +375,14 @@ def _track(outcome: Outcome, tracking: str | None, uri: str | None) -> None:
         track(outcome.store, tracking, uri)
 
 
-def _analyze_sweep(config: SweepConfig, out: Path) -> list[Cliff]:
+def _search_cliffs(config: SweepConfig, out: Path) -> list[Cliff]:
+    """The cliffs of what an adaptive search ran so far: where to bisect next."""
     spec = config.cliff
     return analyze_results(load_results(out), spec.metric, spec.tolerance, spec.relative, spec.generation)
 
 
-def load(path: str | Path) -> Any:
+def load(path: str | Path) -> ExperimentConfig:
     """A config file as the model its fields ask for: compare (routes:), sweep (sweep:) or experiment."""
-    from cliffwatch.config.load import read_yaml
-    from cliffwatch.config.schema import config_class
+    from cliffwatch.config.load import load as load_any
 
-    raw = read_yaml(path)
-    return parse(config_class(raw), raw, str(path))
+    return load_any(path)

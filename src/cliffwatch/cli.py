@@ -63,13 +63,13 @@ def run(
     """
     from cliffwatch import api
     from cliffwatch.config.load import load_config
-    from cliffwatch.report.terminal import summarize, summary_table
+    from cliffwatch.report.terminal import summary_table
 
     cfg = load_config(config)
     result = api.run(cfg, out, workers=workers, executor=executor, address=address, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri)
     out = result.run_dir
     _report_repairs(result.outcome)
-    summary = summarize(api.results(out))
+    summary = result.analysis.changes
     title = (f"{cfg.name}: {cfg.family.name} on {cfg.data.source}, s = {cfg.policy.synthetic_fraction:g}, "
              f"{cfg.policy.mode}, {len(cfg.seeds)} seed(s) × {cfg.chains} chain(s)")
     console.print(summary_table(summary, title))
@@ -170,7 +170,7 @@ def demo(
     result = api.sweep(cfg, out, workers=workers, executor=executor, overwrite=overwrite, progress=_bar(quiet))
     _report_repairs(result.outcome)
     _print_cliffs(result.cliffs, result.cost)
-    path = api.report(result.run_dir)
+    path = api.report(result.analysis)
     console.print(f"report: {path}", highlight=False)
 
 
@@ -340,7 +340,7 @@ def _component_cells(registry, name: str, entry, n: int) -> list[str]:
 
 def _version(value: bool) -> None:
     if value:
-        from cliffwatch import __version__
+        from cliffwatch.core.version import __version__
 
         console.print(f"cliffwatch {__version__}", highlight=False)
         raise typer.Exit(0)

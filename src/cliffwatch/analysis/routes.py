@@ -38,7 +38,7 @@ from cliffwatch.analysis.quality_loss import (
     run_metrics,
 )
 from cliffwatch.analysis.stats import BOOTSTRAP_SEED, RESAMPLES, mean_ci
-from cliffwatch.config.grid import ROUTE, RoutePoint
+from cliffwatch.config.grid import ROUTE, RoutePoint, route_points
 from cliffwatch.config.schema import FRACTION_PATH, CompareConfig, CostSpec, ExperimentConfig
 from cliffwatch.core.errors import AnalysisError
 from cliffwatch.loop import mixing
@@ -141,7 +141,7 @@ def analyze_routes(config: CompareConfig, df: pd.DataFrame, resamples: int = RES
     if generation > config.generations:
         raise AnalysisError(f"generation {generation} is not in this run (0..{config.generations})")
 
-    points = config.points()
+    points = route_points(config)
     reference = points[0]
     ref_values = _values(df, metric, lineage_ids(reference))
     ref_at_g = ref_values.loc[ref_values["generation"] == generation, "value"].to_numpy()

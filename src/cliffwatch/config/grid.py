@@ -1,17 +1,22 @@
-"""The experiments a sweep or a comparison expands into: dotted field paths, grid points, routes."""
+"""The experiments a sweep or a comparison expands into: dotted field paths, grid points, routes.
+
+Above the schema and below validate: the points are built here once per config (and kept, so
+the checks, the plan and the analysis of one config share one expansion); validate.py checks them."""
 
 from __future__ import annotations
 
 import copy
 import itertools
+import json
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from pydantic import ValidationError
 
 from cliffwatch.config.messages import describe_error
-from cliffwatch.config.schema import FRACTION_PATH, ExperimentConfig
-from cliffwatch.core.errors import ConfigError
+from cliffwatch.config.schema import FRACTION_PATH, CompareConfig, ExperimentConfig, SweepConfig
+from cliffwatch.core.errors import ConfigError, WrongWorkflowError
 from cliffwatch.core.seeding import stable_hash
 
 UNSWEPT = ("name", "seeds", "probes", "sweep", "cliff", "cost", "routes", "metrics")
@@ -47,22 +52,54 @@ def _experiment(raw: dict, error_prefix: str) -> ExperimentConfig:
         raise ConfigError(describe_error(err, prefix=error_prefix, model=ExperimentConfig)) from None
 
 
-def grid_variants(config: Any) -> list[tuple[dict[str, Any], ExperimentConfig]]:
-    """(labels, experiment) for every point of a sweep's grid; labels name the swept values."""
+Variants = list[tuple[dict[str, Any], ExperimentConfig]]
+T = TypeVar("T")
+_EXPANDED: OrderedDict[str, list[Any]] = OrderedDict()  # a config's JSON -> its points (experiments are frozen)
+_KEEP = 8
+
+
+def _expanded(key: str, expand: Callable[[], list[T]]) -> list[T]:
+    if key not in _EXPANDED:
+        _EXPANDED[key] = expand()
+        while len(_EXPANDED) > _KEEP:
+            _EXPANDED.popitem(last=False)
+    return list(_EXPANDED[key])
+
+
+def compare_in_sweep(config: SweepConfig) -> None:
+    """A comparison is not a sweep: its routes would be dropped (or, before, silently run)."""
+    if isinstance(config, CompareConfig):
+        raise WrongWorkflowError(f"{config.name}: a compare config (it has routes:) cannot run as a sweep; run it with "
+                                 "`cliffwatch compare` (cliffwatch.api.compare)")
+
+
+def grid_variants(config: SweepConfig, sweep: dict[str, list[Any]] | None = None) -> Variants:
+    """(labels, experiment) for every point of a sweep's grid (``sweep``: another grid over the same
+    setup); labels name the swept values. A compare config is a WrongWorkflowError."""
+    compare_in_sweep(config)
+    grid = config.sweep if sweep is None else sweep
+    key = json.dumps([config.model_dump(mode="json"), grid], sort_keys=True, default=str)
+    return _expanded(key, lambda: _grid_points(config, grid))
+
+
+def _grid_points(config: SweepConfig, grid: dict[str, list[Any]]) -> Variants:
     base = config.model_dump(mode="json", exclude=set(UNSWEPT) - {"name", "seeds", "probes"})
-    paths = list(config.sweep)
+    paths = list(grid)
     out = []
-    for values in itertools.product(*(config.sweep[p] for p in paths)):
+    for values in itertools.product(*(grid[p] for p in paths)):
         raw = copy.deepcopy(base)
         for path, value in zip(paths, values):
             assign(raw, path, value, f"sweep.{path}")
         try:
             variant = ExperimentConfig.model_validate(raw)
         except ValidationError as err:
-            where = ", ".join(f"{p}={v!r}" for p, v in zip(paths, values))
-            raise ConfigError(f"sweep: grid point {where}: {describe_error(err, prefix='')}") from None
+            raise ConfigError(f"sweep: grid point {point_name(paths, values)}: {describe_error(err, prefix='')}") from None
         out.append(({label_name(p): v for p, v in zip(paths, values)}, variant))
     return out
+
+
+def point_name(paths: list[str], values: tuple[Any, ...]) -> str:
+    return ", ".join(f"{p}={v!r}" for p, v in zip(paths, values))
 
 
 @dataclass(frozen=True)
@@ -79,9 +116,14 @@ def at_fraction(config: ExperimentConfig, s: float) -> ExperimentConfig:
     return config.model_copy(update={"policy": config.policy.model_copy(update={"synthetic_fraction": float(s)})})
 
 
-def route_points(config: Any) -> list[RoutePoint]:
+def route_points(config: CompareConfig) -> list[RoutePoint]:
     """The all-human reference, then every route at each of its fractions (a route that fixes s:
     that one; otherwise the base policy's fraction and the swept grid)."""
+    key = json.dumps(["routes", config.model_dump(mode="json")], sort_keys=True, default=str)
+    return _expanded(key, lambda: _route_points(config))
+
+
+def _route_points(config: CompareConfig) -> list[RoutePoint]:
     for path in config.sweep:
         if path != FRACTION_PATH:
             raise ConfigError(f"sweep.{path}: a compare config sweeps only {FRACTION_PATH}; make other variations routes")
@@ -102,7 +144,7 @@ def route_points(config: Any) -> list[RoutePoint]:
     return out
 
 
-def route_variants(config: Any) -> list[tuple[dict[str, Any], ExperimentConfig]]:
+def route_variants(config: CompareConfig) -> Variants:
     """({route: name}, experiment) per distinct experiment: a point that repeats an earlier one
     (the baseline at s = 0 is the reference) runs once, under the first route that names it."""
     seen, out = set(), []

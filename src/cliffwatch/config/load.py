@@ -1,25 +1,55 @@
-"""Reading configs: YAML files to validated models, with one-line errors naming the file and field."""
+"""Reading configs: YAML files to validated models, with one-line errors naming the file and field.
+
+The single door of the config layer (schema -> grid -> validate -> load): ``parse`` validates the
+fields, then runs every cross-check on every grid point or route (config/validate.py)."""
 
 from __future__ import annotations
 
 import stat
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from cliffwatch.config.messages import describe_error
-from cliffwatch.config.schema import CompareConfig, ExperimentConfig, SweepConfig
-from cliffwatch.core.errors import ConfigError
+from cliffwatch.config.schema import CompareConfig, ExperimentConfig, SweepConfig, config_class
+from cliffwatch.config.validate import check
+from cliffwatch.core.errors import ConfigError, WrongWorkflowError
+
+M = TypeVar("M", bound=BaseModel)
+COMMANDS = {ExperimentConfig: "run", SweepConfig: "sweep", CompareConfig: "compare"}
+MARKS = {ExperimentConfig: "neither sweep: nor routes:", SweepConfig: "sweep:", CompareConfig: "routes:"}
 
 
-def parse(model: type[BaseModel], raw: Any, source: str = "config") -> Any:
-    """Validate ``raw`` against ``model``; on failure raise ConfigError naming the source and field."""
+def parse(model: type[M], raw: object, source: str = "config") -> M:
+    """Validate ``raw`` against ``model``, then (a config) run every cross-check on every grid point
+    and route; on failure raise ConfigError naming the source and field."""
     try:
-        return model.model_validate(raw)
+        parsed = model.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(f"{source}: {describe_error(err, prefix='', model=model)}") from None
+    if isinstance(parsed, ExperimentConfig):
+        checked(parsed, source)
+    return parsed
+
+
+_CHECKED: weakref.WeakValueDictionary[int, ExperimentConfig] = weakref.WeakValueDictionary()
+
+
+def checked(config: ExperimentConfig, source: str = "config") -> ExperimentConfig:
+    """Every cross-check of a config built in Python (``parse`` runs them on what it reads), once
+    per config object: the workflows call this on what they are handed, and a config ``parse``
+    returned is not checked again."""
+    if _CHECKED.get(id(config)) is config:
+        return config
+    try:
+        check(config)
+    except ConfigError as err:
+        raise type(err)(f"{source}: {err}") from None
+    _CHECKED[id(config)] = config
+    return config
 
 
 MAX_CONFIG_BYTES = 1 << 20  # a config is written by hand; a bigger file is a mistake
@@ -83,13 +113,30 @@ def read_yaml(path: str | Path) -> Any:
     return raw
 
 
+def load(path: str | Path) -> ExperimentConfig:
+    """A config file as the model its fields ask for: compare (routes:), sweep (sweep:) or experiment."""
+    raw = read_yaml(path)
+    return parse(config_class(raw), raw, str(path))
+
+
+def _load_as(model: type[M], path: str | Path) -> M:
+    """A config file of one workflow; a file written for another is WrongWorkflowError naming its command."""
+    raw = read_yaml(path)
+    written = config_class(raw)
+    if written is not model and not (model is SweepConfig and written is ExperimentConfig):  # the default grid
+        command = COMMANDS[written]
+        raise WrongWorkflowError(f"{path}: a {command} config (it has {MARKS[written]}), not a {COMMANDS[model]} "
+                                 f"config; run it with `cliffwatch {command} {path}`")
+    return parse(model, raw, str(path))
+
+
 def load_config(path: str | Path) -> ExperimentConfig:
-    return parse(ExperimentConfig, read_yaml(path), str(path))
+    return _load_as(ExperimentConfig, path)
 
 
 def load_sweep(path: str | Path) -> SweepConfig:
-    return parse(SweepConfig, read_yaml(path), str(path))
+    return _load_as(SweepConfig, path)
 
 
 def load_compare(path: str | Path) -> CompareConfig:
-    return parse(CompareConfig, read_yaml(path), str(path))
+    return _load_as(CompareConfig, path)

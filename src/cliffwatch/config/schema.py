@@ -2,8 +2,10 @@
 
 Components (families, filters, data sources) are looked up by name in the registries, so their own
 knobs are checked by their own strict models and a plugin's component is configured like a
-built-in one. Every cross-field and cross-component check runs here, at load time
-(config/validate.py), so a config that loads does not fail for a config reason once work starts.
+built-in one. The models here check each field on its own; the cross-field and cross-component
+checks and the grid expansion sit above them (schema -> grid -> validate -> load), and
+``config.load.parse`` runs them all, so a config that loads does not fail for a config reason
+once work starts.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from cliffwatch.config.limits import (MAX_CHAINS, MAX_GENERATIONS, MAX_GRID_VALU
                                       MAX_SEED, MAX_SEEDS, WHY, at_most)
 
 from cliffwatch.config.messages import describe_error
-from cliffwatch.core.errors import CliffwatchError, RegistryError
+from cliffwatch.core.errors import RegistryError
 
 
 class Strict(BaseModel):
@@ -179,13 +181,6 @@ class ExperimentConfig(Strict):
             raise ValueError(f"seed {repeated[0]} appears more than once; each seed is one lineage")
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> "ExperimentConfig":
-        from cliffwatch.config.validate import check_experiment
-
-        _as_value_error(check_experiment, self)
-        return self
-
     def lineage_params(self) -> dict[str, Any]:
         """What determines a lineage's random streams (everything but the name, seeds, probe list and
         what is written beside the results)."""
@@ -233,21 +228,8 @@ class SweepConfig(ExperimentConfig):
     cliff: CliffSpec = CliffSpec()
     cost: CostSpec = CostSpec()
 
-    @model_validator(mode="after")
-    def _valid_grid(self) -> "SweepConfig":
-        from cliffwatch.config.validate import check_sweep
-
-        _as_value_error(check_sweep, self)
-        return self
-
     def base(self) -> ExperimentConfig:
         return ExperimentConfig.model_validate(self.model_dump(exclude=_SWEEP_ONLY))
-
-    def variants(self) -> list[tuple[dict[str, Any], ExperimentConfig]]:
-        """(labels, experiment) for every grid point; labels name the swept values."""
-        from cliffwatch.config.grid import grid_variants
-
-        return grid_variants(self)
 
 
 class CompareConfig(SweepConfig):
@@ -287,30 +269,11 @@ class CompareConfig(SweepConfig):
         override = self.routes[route].get(FRACTION_PATH)
         return float(self.policy.synthetic_fraction if override is None else override)
 
-    def points(self) -> list[Any]:
-        """The reference, then every route at each of its fractions (config.grid.RoutePoint)."""
-        from cliffwatch.config.grid import route_points
-
-        return route_points(self)
-
-    def variants(self) -> list[tuple[dict[str, Any], ExperimentConfig]]:
-        from cliffwatch.config.grid import route_variants
-
-        return route_variants(self)
-
 
 _SWEEP_ONLY = {"sweep", "cliff", "cost"}
 
 
-def _as_value_error(check, config: Any) -> None:
-    """Run a cross-check; its ``field: problem`` error becomes the form pydantic reports."""
-    try:
-        check(config)
-    except CliffwatchError as err:
-        raise ValueError(f"@{err}") from None
-
-
-def config_class(snapshot: dict) -> type[ExperimentConfig]:
+def config_class(snapshot: dict[str, object]) -> type[ExperimentConfig]:
     """The config model a run's snapshot was written from (by its keys)."""
     if "routes" in snapshot:
         return CompareConfig

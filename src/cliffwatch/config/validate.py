@@ -1,4 +1,4 @@
-"""Every cross-field and cross-component check of a config, run when it loads.
+"""Every cross-field and cross-component check of a config, run when it loads (config.load.parse).
 
 Each check raises ConfigError("field.path: problem"). Nothing here reads data: checks that need
 the data itself (a corpus too small for its holdout, a verifier on a corpus without facts) run in
@@ -7,17 +7,29 @@ the execution layer's preflight, still before anything is written.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import json
-
+from cliffwatch.config.grid import (REFERENCE, UNSWEPT, grid_variants, point_name, route_points,
+                                    route_variants)
 from cliffwatch.config.limits import MAX_LINEAGES, WHY
+from cliffwatch.config.schema import FRACTION_PATH, CompareConfig, ExperimentConfig, SweepConfig
 from cliffwatch.core.errors import ConfigError, RegistryError
+from cliffwatch.core.metrics import Metric
 from cliffwatch.core.registry import FAMILIES, FILTERS, PROBES, SOURCES
 
 
+def check(config: ExperimentConfig) -> None:
+    """Every check of a config of any workflow: the setup, then (a sweep or a comparison) every
+    grid point or route it expands into."""
+    check_experiment(config)
+    if isinstance(config, CompareConfig):
+        check_compare(config)
+    elif isinstance(config, SweepConfig):
+        check_sweep(config)
 
-def check_experiment(config: Any) -> None:
+
+def check_experiment(config: ExperimentConfig) -> None:
     source = SOURCES.get(config.data.source)
     modality = source.modality
     reason = source.check(config.data)
@@ -54,7 +66,7 @@ def check_experiment(config: Any) -> None:
             raise ConfigError(f"probes: probe {name!r} measures {probe.modality} data, not {modality}")
 
 
-def metrics_for(config: Any) -> dict[str, Any]:
+def metrics_for(config: ExperimentConfig) -> dict[str, Metric]:
     """Every metric the config's probes can report: name -> Metric (probe modules are imported)."""
     modality = SOURCES.get(config.data.source).modality
     names = config.probes if config.probes is not None else PROBES.available()
@@ -66,9 +78,8 @@ def metrics_for(config: Any) -> dict[str, Any]:
     return out
 
 
-def check_sweep(config: Any) -> None:
-    from cliffwatch.config.grid import UNSWEPT
-
+def _check_grid_shape(config: SweepConfig) -> None:
+    """The grid's paths and values, and its size, before it is built: a million points would hang."""
     points = 1
     for path, values in config.sweep.items():
         if path in UNSWEPT:
@@ -81,25 +92,51 @@ def check_sweep(config: Any) -> None:
                 raise ConfigError(f"sweep.{path}: {value!r} appears more than once")
             seen.add(_grid_key(value))
         points *= len(values)
-    routes = len(getattr(config, "routes", {})) + 1  # a comparison also runs its reference
+    routes = len(config.routes) + 1 if isinstance(config, CompareConfig) else 1  # a comparison also runs its reference
     lineages = points * routes * len(config.seeds)
-    if lineages > MAX_LINEAGES:  # checked before the grid is built: a million points would hang here
+    if lineages > MAX_LINEAGES:
         raise ConfigError(f"sweep: {lineages:,} lineages (grid points x seeds); at most {MAX_LINEAGES:,}: "
                           f"{WHY['lineages']}")
-    from cliffwatch.config.schema import FRACTION_PATH, CompareConfig
 
-    variants = config.variants()  # every grid point must be a valid experiment (a typo'd path fails here)
+
+def check_sweep(config: SweepConfig) -> None:
+    """The grid, and every grid point as an experiment (a typo'd path or a value that breaks a
+    cross-check fails here, naming the point)."""
+    _check_grid_shape(config)
+    variants = grid_variants(config)
+    paths = list(config.sweep)
+    for labels, variant in variants:
+        try:
+            check_experiment(variant)
+        except ConfigError as err:
+            values = tuple(labels[p.removeprefix("policy.")] for p in paths)
+            raise ConfigError(f"sweep: grid point {point_name(paths, values)}: {err}") from None
     fractions = config.sweep.get(FRACTION_PATH)
-    if not isinstance(config, CompareConfig):  # a comparison always runs its own all-human reference
-        if fractions is None and config.policy.synthetic_fraction != 0:
-            raise ConfigError(f"sweep: sweep {FRACTION_PATH} (including 0): the cliff is the quality loss against the "
-                              "all-human run (s = 0)")
-        if fractions is not None and not any(v == 0 and not isinstance(v, bool) for v in fractions):
-            raise ConfigError(f"sweep.{FRACTION_PATH}: include 0, the all-human run every quality loss is measured against")
+    if fractions is None and config.policy.synthetic_fraction != 0:
+        raise ConfigError(f"sweep: sweep {FRACTION_PATH} (including 0): the cliff is the quality loss against the "
+                          "all-human run (s = 0)")
+    if fractions is not None and not any(v == 0 and not isinstance(v, bool) for v in fractions):
+        raise ConfigError(f"sweep.{FRACTION_PATH}: include 0, the all-human run every quality loss is measured against")
     _check_cliff(config, [v for _, v in variants])
 
 
-def _check_cliff(config: Any, experiments: list[Any]) -> None:
+def check_compare(config: CompareConfig) -> None:
+    """The fraction grid, and every route as an experiment (errors name the route and field); a
+    comparison always runs its own all-human reference, so its grid need not include 0."""
+    _check_grid_shape(config)
+    checked = {REFERENCE}
+    for point in route_points(config):
+        if point.route in checked:
+            continue
+        checked.add(point.route)
+        try:
+            check_experiment(point.config)
+        except ConfigError as err:
+            raise ConfigError(f"routes.{point.route}.{err}") from None
+    _check_cliff(config, [v for _, v in route_variants(config)])
+
+
+def _check_cliff(config: SweepConfig, experiments: list[ExperimentConfig]) -> None:
     spec = config.cliff
     if spec.generation is not None and spec.generation > config.generations:
         raise ConfigError(f"cliff.generation: {spec.generation} is past the last generation ({config.generations})")
@@ -111,7 +148,7 @@ def _check_cliff(config: Any, experiments: list[Any]) -> None:
             raise ConfigError(f"cliff.metric: {spec.metric!r} is not measured by this config's probes; known: {', '.join(known)}")
         if metric.higher_is_better is None:
             raise ConfigError(f"cliff.metric: {spec.metric!r} has no better direction; choose a quality metric")
-    for name in getattr(config, "metrics", []):
+    for name in config.metrics if isinstance(config, CompareConfig) else []:
         if name not in metrics or metrics[name].higher_is_better is None:
             known = sorted(m for m, info in metrics.items() if info.higher_is_better is not None)
             raise ConfigError(f"metrics: {name!r} is not a quality metric; known: {', '.join(known)}")
@@ -124,3 +161,4 @@ def _grid_key(value: Any) -> Any:
     if isinstance(value, (int, float)):
         return ("number", value)
     return ("json", json.dumps(value, sort_keys=True, default=str))
+

@@ -33,6 +33,11 @@ class ConfigError(CliffwatchError):
     """A config file is unreadable or violates the schema."""
 
 
+class WrongWorkflowError(ConfigError):
+    """A config handed to a workflow it is not written for (a compare config to a sweep, ...); the
+    message names the command that runs it."""
+
+
 class DataError(CliffwatchError):
     """A corpus or data file is missing, unreadable, empty or too small."""
 

@@ -24,3 +24,18 @@ def replace_atomically(path: Path, write: Callable[[str], None]) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise
+
+
+def write_shared_text(path: Path, text: str) -> None:
+    """``text`` written atomically and readable by everyone (a report or summary is meant to be
+    shared; mkstemp makes files owner-only). StoreWriteError names the file if it cannot be written."""
+    from cliffwatch.core.errors import StoreWriteError
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text, encoding="utf-8")
+        os.chmod(tmp, 0o644)
+
+    try:
+        replace_atomically(path, write)
+    except OSError as err:
+        raise StoreWriteError(f"{path}: cannot write ({os.strerror(err.errno) if err.errno else err})") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cliffwatch.config.grid import ROUTE, at_fraction
+from cliffwatch.config.grid import ROUTE, at_fraction, grid_variants, route_variants
 from cliffwatch.config.schema import FRACTION_PATH, CompareConfig, ExperimentConfig, SweepConfig
 from cliffwatch.config.validate import metrics_for
 from cliffwatch.core.metrics import Metric
@@ -18,9 +18,9 @@ def experiment_lineages(config: ExperimentConfig) -> list[Lineage]:
 
 
 def sweep_lineages(config: SweepConfig) -> list[Lineage]:
-    """Every (grid point, seed) lineage of a sweep."""
+    """Every (grid point, seed) lineage of a sweep (a compare config: WrongWorkflowError)."""
     out = []
-    for labels, variant in config.variants():
+    for labels, variant in grid_variants(config):
         tags = tuple((k, v) for k, v in labels.items() if f"policy.{k}" not in config.sweep)
         out.extend(Lineage(variant, seed, tags) for seed in variant.seeds)
     return out
@@ -28,7 +28,7 @@ def sweep_lineages(config: SweepConfig) -> list[Lineage]:
 
 def compare_lineages(config: CompareConfig) -> list[Lineage]:
     """Every distinct (route point, seed) lineage, tagged with its route."""
-    return [Lineage(variant, seed, ((ROUTE, labels[ROUTE]),)) for labels, variant in config.variants() for seed in variant.seeds]
+    return [Lineage(variant, seed, ((ROUTE, labels[ROUTE]),)) for labels, variant in route_variants(config) for seed in variant.seeds]
 
 
 def planned_lineages(config: ExperimentConfig) -> list[Lineage]:
@@ -52,14 +52,14 @@ def describe(labels: dict[str, dict[str, Any]]) -> dict[str, str]:
 def combinations(config: SweepConfig) -> list[tuple[tuple[str, Any], ...]]:
     """Each combination of the swept fields other than the synthetic fraction (one cliff curve each)."""
     others = {k: v for k, v in config.sweep.items() if k != FRACTION_PATH}
-    return [tuple(sorted(labels.items())) for labels, _ in config.model_copy(update={"sweep": others}).variants()]
+    return [tuple(sorted(labels.items())) for labels, _ in grid_variants(config, others)]
 
 
 def fraction_lineages(config: SweepConfig, fractions: dict[tuple, list[float]]) -> list[Lineage]:
     """Lineages at the given fractions of each combination (adaptive search)."""
     others = {k: v for k, v in config.sweep.items() if k != FRACTION_PATH}
     out = []
-    for labels, variant in config.model_copy(update={"sweep": others}).variants():
+    for labels, variant in grid_variants(config, others):
         tags = tuple((k, v) for k, v in labels.items() if f"policy.{k}" not in others)
         for fraction in fractions.get(tuple(sorted(labels.items())), []):
             at = at_fraction(variant, fraction)

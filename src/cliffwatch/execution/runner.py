@@ -160,8 +160,10 @@ def preflight(lineages: list[Lineage]) -> None:
             runner.prepare()
 
 
-def prepare_run(out: str | Path, snapshot: dict, kind: str, metrics: list[Metric], overwrite: bool = False) -> RunStore:
-    """A run directory for ``snapshot``: new, or the existing one if it holds the same config (resume)."""
+def prepare_run(out: str | Path, snapshot: dict, kind: str, metrics: list[Metric], overwrite: bool = False,
+                adaptive: bool = False) -> RunStore:
+    """A run directory for ``snapshot``: new, or the existing one if it holds the same config, run
+    the same way (resume)."""
     out = Path(out)
     if out.exists() and overwrite:
         old = RunStore.open(out)  # refuse to delete anything that is not a cliffwatch run
@@ -174,5 +176,8 @@ def prepare_run(out: str | Path, snapshot: dict, kind: str, metrics: list[Metric
         store = RunStore.open(out)
         if store.config() != snapshot:
             raise RunStoreError(f"{out}: holds a run of a different config; use another --out, or --overwrite")
+        if store.adaptive != adaptive:
+            held, asked = ("an adaptive", "the whole grid") if store.adaptive else ("a whole-grid", "an adaptive search")
+            raise RunStoreError(f"{out}: holds {held} sweep of this config, not {asked}; use another --out, or --overwrite")
         return store
-    return RunStore.create(out, snapshot, kind, metrics)
+    return RunStore.create(out, snapshot, kind, metrics, adaptive)

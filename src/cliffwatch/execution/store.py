@@ -47,7 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from cliffwatch import __version__
+from cliffwatch.core.version import __version__
 from cliffwatch.core.errors import RunLockedError, RunStoreError, StoreWriteError
 from cliffwatch.core.files import replace_atomically
 from cliffwatch.core.metrics import Metric
@@ -308,8 +308,10 @@ class RunStore:
         self.path = Path(path)
 
     @classmethod
-    def create(cls, path: str | Path, config: dict, kind: str, metrics: list[Metric]) -> "RunStore":
-        """Create a run directory atomically: it appears complete with its snapshot, or not at all."""
+    def create(cls, path: str | Path, config: dict, kind: str, metrics: list[Metric],
+               adaptive: bool = False) -> "RunStore":
+        """Create a run directory atomically: it appears complete with its snapshot, or not at all.
+        ``adaptive``: a sweep whose grid an adaptive search chooses as it runs."""
         path = Path(path)
         if path.exists():
             raise RunStoreError(f"{path}: already exists")
@@ -322,8 +324,8 @@ class RunStore:
             os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a run directory is not
             (staging / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
             (staging / "lineages").mkdir()
-            meta = {"cliffwatch": __version__, "kind": kind, "created": datetime.now(timezone.utc).isoformat(),
-                    "metrics": [m.to_json() for m in metrics]}
+            meta = {"cliffwatch": __version__, "kind": kind, "adaptive": adaptive,
+                    "created": datetime.now(timezone.utc).isoformat(), "metrics": [m.to_json() for m in metrics]}
             (staging / cls.MARKER).write_text(json.dumps(meta, indent=2))
             os.rename(staging, path)
         except OSError as err:
@@ -356,6 +358,11 @@ class RunStore:
     def kind(self) -> str:
         """run | sweep | compare: which workflow wrote it."""
         return self.meta["kind"]
+
+    @property
+    def adaptive(self) -> bool:
+        """An adaptive sweep: the lineages it holds are the ones its search chose."""
+        return bool(self.meta.get("adaptive", False))
 
     def metrics(self) -> dict[str, Metric]:
         """Every metric the run's lineages report, with its direction, range and description."""

@@ -11,8 +11,8 @@ import numpy as np
 from cliffwatch.analysis.cliff import SAFE_METHOD, Cliff
 from cliffwatch.analysis.cost import CostPlan
 from cliffwatch.analysis.quality_loss import FRACTION
+from cliffwatch.analysis.run import LineageRecord
 from cliffwatch.core.metrics import Metric
-from cliffwatch.execution.store import RunStore
 from cliffwatch.report.figures import escape as _e
 from cliffwatch.report.format import money
 
@@ -95,24 +95,22 @@ def _item_text(item: Any) -> str:
     return f"{item:.3g}" if isinstance(item, float) else str(item)
 
 
-def samples_section(store: RunStore, fractions: dict[float, str], group: dict[str, Any], last: int) -> str:
+def samples_section(lineages: list[LineageRecord], fractions: dict[float, str], group: dict[str, Any], last: int) -> str:
     """Samples of the models at generation 0 and at the last generation, for the key fractions, from
-    the lineage with the smallest seed (lineages/<id>/samples.jsonl)."""
-    by_fraction: dict[float, Any] = {}
-    for lineage in store.lineages():
-        meta = lineage.meta()
-        labels = meta.get("labels", {})
-        s = float(labels.get(FRACTION, math.nan))
-        if s not in fractions or any(labels.get(k) != v for k, v in group.items()):
+    the lineage with the smallest seed (the samples its analysis read from lineages/<id>/samples.jsonl)."""
+    by_fraction: dict[float, tuple[int, LineageRecord]] = {}
+    for lineage in lineages:
+        s = float(lineage.labels.get(FRACTION, math.nan))
+        if lineage.samples is None or s not in fractions or any(lineage.labels.get(k) != v for k, v in group.items()):
             continue
-        if s not in by_fraction or meta["seed"] < by_fraction[s][0]:
-            by_fraction[s] = (meta["seed"], lineage)
+        if s not in by_fraction or lineage.seed < by_fraction[s][0]:
+            by_fraction[s] = (lineage.seed, lineage)
     rows = []
     for s, role in fractions.items():
         if s not in by_fraction:
             continue
         seed, lineage = by_fraction[s]
-        gens = {d["generation"]: d["items"] for d in lineage.samples()}
+        gens = {d["generation"]: d["items"] for d in lineage.samples or []}
         if not gens:
             continue
         cells = "".join(

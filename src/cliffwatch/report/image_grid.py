@@ -7,12 +7,8 @@ The HTML report can embed the figure with ``figures.figure_html``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from matplotlib.figure import Figure
-
-from cliffwatch.execution.store import LineageStore
 
 
 def tile(images: np.ndarray, columns: int = 4, gap: int = 1) -> np.ndarray:
@@ -28,9 +24,10 @@ def tile(images: np.ndarray, columns: int = 4, gap: int = 1) -> np.ndarray:
     return canvas[: rows * (h + gap) - gap, : columns * (w + gap) - gap]
 
 
-def generation_grids(lineage_dir: str | Path, generations: list[int] | None = None, key: str = "samples") -> Figure:
-    """One tile of kept samples per generation (default: up to six spread over the run), dark ink on light paper."""
-    kept = LineageStore(Path(lineage_dir)).artifacts()
+def generation_grids(kept: dict[int, dict[str, np.ndarray]], generations: list[int] | None = None,
+                     key: str = "samples") -> Figure:
+    """One tile of kept samples per generation (default: up to six spread over the run), dark ink on
+    light paper. ``kept``: a lineage's artifacts by generation (the store's ``LineageStore.artifacts()``)."""
     available = sorted(g for g, arrays in kept.items() if key in arrays)
     if generations is None:
         generations = sorted({available[i] for i in np.linspace(0, len(available) - 1, min(6, len(available))).astype(int)})

@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from rich.text import Text
 
-from cliffwatch.analysis.cliff import analyze, default_metric
-from cliffwatch.analysis.quality_loss import FRACTION, run_metrics
 from cliffwatch.analysis.routes import RouteComparison
-from cliffwatch.core.errors import AnalysisError
-from cliffwatch.execution.store import atomic_write
-from cliffwatch.report.terminal import summarize, verdict
+from cliffwatch.analysis.run import RunAnalysis
+from cliffwatch.core.files import write_shared_text
+from cliffwatch.report.terminal import verdict
 
 SCHEMA = 1
 
@@ -37,24 +33,25 @@ def _number(x: Any) -> Any:
 
 EFFECT_METHOD = ("mean ΔQ over replicates against the all-human run at generation G with a 95% Student-t "
                  "interval; vs the baseline: the mean paired difference (same seed and chain) with its t interval")
+CHANGE_METHOD = ("per-replicate log ratio (difference if a value is not positive): Student-t interval of its "
+                 "mean, and an exact sign test")
 
 
-def run_summary(df: pd.DataFrame, tolerance: float = 0.1, generation: int | None = None,
-                loss: str | None = None, primary: str | None = None,
-                comparison: RouteComparison | None = None) -> dict[str, Any]:
-    """The summary of one run's results table (as load_results gives it); ``comparison``: the
-    route comparison of an escape-route run (its routes replace the per-metric cliffs)."""
-    index = run_metrics(df)
-    quality = [m for m in df["metric"].unique() if m in index and index[m].higher_is_better is not None]
-    swept = (comparison is None and FRACTION in df.columns and df[FRACTION].nunique() > 1
-             and (df[FRACTION] == 0).any())
-    try:
-        primary = primary or default_metric(df)
-    except AnalysisError:
-        primary = None
-    changes = summarize(df).set_index("metric")
+def run_summary(analysis: RunAnalysis) -> dict[str, Any]:
+    """The summary of one run's analysis: each section a function of it, so a field is added in one place."""
+    out = {"schema": SCHEMA, "primary_metric": analysis.primary, "tolerance": analysis.options.tolerance,
+           "swept_fraction": analysis.swept, "metrics": _metrics(analysis)}
+    if analysis.comparison is not None:
+        out["routes"] = _routes(analysis.comparison)
+    return out
+
+
+def _metrics(analysis: RunAnalysis) -> dict[str, Any]:
+    """Per quality metric: its change from generation 0 to the last and, in a sweep, its cliffs."""
+    changes = analysis.changes.set_index("metric")
+    cliffs = analysis.metric_cliffs if analysis.swept else {}
     metrics: dict[str, Any] = {}
-    for metric in sorted(quality):
+    for metric in sorted(m for m, better in zip(changes.index, changes["higher_is_better"]) if better is not None):
         row = changes.loc[metric]
         entry: dict[str, Any] = {
             "change": {
@@ -63,23 +60,16 @@ def run_summary(df: pd.DataFrame, tolerance: float = 0.1, generation: int | None
                 "low": _number(float(row["change_low"])), "high": _number(float(row["change_high"])),
                 "replicates_up": int(row["up"]), "replicates_down": int(row["down"]),
                 "sign_test_p": _number(float(row["sign_p"])), "verdict": Text.from_markup(verdict(row)).plain,
-                "method": "per-replicate log ratio (difference if a value is not positive): Student-t interval of its "
-                          "mean, and an exact sign test",
+                "method": CHANGE_METHOD,
             },
         }
-        if swept:
-            try:
-                entry["cliffs"] = [c.to_dict() for c in analyze(df, metric, tolerance, generation=generation, loss=loss)]
-            except AnalysisError as err:
-                entry["cliffs"] = []
-                entry["reason"] = str(err)
+        if analysis.swept:
+            found = cliffs[metric]
+            entry["cliffs"] = [] if isinstance(found, str) else [c.to_dict() for c in found]
+            if isinstance(found, str):
+                entry["reason"] = found
         metrics[metric] = entry
-    out = {"schema": SCHEMA, "primary_metric": primary, "tolerance": tolerance, "swept_fraction": bool(swept),
-           "metrics": metrics}
-    if comparison is not None:
-        out["primary_metric"] = comparison.metric
-        out["routes"] = _routes(comparison)
-    return out
+    return metrics
 
 
 def _routes(c: RouteComparison) -> dict[str, Any]:
@@ -99,14 +89,8 @@ def _routes(c: RouteComparison) -> dict[str, Any]:
     }
 
 
-def write_summary(run_dir: str | Path, df: pd.DataFrame, **options: Any) -> Path:
+def write_summary(analysis: RunAnalysis) -> Path:
     """Write summary.json beside the run's results (atomically); returns its path."""
-    path = Path(run_dir) / "summary.json"
-    text = json.dumps(run_summary(df, **options), indent=1, allow_nan=False) + "\n"
-
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(text, encoding="utf-8")
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a summary is meant to be read by tools
-
-    atomic_write(path, write)
+    path = analysis.run_dir / "summary.json"
+    write_shared_text(path, json.dumps(run_summary(analysis), indent=1, allow_nan=False) + "\n")
     return path

@@ -1,60 +1,12 @@
-"""Terminal summaries of a run (rich tables)."""
+"""Terminal summaries of a run (rich tables), drawn from its analysis (analysis/change.py, analysis/run.py)."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
 from rich.table import Table
-from scipy import stats
 
-from cliffwatch.analysis.stats import mean_ci
-from cliffwatch.analysis.quality_loss import run_metrics
 from cliffwatch.report.format import short
-
-
-def _paired_change(first: pd.Series, last: pd.Series) -> dict:
-    """Per replicate change from generation 0 to the last: the log ratio when every value is positive
-    (heavy tails and collapse to inf stay readable), else the difference; a Student-t interval of
-    its mean (finite changes only) and an exact sign test (which takes infinite changes too)."""
-    paired = pd.concat([first, last], axis=1, join="inner").to_numpy(dtype=float)
-    paired = paired[~np.isnan(paired).any(axis=1)]
-    a, b = paired[:, 0], paired[:, 1]
-    log = bool(len(a)) and bool((a > 0).all() and (b > 0).all())
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        change = np.log(b / a) if log else b - a
-    change = change[~np.isnan(change)]
-    up, down = int((change > 0).sum()), int((change < 0).sum())
-    _, low, high = mean_ci(change)
-    sign_p = float(stats.binomtest(up, up + down).pvalue) if up + down else 1.0
-    return {"change_kind": "log ratio" if log else "difference", "change_low": low, "change_high": high,
-            "up": up, "down": down, "sign_p": sign_p, "paired": len(change)}
-
-
-def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Per metric: generation-0 and last-generation means with 95% Student-t CIs over replicates, and
-    the paired change between them (``_paired_change``) that the verdict is read from.
-
-    A replicate is one (seed, chain): the unit whose randomness is independent.
-    """
-    index = run_metrics(df)
-    last = int(df["generation"].max())
-    keys = [c for c in ("lineage", "seed", "chain") if c in df.columns]
-    rows = []
-    for metric, group in df.groupby("metric", sort=False):
-        first_vals = group[group["generation"] == 0].set_index(keys)["value"]
-        last_vals = group[group["generation"] == last].set_index(keys)["value"]
-        mean0, lo0, hi0 = mean_ci(first_vals.to_numpy())
-        mean, lo, hi = mean_ci(last_vals.to_numpy())
-        direction = index[metric].higher_is_better if metric in index else None
-        rows.append({
-            "metric": metric, "higher_is_better": direction,
-            "gen0": mean0, "gen0_low": lo0, "gen0_high": hi0,
-            "last_generation": last, "last": mean, "last_low": lo, "last_high": hi,
-            "replicates": len(last_vals), **_paired_change(first_vals, last_vals),
-        })
-    return pd.DataFrame(rows)
 
 
 def verdict(row: pd.Series) -> str:

@@ -1,0 +1,76 @@
+"""The change of every metric from generation 0 to the last, paired by replicate: what the terminal
+table, summary.json and the verdicts read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cliffwatch.analysis.quality_loss import run_metrics
+from cliffwatch.analysis.stats import mean_ci, t_interval
+
+
+def _paired_change(first: pd.Series, last: pd.Series) -> dict:
+    """Per replicate change from generation 0 to the last: the log ratio when every value is positive
+    (heavy tails and collapse to inf stay readable), else the difference; a Student-t interval of
+    its mean (finite changes only) and an exact sign test (which takes infinite changes too)."""
+    paired = pd.concat([first, last], axis=1, join="inner").to_numpy(dtype=float)
+    paired = paired[~np.isnan(paired).any(axis=1)]
+    a, b = paired[:, 0], paired[:, 1]
+    log = bool(len(a)) and bool((a > 0).all() and (b > 0).all())
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        change = np.log(b / a) if log else b - a
+    change = change[~np.isnan(change)]
+    up, down = int((change > 0).sum()), int((change < 0).sum())
+    _, low, high = mean_ci(change)
+    sign_p = float(stats.binomtest(up, up + down).pvalue) if up + down else 1.0
+    return {"change_kind": "log ratio" if log else "difference", "change_low": low, "change_high": high,
+            "up": up, "down": down, "sign_p": sign_p, "paired": len(change)}
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Per metric: generation-0 and last-generation means with 95% Student-t CIs over replicates, and
+    the paired change between them (``_paired_change``) that the verdict is read from.
+
+    A replicate is one (seed, chain): the unit whose randomness is independent.
+    """
+    index = run_metrics(df)
+    last = int(df["generation"].max())
+    keys = [c for c in ("lineage", "seed", "chain") if c in df.columns]
+    rows = []
+    for metric, group in df.groupby("metric", sort=False):
+        first_vals = group[group["generation"] == 0].set_index(keys)["value"]
+        last_vals = group[group["generation"] == last].set_index(keys)["value"]
+        mean0, lo0, hi0 = mean_ci(first_vals.to_numpy())
+        mean, lo, hi = mean_ci(last_vals.to_numpy())
+        direction = index[metric].higher_is_better if metric in index else None
+        rows.append({
+            "metric": metric, "higher_is_better": direction,
+            "gen0": mean0, "gen0_low": lo0, "gen0_high": hi0,
+            "last_generation": last, "last": mean, "last_low": lo, "last_high": hi,
+            "replicates": len(last_vals), **_paired_change(first_vals, last_vals),
+        })
+    return pd.DataFrame(rows)
+
+
+def point_stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Mean and 95% Student-t interval (stats.t_interval) of ``value`` over the replicates of each
+    ``keys`` point, one row per point in key order; n = replicates. As mean_ci: a non-finite
+    replicate makes the mean non-finite and the interval undefined."""
+    frame = pd.DataFrame({k: df[k].to_numpy() for k in [*keys, "value"]})  # no attrs to copy on every group
+    groups = frame.groupby(keys, sort=True)
+    codes = groups.ngroup().to_numpy()
+    values = frame["value"].to_numpy(float)[np.argsort(codes, kind="stable")]  # each point's replicates together
+    n = np.bincount(codes, minlength=groups.ngroups)
+    starts = np.concatenate([[0], np.cumsum(n)[:-1]])
+    mean, low, high = (np.full(len(n), np.nan) for _ in range(3))
+    for size in np.unique(n):  # points with as many replicates share one vectorised interval
+        at = np.flatnonzero(n == size)
+        block = values[starts[at, None] + np.arange(size)]
+        m, lo, hi = t_interval(block, axis=1)
+        defined = np.isfinite(block).all(axis=1)
+        mean[at], low[at], high[at] = m, np.where(defined, lo, np.nan), np.where(defined, hi, np.nan)
+    index = groups.size().index
+    return pd.DataFrame({**{k: index.get_level_values(k) for k in keys}, "mean": mean, "low": low, "high": high,
+                         "n": n})
