@@ -103,8 +103,9 @@ def sweep(
     """Sweep the synthetic fraction x seeds, locate the cliff, price the mixes.
 
     Every grid point runs as its own lineages on local worker processes; the cliff analysis
-    (quality loss vs the all-human run, bootstrap CIs over seeds, knee fit) and the cheapest
-    safe mix are printed at the end. `cliffwatch report RUN_DIR` draws it all.
+    (quality loss vs the all-human run, Student-t CIs over replicates, knee fit) and the cheapest
+    safe mix are printed at the end. `cliffwatch report RUN_DIR` draws it all. A compare
+    config (one with routes:) is refused: run it with `cliffwatch compare`.
     Exit 0 done; 1 some lineages failed (one line each; the others are kept, and the same
     command retries the failed ones); 2 bad input; 130/143 interrupted (rerun to resume).
     """
