@@ -250,17 +250,24 @@ def results(run_dir: str | Path):
 
 
 def audit(manifest: str | Path, policy: str | Path, *, mapping: list[str] | None = None,
-          croissant: str | Path | None = None) -> Any:
+          croissant: str | Path | None = None, estimate: str | Path | None = None) -> Any:
     """Audit a provenance manifest against a policy file (guard.audit.AuditResult; ``.passed``).
     ``mapping``: FIELD=COLUMN pairs or presets (distilabel, hf-card, croissant); ``croissant``:
-    also write the audited summary there as Croissant metadata."""
+    also write the audited summary there as Croissant metadata; ``estimate``: the JSON of
+    ``cliffwatch estimate --out`` for the rows without provenance (policy rule
+    min_estimated_human_share)."""
     from cliffwatch.data.manifest import Mapping, read_manifest
     from cliffwatch.guard.audit import audit as run_audit
     from cliffwatch.guard.policy import load_policy
 
     rules = load_policy(policy)
     table = read_manifest(manifest, Mapping.parse(mapping), need_text=rules.dedup == "near")
-    result = run_audit(table, rules, str(manifest))
+    estimated = None
+    if estimate is not None:
+        from cliffwatch.guard.estimate import read_estimate
+
+        estimated = read_estimate(estimate)["human_share_low"]
+    result = run_audit(table, rules, str(manifest), estimated_human_share=estimated)
     if croissant is not None:
         from cliffwatch.guard.croissant import write_croissant
 
@@ -279,6 +286,25 @@ def monitor(history: str | Path, *, tolerance: float = 0.1, quality: list[str] |
     frame = load_history(history, lineage)
     roles = Roles.parse(list(frame.columns), quality, indicator, benchmark)
     return run_monitor(frame, roles, tolerance, horizon, indicator_threshold, warn_fraction=warn_fraction)
+
+
+def estimate(corpus: str | Path, reference: str | Path, generators: list[str], *, seed: int = 0,
+             confidence: float = 0.95, method: str = "ml", field: str = "text", out: str | Path | None = None,
+             history: str | Path | None = None) -> Any:
+    """The synthetic share of an unlabelled corpus with its interval (guard.estimate.EstimateResult;
+    ``.statement()``), by quantification with an n-gram likelihood-ratio detector of the human
+    ``reference`` against each suspected generator (``FAMILY[@G][:key=value,...]`` or a file of
+    its output). ``out``: also write the result as JSON (what ``audit --estimate`` reads);
+    ``history``: append it as the next snapshot of a CSV history that ``monitor`` follows. Both
+    are written only once the estimate is complete."""
+    from cliffwatch.guard.estimate import append_history, estimate as run_estimate, write_json
+
+    result = run_estimate(corpus, reference, generators, seed=seed, confidence=confidence, method=method, field=field)
+    if out is not None:
+        write_json(result, out)
+    if history is not None:
+        append_history(result, history)
+    return result
 
 
 # ---- shared steps ---------------------------------------------------------------------------------

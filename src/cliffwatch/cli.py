@@ -227,6 +227,7 @@ def audit(
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON (for CI)."),
     mapping: Optional[list[str]] = typer.Option(None, "--mapping", "-m", help="FIELD=COLUMN, or a preset: distilabel, hf-card, croissant (repeatable)."),
     croissant: Optional[Path] = typer.Option(None, "--croissant", help="Also write the audited summary as Croissant metadata (JSON-LD) here."),
+    estimate: Optional[Path] = typer.Option(None, "--estimate", help="JSON of 'cliffwatch estimate --out' on the text of the rows without provenance (policy rule min_estimated_human_share)."),
 ) -> None:
     """Audit a training mix's provenance manifest against a data policy.
 
@@ -237,7 +238,7 @@ def audit(
     from cliffwatch import api
     from cliffwatch.report.guard import audit_lines, audit_table
 
-    result = api.audit(manifest, policy, mapping=mapping, croissant=croissant)
+    result = api.audit(manifest, policy, mapping=mapping, croissant=croissant, estimate=estimate)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -283,6 +284,58 @@ def monitor(
         for line in monitor_lines(result):
             console.print(line, highlight=False)
     raise typer.Exit(1 if result.warning else 0)
+
+
+@app.command()
+def estimate(
+    corpus: Path = typer.Argument(..., help="Unlabelled corpus: .txt, .jsonl, .parquet, .csv or a Hugging Face dataset folder (one document per sentence)."),
+    human: str = typer.Option(..., "--human", help="Human reference text (e.g. written before 2022): a file or folder as above, or a built-in corpus (pydocs, facts)."),
+    generator: list[str] = typer.Option(..., "--generator", "-g", help="A suspected generator (repeatable): FAMILY[@G][:key=value,...] (a cliffwatch family run G generations from the reference, e.g. ngram@2:order=2,temperature=0.8), or a file of its output."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the result as JSON here (what 'audit --estimate' reads)."),
+    history: Optional[Path] = typer.Option(None, "--history", help="Append the estimate as the next snapshot of this CSV history (what 'monitor' follows)."),
+    max_share: Optional[float] = typer.Option(None, "--max-share", min=0.0, max=1.0, help="CI gate: exit 1 when the synthetic share may exceed this (the interval's upper end; no upper bound fails)."),
+    field: str = typer.Option("text", "--field", help="Text field or column of .jsonl, .parquet, .csv and dataset folders."),
+    method: str = typer.Option("ml", "--method", help="ml (binned maximum likelihood, default) or acc (adjusted classify-and-count)."),
+    confidence: float = typer.Option(0.95, "--confidence", min=0.5, max=0.999, help="Confidence of the interval."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the reference split and the generators' samples."),
+) -> None:
+    """Estimate the synthetic share of an unlabelled corpus, with a calibrated interval.
+
+    Scores every document by an n-gram log-likelihood ratio between the human reference and the
+    suspected generators, and estimates the share by quantification (not by counting documents
+    over a threshold), with an interval that includes the uncertainty of the detector's error
+    rates. It sees only the generators it is given: when the corpus holds text that neither the
+    reference nor they explain, it says "at least X% synthetic, as seen by these detectors".
+    Documents mostly in words the reference never uses are flagged, not scored.
+    Exit 0 done, 1 over --max-share, 2 bad input."""
+    import json
+
+    from cliffwatch import api
+
+    result = api.estimate(corpus, human, generator, seed=seed, confidence=confidence, method=method, field=field,
+                          out=out, history=history)
+    e = result.estimate
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        lines = [
+            f"corpus: {corpus} ({result.documents} documents scored"
+            + (f"; {result.uncovered} not covered by the reference, not scored)" if result.uncovered else ")"),
+            f"estimate: {result.statement()}",
+            f"method: {'binned maximum likelihood' if e.method == 'ml' else 'adjusted classify-and-count'} over {e.bins} "
+            f"score bins, profile-likelihood interval; detector: {result.detector}; calibrated on "
+            f"{e.calibration_human} human and {e.calibration_synthetic} synthetic held-out documents; fit p = {e.fit_p:.2g}",
+            f"classify-and-count at the best threshold (biased, for comparison): {e.classify_count:.1%}",
+            "covers only these generators: text of another family, temperature or later generation is seen only as "
+            "far as it resembles them (docs/guard.md)",
+        ]
+        for line in lines:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if max_share is not None and (not e.fits or e.high > max_share):
+        if not as_json:
+            console.print(f"over the limit: the synthetic share may exceed {max_share:.1%}", highlight=False, markup=False)
+        raise typer.Exit(1)
 
 
 @app.command("list")

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cliffwatch.core.errors import DataError
+from cliffwatch.core.errors import ConfigError, DataError
 from cliffwatch.data.manifest.checks import HASHED_FROM, equal_mask, string_keys, take_rows
 from cliffwatch.data.manifest.schema import SOURCES
 from cliffwatch.core.modality import Sentences
@@ -74,8 +74,11 @@ class AuditResult:
         return out
 
 
-def audit(table: pa.Table, policy: Policy, where: str = "manifest") -> AuditResult:
-    """Audit a validated manifest table (``cliffwatch.data.manifest.read_manifest``)."""
+def audit(table: pa.Table, policy: Policy, where: str = "manifest",
+          estimated_human_share: float | None = None) -> AuditResult:
+    """Audit a validated manifest table (``cliffwatch.data.manifest.read_manifest``).
+    ``estimated_human_share``: the conservative (low) end of the human share that
+    ``cliffwatch estimate`` measured on the rows without provenance (rule min_estimated_human_share)."""
     # grouping rows into items (a sort, which releases the GIL) runs beside the per-row counts
     with ThreadPoolExecutor(1) as pool:
         grouping = pool.submit(_item_groups, table, policy, where)
@@ -92,6 +95,7 @@ def audit(table: pa.Table, policy: Policy, where: str = "manifest") -> AuditResu
         "max_family_share": rows.family_share,
         "min_verified_share": rows.verified_share,
         "max_unprovenanced_share": rows.unprovenanced / n,
+        "min_estimated_human_share": _estimated(policy, rows.unprovenanced, estimated_human_share, where),
     }
     rules = []
     for name, value in measured.items():
@@ -116,6 +120,18 @@ def audit(table: pa.Table, policy: Policy, where: str = "manifest") -> AuditResu
         unprovenanced_ids=rows.unprovenanced_ids,
         rules=rules,
     )
+
+
+def _estimated(policy: Policy, unprovenanced: int, estimated: float | None, where: str) -> float | None:
+    """The measured value of min_estimated_human_share: 1 without unprovenanced rows (nothing is
+    unknown), else the estimate, which the rule cannot do without."""
+    if policy.min_estimated_human_share is None or not unprovenanced:
+        return 1.0
+    if estimated is None:
+        raise ConfigError(f"{where}: {unprovenanced} rows have no provenance and the policy's min_estimated_human_share "
+                          "needs their estimated human share: run cliffwatch estimate on their text with --out FILE, "
+                          "then audit with --estimate FILE")
+    return float(estimated)
 
 
 @dataclass

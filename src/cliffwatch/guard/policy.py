@@ -26,6 +26,7 @@ class Policy(Strict):
     max_family_share: float | None = Field(None, gt=0, le=1, description="largest share of synthetic and edited items from one family")
     min_verified_share: float | None = Field(None, ge=0, le=1, description="smallest share of synthetic and edited items marked verified")
     max_unprovenanced_share: float | None = Field(None, ge=0, le=1, description="largest share of items without provenance (source unknown, or machine-made without generator or family)")
+    min_estimated_human_share: float | None = Field(None, ge=0, le=1, description="smallest human share of the rows without provenance, as cliffwatch estimate measures it on their text: the conservative end of its interval (audit --estimate FILE)")
     dedup: Literal["off", "exact", "near"] = Field("exact", description="duplicate removal before the human share is measured: off, exact (by content_hash), near (also MinHash near duplicates of the text)")
     near_threshold: float | None = Field(None, gt=0, le=1, description="Jaccard similarity of word-bigram sets that makes a near duplicate (dedup: near; default 0.8)")
 
