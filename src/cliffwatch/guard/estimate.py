@@ -116,6 +116,7 @@ class Detector:
     labels: list[str]
     calibration_human: np.ndarray
     calibration_synthetic: np.ndarray
+    generator_training: Sentences  # the reference part the calibration copies of family generators learnt from
 
     def score(self, sentences: Sentences) -> np.ndarray:
         """log p_generators(x) - log p_human(x) per document, in nats."""
@@ -168,6 +169,12 @@ def _remap(corpus: TextCorpus, vocab: Vocab) -> Sentences:
     return Sentences(table[corpus.sentences.ids], corpus.sentences.offsets)
 
 
+def _frequent(corpus: TextCorpus, ids: np.ndarray) -> set[str]:
+    """The words of ``corpus`` that occur at least twice among ``ids``."""
+    counts = np.bincount(ids, minlength=len(corpus.vocab))
+    return {corpus.vocab.words[i] for i in np.flatnonzero(counts[1:] >= 2) + 1}
+
+
 def _split(n: int, parts: list[int], rng: np.random.Generator) -> list[np.ndarray]:
     """Disjoint random index sets of the given sizes (the last takes what is left)."""
     order = rng.permutation(n)
@@ -175,7 +182,7 @@ def _split(n: int, parts: list[int], rng: np.random.Generator) -> list[np.ndarra
     return [np.sort(order[a:b]) for a, b in zip(bounds, [*bounds[1:], n])]
 
 
-def _chain(spec: GeneratorSpec, info: DataInfo, train: Sentences, n: int, seed: int) -> Sentences:
+def _chain(spec: GeneratorSpec, info: DataInfo, train: Sentences, n: int, seed: int, copy: str = "") -> Sentences:
     """n documents of the spec's family at its generation: fitted to ``train``, then, each
     generation, refitted to as many of its own samples (the loop's fully synthetic chain)."""
     try:
@@ -185,9 +192,9 @@ def _chain(spec: GeneratorSpec, info: DataInfo, train: Sentences, n: int, seed: 
         raise ConfigError(f"generator {spec.label!r}: {'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
     data = train
     for g in range(1, spec.generation + 1):
-        model = family.fit(data, seeded_rng(seed, LINEAGE, g, f"fit {spec.label}"))
+        model = family.fit(data, seeded_rng(seed, LINEAGE, g, f"fit {spec.label} {copy}"))
         size = n if g == spec.generation else len(train)
-        data = model.sample(size, seeded_rng(seed, LINEAGE, g, f"sample {spec.label}"), temperature=spec.temperature,
+        data = model.sample(size, seeded_rng(seed, LINEAGE, g, f"sample {spec.label} {copy}"), temperature=spec.temperature,
                             top_p=spec.top_p)
     return data
 
@@ -203,13 +210,20 @@ def fit_detector(reference: TextCorpus, specs: list[GeneratorSpec], *, seed: int
     if n < need:
         raise DataError(f"{reference.name}: the human reference has {n} documents, too few to fit a detector and hold "
                         f"out a calibration set (need at least {need})")
-    calibration = min(MAX_CALIBRATION, (3 * n) // 10)
-    training = (3 * n) // 10 if made else 0
-    fit_part, train_part, cal_part = _split(n, [n - calibration - training, training, calibration],
-                                            seeded_rng(seed, LINEAGE, 0, "split reference"))
+    calibration = min(MAX_CALIBRATION, n // 4)
+    # family generators: two copies, made from two disjoint parts, one to fit the detector's
+    # model of the generator and one for the calibration documents, so the calibration documents
+    # relate to the detector as a real generator's do (made from human text it never saw)
+    training = n // 5 if made else 0
+    fit_part, train_model, train_calibration, cal_part = _split(
+        n, [n - calibration - 2 * training, training, training, calibration], seeded_rng(seed, LINEAGE, 0, "split reference"))
     files = [(s, load_corpus(s.path, field=field)) for s in specs if s.path is not None]
-    words = set(reference.vocab.words[1:])
-    extra = sorted({w for _, c in files for w in c.vocab.words[1:]} - words)
+    # The vocabulary: words seen at least twice in the part that fits the human model (and in the
+    # generator files). Everything else (the held-out parts, the generator copies' training text,
+    # the corpus) then meets unknown words at the rate text the models never saw does, and every
+    # model learns how often an unknown word comes from the singletons it was fitted to.
+    words = _frequent(reference, reference.sentences.take(fit_part).ids)
+    extra = sorted(set().union(*(_frequent(c, c.sentences.ids) for _, c in files)) - words)
     vocab = Vocab((UNK, *sorted(words), *extra))
     info = DataInfo(TEXT, vocab=vocab)
     ids = _remap(reference, vocab)
@@ -220,19 +234,20 @@ def fit_detector(reference: TextCorpus, specs: list[GeneratorSpec], *, seed: int
     models, labels, calibrated = [], [], []
     for spec in specs:
         if spec.path is None:
-            samples = _chain(spec, info, ids.take(train_part), per_generator + calibration, seed)
+            models.append(detector_family.fit(_chain(spec, info, ids.take(train_model), per_generator, seed, "model"), fit_rng))
+            calibrated.append(_chain(spec, info, ids.take(train_calibration), calibration, seed, "calibration"))
         else:
             samples = _remap(dict((id(s), c) for s, c in files)[id(spec)], vocab)
             if len(samples) < 2 * min(calibration, MAX_CALIBRATION // 5):
                 raise DataError(f"{spec.path}: {len(samples)} documents of generator output, too few to fit and "
                                 f"calibrate its detector (need at least {2 * min(calibration, MAX_CALIBRATION // 5)})")
-        own_cal = min(calibration, len(samples) // 2)
-        sample_fit, sample_cal = _split(len(samples), [len(samples) - own_cal, own_cal],
-                                        seeded_rng(seed, LINEAGE, 0, f"split {spec.label}"))
-        models.append(detector_family.fit(samples.take(sample_fit), fit_rng))
+            own_cal = min(calibration, len(samples) // 2)
+            sample_fit, sample_cal = _split(len(samples), [len(samples) - own_cal, own_cal],
+                                            seeded_rng(seed, LINEAGE, 0, f"split {spec.label}"))
+            models.append(detector_family.fit(samples.take(sample_fit), fit_rng))
+            calibrated.append(samples.take(sample_cal))
         labels.append(spec.label)
-        calibrated.append(samples.take(sample_cal))
-    detector = Detector(vocab, len(words) + 1, human, models, labels, np.zeros(0), np.zeros(0))
+    detector = Detector(vocab, len(words) + 1, human, models, labels, np.zeros(0), np.zeros(0), ids.take(train_calibration))
     detector.calibration_human = detector.score(ids.take(cal_part))
     # each generator's calibration documents in equal number: the synthetic class is their even mix
     even = min(len(c) for c in calibrated)
@@ -261,21 +276,30 @@ def estimate(corpus: str | Path, reference: str | Path, generators: list[str], *
     human = load_corpus(reference, field=field)
     text = load_corpus(corpus, field=field)
     detector = fit_detector(human, specs, seed=seed, order=order, field=field)
+    share, flagged = estimate_with(detector, text, str(corpus), confidence=confidence, method=method,
+                                   max_uncovered=max_uncovered)
+    return EstimateResult(
+        corpus=str(corpus), reference=str(reference), generators=detector.labels,
+        detector=f"ngram order {order} log-likelihood ratio (generators vs human reference)",
+        documents=share.documents, uncovered=flagged, estimate=share, seed=seed,
+    )
+
+
+def estimate_with(detector: Detector, text: TextCorpus, where: str, *, confidence: float = 0.95, method: str = "ml",
+                  max_uncovered: float = MAX_UNCOVERED) -> tuple[ShareEstimate, int]:
+    """The share of a loaded corpus under a fitted detector, and how many documents were flagged
+    as not covered by the reference (not scored)."""
     ids = _remap(text, detector.vocab)
     flagged = uncovered(ids, detector.reference_words)
     if flagged.mean() > max_uncovered:
         first = int(np.flatnonzero(flagged)[0])
-        raise DataError(f"{corpus}: {int(flagged.sum())} of {len(flagged)} documents ({flagged.mean():.1%}; first: "
+        raise DataError(f"{where}: {int(flagged.sum())} of {len(flagged)} documents ({flagged.mean():.1%}; first: "
                         f"document {first + 1}) are mostly words the reference never uses (another language?); "
                         f"give a human reference that covers them")
     kept = ids.take(np.flatnonzero(~flagged))
     share = quantify(detector.calibration_human, detector.calibration_synthetic, detector.score(kept),
                      method=method, confidence=confidence)
-    return EstimateResult(
-        corpus=str(corpus), reference=str(reference), generators=detector.labels,
-        detector=f"ngram order {order} log-likelihood ratio (generators vs human reference)",
-        documents=len(kept), uncovered=int(flagged.sum()), estimate=share, seed=seed,
-    )
+    return share, int(flagged.sum())
 
 
 # ---- outputs -------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ QUALITY = {
     "heldout_ppl": "lower", "heldout_nll": "lower", "tv_distance": "lower", "wasserstein": "lower",
     "frechet": "lower", "mmd": "lower", "mean_error": "lower", "cov_error": "lower",
     "fact_accuracy": "higher", "hallucination_rate": "lower",
+    "estimated_human_share_low": "higher",  # cliffwatch estimate --history: snapshots of a growing corpus
 }
 INDICATORS = {
     "tail_coverage": "higher", "tail_mass": "higher", "tail_train_coverage": "higher", "tail_state_mass": "higher",

@@ -1,0 +1,190 @@
+"""Calibration study of ``cliffwatch estimate``: coverage of the 95% interval and median absolute
+error per cell (true share x corpus size x generation), then the honest limits (generators the
+estimator was not given).
+
+    python benchmarks/study_estimate.py [--replicates 100] [--quick] [--figure docs/img/estimate-calibration.png]
+
+Data: Python's docs (pydocs), split by a seeded permutation into
+- T: what the *true* generators were trained on (the corpus's machine text comes from a chain
+  fitted to T, run g generations: fit, sample, refit, as the loop does with synthetic fraction 1;
+  T is as large as each of the estimator's own generator copies' training parts),
+- R: the human reference the estimator is given (it fits its detector, its own copies of the
+  suspected generators and its calibration sets from R alone, as ``fit_detector`` does),
+- H: held-out human text the corpora are made of.
+So the estimator never sees the corpus's documents, nor the data its true generators learnt from.
+
+Replicates work at the level of scores (the detector is fitted once per setting): each replicate
+draws a fresh human calibration set from the human population (R's held-out part and H pooled),
+a fresh synthetic calibration set from a large pool of the estimator's own generator samples, and
+a corpus of N documents, round(share N) of them from the true generator's pool and the rest from
+the human population, all with replacement. Redrawing the calibration sets is what makes the
+interval's claim (it includes the detector's error-rate uncertainty) testable.
+"""
+
+import _bench  # noqa: F401  (pins BLAS threads first)
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from cliffwatch.analysis.quantify import quantify
+from cliffwatch.core.modality import TEXT, DataInfo
+from cliffwatch.data.corpora import load_corpus
+from cliffwatch.guard.estimate import GeneratorSpec, _chain, _remap, fit_detector
+
+SHARES = (0.0, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9)
+SIZES = (1_000, 10_000, 100_000)
+GENERATIONS = (1, 2, 3)
+POOL = 20_000  # generator samples per pool
+LIMITS = {  # what the estimator is given: ngram@1; what the corpus's machine text really is
+    "given (ngram@1)": "ngram@1",
+    "later generation (ngram@3)": "ngram@3",
+    "lower temperature (ngram@1, T=0.7)": "ngram@1:temperature=0.7",
+    "another model (bigram, ngram@1:order=2)": "ngram@1:order=2",
+    "another model class (unigram, ngram@1:order=1)": "ngram@1:order=1",
+}
+LIMIT_SHARES = (0.1, 0.3, 0.5)
+LIMIT_SIZE = 10_000
+
+
+def _reference_corpus(corpus, idx):
+    """A TextCorpus of the documents idx (the estimator's reference)."""
+    from cliffwatch.data.corpora import TextCorpus
+
+    words = corpus.vocab.words
+    tokens = [[words[i] for i in corpus.sentences.sentence(j)] for j in idx]
+    return TextCorpus.from_tokens("reference", tokens, {"source": "study"})
+
+
+def setting(corpus, parts, given: str, truths: list[str], seed: int):
+    """Score pools for one estimator setting: human population, own synthetic pool, true pools."""
+    t_idx, r_idx, h_idx = parts
+    reference = _reference_corpus(corpus, r_idx)
+    detector = fit_detector(reference, [GeneratorSpec.parse(given)], seed=seed)
+    info = DataInfo(TEXT, vocab=detector.vocab)
+    ids = _remap(corpus, detector.vocab)
+    human_pool = np.concatenate([detector.calibration_human, detector.score(ids.take(h_idx))])
+    # the estimator's own generator, made from R as fit_detector makes it (a fresh, larger pool)
+    own = _chain(GeneratorSpec.parse(given), info, detector.generator_training, POOL, seed + 1)
+    own_pool = detector.score(own)
+    true_pools = {}
+    for truth in truths:
+        samples = _chain(GeneratorSpec.parse(truth), info, ids.take(t_idx), POOL, seed + 2)
+        true_pools[truth] = detector.score(samples)
+    return detector, human_pool, own_pool, true_pools
+
+
+def replicate(rng, detector, human_pool, own_pool, true_pool, share, size):
+    n_h, n_s = len(detector.calibration_human), len(detector.calibration_synthetic)
+    k = int(round(share * size))
+    corpus = np.concatenate([rng.choice(true_pool, k), rng.choice(human_pool, size - k)])
+    return quantify(rng.choice(human_pool, n_h), rng.choice(own_pool, n_s), corpus), k / size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--replicates", type=int, default=100)
+    parser.add_argument("--quick", action="store_true", help="fewer cells and replicates (a smoke run)")
+    parser.add_argument("--figure", default=None, help="write the coverage / error figure here (PNG)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    shares, sizes, gens, reps = SHARES, SIZES, GENERATIONS, args.replicates
+    if args.quick:
+        shares, sizes, gens, reps = (0.0, 0.5), (1_000, 10_000), (1,), 20
+    started = time.perf_counter()
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (2-core Xeon KVM VM, shared)")
+    corpus = load_corpus("pydocs")
+    order = np.random.default_rng(args.seed).permutation(len(corpus.sentences))
+    n = len(order)
+    # T as large as the part of R that fit_detector gives each copy of a generator (R / 5)
+    held = n // 5
+    t_size = (n - held) // 6
+    parts = (order[:t_size], order[t_size : n - held], order[n - held :])
+    print(f"pydocs: {n} documents; T (true generators) {len(parts[0])}, R (reference) {len(parts[1])}, "
+          f"H (held-out human) {len(parts[2])}")
+
+    rng = np.random.default_rng(args.seed + 10)
+    cells = []
+    print("\ncalibration: the estimator is given the generator at the corpus's generation")
+    print(f"{'gen':>3} {'size':>7} {'share':>5}  {'coverage':>8} {'(se)':>6}  {'median |err|':>12}  {'mean width':>10}  "
+          f"{'fit rejects':>11}  {'classify-count |err|':>20}")
+    for g in gens:
+        detector, human_pool, own_pool, true_pools = setting(corpus, parts, f"ngram@{g}", [f"ngram@{g}"], args.seed)
+        for size in sizes:
+            for share in shares:
+                covered, errors, widths, rejects, naive = [], [], [], [], []
+                for _ in range(reps):
+                    e, truth = replicate(rng, detector, human_pool, own_pool, true_pools[f"ngram@{g}"], share, size)
+                    covered.append(e.low <= truth <= e.high)
+                    errors.append(abs(e.share - truth))
+                    widths.append(e.high - e.low)
+                    rejects.append(not e.fits)
+                    naive.append(abs(e.classify_count - truth))
+                cov = float(np.mean(covered))
+                cells.append((g, size, share, cov, float(np.median(errors)), float(np.mean(widths))))
+                print(f"{g:>3} {size:>7} {share:>5.2f}  {cov:>8.1%} {np.sqrt(cov * (1 - cov) / reps):>6.1%}  "
+                      f"{np.median(errors):>12.4f}  {np.mean(widths):>10.4f}  {np.mean(rejects):>11.1%}  "
+                      f"{np.median(naive):>20.4f}", flush=True)
+    coverage = np.array([c[3] for c in cells])
+    print(f"\ncoverage over all {len(cells)} cells x {reps} replicates: {coverage.mean():.1%} "
+          f"(lowest cell {coverage.min():.1%}); nominal 95%")
+
+    print(f"\nlimits: the estimator is given ngram@1 only; corpus of {LIMIT_SIZE} documents")
+    print(f"{'true generator':<48} {'share':>5}  {'mean estimate':>13}  {'bias':>7}  {'coverage':>8}  "
+          f"{'low <= truth':>12}  {'fit rejects':>11}")
+    limit_reps = max(reps // 2, 10)
+    detector, human_pool, own_pool, true_pools = setting(corpus, parts, "ngram@1", list(LIMITS.values()), args.seed)
+    limits = []
+    for name, truth_spec in LIMITS.items():
+        for share in LIMIT_SHARES if not args.quick else (0.3,):
+            est, cov, lower, rej = [], [], [], []
+            for _ in range(limit_reps):
+                e, truth = replicate(rng, detector, human_pool, own_pool, true_pools[truth_spec], share, LIMIT_SIZE)
+                est.append(e.share)
+                cov.append(e.low <= truth <= e.high)
+                lower.append(e.low <= truth)
+                rej.append(not e.fits)
+            limits.append((name, share, float(np.mean(est))))
+            print(f"{name:<48} {share:>5.2f}  {np.mean(est):>13.3f}  {np.mean(est) - share:>+7.3f}  {np.mean(cov):>8.0%}  "
+                  f"{np.mean(lower):>12.0%}  {np.mean(rej):>11.0%}", flush=True)
+    print(f"\nelapsed {time.perf_counter() - started:.0f} s; load average now {os.getloadavg()[0]:.2f}")
+    if args.figure:
+        _figure(cells, limits, args.figure)
+
+
+def _figure(cells, limits, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    sizes = sorted({c[1] for c in cells})
+    gens = sorted({c[0] for c in cells})
+    for g in gens:
+        for size in sizes:
+            row = [c for c in cells if c[0] == g and c[1] == size]
+            label = f"gen {g}, N={size:,}"
+            axes[0].plot([c[2] for c in row], [c[3] for c in row], marker="o", label=label)
+            axes[1].plot([c[2] for c in row], [c[4] for c in row], marker="o", label=label)
+    axes[0].axhline(0.95, color="k", lw=0.8)
+    axes[0].axhline(0.93, color="r", lw=0.8, ls="--")
+    axes[0].set(xlabel="true synthetic share", ylabel="coverage of the 95% interval", ylim=(0.8, 1.0))
+    axes[1].set(xlabel="true synthetic share", ylabel="median |estimate - truth|", yscale="log")
+    axes[0].legend(fontsize=6, ncol=2)
+    names = list(dict.fromkeys(name for name, _, _ in limits))
+    for name in names:
+        row = [x for x in limits if x[0] == name]
+        axes[2].plot([x[1] for x in row], [x[2] for x in row], marker="o", label=name)
+    axes[2].plot([0, 0.6], [0, 0.6], color="k", lw=0.8)
+    axes[2].set(xlabel="true synthetic share", ylabel="mean estimate (given ngram@1 only)")
+    axes[2].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"figure: {path}")
+
+
+if __name__ == "__main__":
+    main()
