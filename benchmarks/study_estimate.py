@@ -44,6 +44,7 @@ LIMITS = {  # what the estimator is given: ngram@1; what the corpus's machine te
     "lower temperature (ngram@1, T=0.7)": "ngram@1:temperature=0.7",
     "another model (bigram, ngram@1:order=2)": "ngram@1:order=2",
     "another model class (unigram, ngram@1:order=1)": "ngram@1:order=1",
+    "learnt from 1/4 as much text (ngram@1)": "ngram@1 small",
 }
 LIMIT_SHARES = (0.1, 0.3, 0.5)
 LIMIT_SIZE = 10_000
@@ -71,7 +72,9 @@ def setting(corpus, parts, given: str, truths: list[str], seed: int):
     own_pool = detector.score(own)
     true_pools = {}
     for truth in truths:
-        samples = _chain(GeneratorSpec.parse(truth), info, ids.take(t_idx), POOL, seed + 2)
+        spec, _, size = truth.partition(" ")
+        train = ids.take(t_idx[: len(t_idx) // 4] if size == "small" else t_idx)
+        samples = _chain(GeneratorSpec.parse(spec), info, train, POOL, seed + 2)
         true_pools[truth] = detector.score(samples)
     return detector, human_pool, own_pool, true_pools
 
@@ -81,6 +84,34 @@ def replicate(rng, detector, human_pool, own_pool, true_pool, share, size):
     k = int(round(share * size))
     corpus = np.concatenate([rng.choice(true_pool, k), rng.choice(human_pool, size - k)])
     return quantify(rng.choice(human_pool, n_h), rng.choice(own_pool, n_s), corpus), k / size
+
+
+def _plugin_bootstrap(human, synthetic, corpus, rng, replicates: int = 400):
+    """The alternative the estimator does not use: class distributions estimated from the
+    calibration sets alone (0.5 added per bin), the share maximising the mixture likelihood of the
+    corpus given them, and a percentile bootstrap redrawing all three samples."""
+    from cliffwatch.analysis.quantify import bin_edges, histogram
+
+    edges = bin_edges(human, synthetic)
+    counts = [histogram(x, edges) for x in (human, synthetic, corpus)]
+
+    def share(h, s, c):  # bisection on the derivative of the concave mixture log-likelihood
+        h = (h + 0.5) / (h + 0.5).sum(axis=-1, keepdims=True)
+        s = (s + 0.5) / (s + 0.5).sum(axis=-1, keepdims=True)
+        lo, hi = np.zeros(len(c)), np.ones(len(c))
+        def slope(pi):
+            return (c * (s - h) / (h + pi[:, None] * (s - h))).sum(axis=1)
+
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            rising = slope(mid) > 0
+            lo, hi = np.where(rising, mid, lo), np.where(rising, hi, mid)
+        return np.where(slope(np.zeros(len(c))) <= 0, 0.0, np.where(slope(np.ones(len(c))) >= 0, 1.0, (lo + hi) / 2))
+
+    point = share(counts[0][None], counts[1][None], counts[2][None])[0]
+    draws = [rng.multinomial(x.sum(), x / x.sum(), size=replicates) for x in counts]
+    low, high = np.quantile(share(*draws), [0.025, 0.975])
+    return point, min(low, point), max(high, point)
 
 
 def main() -> None:
@@ -109,12 +140,12 @@ def main() -> None:
     cells = []
     print("\ncalibration: the estimator is given the generator at the corpus's generation")
     print(f"{'gen':>3} {'size':>7} {'share':>5}  {'coverage':>8} {'(se)':>6}  {'median |err|':>12}  {'mean width':>10}  "
-          f"{'fit rejects':>11}  {'classify-count |err|':>20}")
+          f"{'fit rejects':>11}  {'at least <= truth':>17}  {'classify-count |err|':>20}")
     for g in gens:
         detector, human_pool, own_pool, true_pools = setting(corpus, parts, f"ngram@{g}", [f"ngram@{g}"], args.seed)
         for size in sizes:
             for share in shares:
-                covered, errors, widths, rejects, naive = [], [], [], [], []
+                covered, errors, widths, rejects, naive, bound = [], [], [], [], [], []
                 for _ in range(reps):
                     e, truth = replicate(rng, detector, human_pool, own_pool, true_pools[f"ngram@{g}"], share, size)
                     covered.append(e.low <= truth <= e.high)
@@ -122,6 +153,7 @@ def main() -> None:
                     widths.append(e.high - e.low)
                     rejects.append(not e.fits)
                     naive.append(abs(e.classify_count - truth))
+                    bound.append(e.at_least <= truth)
                 cov = float(np.mean(covered))
                 cells.append((g, size, share, cov, float(np.median(errors)), float(np.mean(widths))))
                 print(f"{g:>3} {size:>7} {share:>5.2f}  {cov:>8.1%} {np.sqrt(cov * (1 - cov) / reps):>6.1%}  "
@@ -133,22 +165,48 @@ def main() -> None:
 
     print(f"\nlimits: the estimator is given ngram@1 only; corpus of {LIMIT_SIZE} documents")
     print(f"{'true generator':<48} {'share':>5}  {'mean estimate':>13}  {'bias':>7}  {'coverage':>8}  "
-          f"{'low <= truth':>12}  {'fit rejects':>11}")
+          f"{'low <= truth':>12}  {'fit rejects':>11}  {'at least':>8}  {'at least <= truth':>17}")
     limit_reps = max(reps // 2, 10)
     detector, human_pool, own_pool, true_pools = setting(corpus, parts, "ngram@1", list(LIMITS.values()), args.seed)
     limits = []
     for name, truth_spec in LIMITS.items():
         for share in LIMIT_SHARES if not args.quick else (0.3,):
-            est, cov, lower, rej = [], [], [], []
+            est, cov, lower, rej, least, least_ok = [], [], [], [], [], []
             for _ in range(limit_reps):
                 e, truth = replicate(rng, detector, human_pool, own_pool, true_pools[truth_spec], share, LIMIT_SIZE)
                 est.append(e.share)
                 cov.append(e.low <= truth <= e.high)
                 lower.append(e.low <= truth)
                 rej.append(not e.fits)
+                least.append(e.at_least)
+                least_ok.append(e.at_least <= truth)
             limits.append((name, share, float(np.mean(est))))
             print(f"{name:<48} {share:>5.2f}  {np.mean(est):>13.3f}  {np.mean(est) - share:>+7.3f}  {np.mean(cov):>8.0%}  "
-                  f"{np.mean(lower):>12.0%}  {np.mean(rej):>11.0%}", flush=True)
+                  f"{np.mean(lower):>12.0%}  {np.mean(rej):>11.0%}  {np.mean(least):>8.3f}  {np.mean(least_ok):>17.0%}",
+                  flush=True)
+    print("\nmethods (generation 1): the joint-likelihood profile interval (ml: binned, acc: two bins at the best "
+          "threshold) against plug-in class distributions with a percentile bootstrap of all three samples")
+    print(f"{'method':<22} {'size':>7} {'share':>5}  {'coverage':>8}  {'mean width':>10}  {'median |err|':>12}")
+    detector, human_pool, own_pool, true_pools = setting(corpus, parts, "ngram@1", ["ngram@1"], args.seed)
+    for size in (1_000, 100_000):
+        for share in (0.0, 0.5, 0.9):
+            for method in ("ml", "acc", "plug-in bootstrap"):
+                cov, width, err = [], [], []
+                for _ in range(reps):
+                    n_h, n_s = len(detector.calibration_human), len(detector.calibration_synthetic)
+                    k = int(round(share * size))
+                    corpus_scores = np.concatenate([rng.choice(true_pools["ngram@1"], k), rng.choice(human_pool, size - k)])
+                    h, s_ = rng.choice(human_pool, n_h), rng.choice(own_pool, n_s)
+                    if method == "plug-in bootstrap":
+                        est, low, high = _plugin_bootstrap(h, s_, corpus_scores, rng)
+                    else:
+                        e = quantify(h, s_, corpus_scores, method=method)
+                        est, low, high = e.share, e.low, e.high
+                    cov.append(low <= k / size <= high)
+                    width.append(high - low)
+                    err.append(abs(est - k / size))
+                print(f"{method:<22} {size:>7} {share:>5.2f}  {np.mean(cov):>8.1%}  {np.mean(width):>10.4f}  "
+                      f"{np.median(err):>12.4f}", flush=True)
     print(f"\nelapsed {time.perf_counter() - started:.0f} s; load average now {os.getloadavg()[0]:.2f}")
     if args.figure:
         _figure(cells, limits, args.figure)

@@ -151,7 +151,7 @@ class EstimateResult:
         if e.fits:
             return (f"{e.share:.1%} synthetic ({e.confidence:.0%} interval {e.low:.1%} to {e.high:.1%}), "
                     f"as seen by detectors of: {seen}")
-        return (f"at least {e.low:.1%} synthetic, as seen by these detectors ({seen}); the corpus holds text that "
+        return (f"at least {e.at_least:.1%} synthetic, as seen by these detectors ({seen}); the corpus holds text that "
                 f"neither the reference nor these generators explain (fit p = {e.fit_p:.2g}), so there is no upper bound")
 
     def to_dict(self) -> dict:
