@@ -116,7 +116,7 @@ def test_at_least_holds_whatever_the_unexplained_text_is():
     rng = np.random.default_rng(6)
     held, n = [], 0
     for other in (rng.normal(4, 1, 100_000), rng.normal(1, 0.3, 100_000)):
-        for _ in range(40):
+        for _ in range(25):
             corpus = np.r_[rng.normal(0, 1, 2000), rng.choice(other, 1000)]
             e = quantify(rng.normal(0, 1, 2000), rng.normal(2, 1, 2000), corpus)
             held.append(e.at_least <= 1 / 3)
