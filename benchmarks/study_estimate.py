@@ -158,7 +158,7 @@ def main() -> None:
                 cells.append((g, size, share, cov, float(np.median(errors)), float(np.mean(widths))))
                 print(f"{g:>3} {size:>7} {share:>5.2f}  {cov:>8.1%} {np.sqrt(cov * (1 - cov) / reps):>6.1%}  "
                       f"{np.median(errors):>12.4f}  {np.mean(widths):>10.4f}  {np.mean(rejects):>11.1%}  "
-                      f"{np.median(naive):>20.4f}", flush=True)
+                      f"{np.mean(bound):>17.1%}  {np.median(naive):>20.4f}", flush=True)
     coverage = np.array([c[3] for c in cells])
     print(f"\ncoverage over all {len(cells)} cells x {reps} replicates: {coverage.mean():.1%} "
           f"(lowest cell {coverage.min():.1%}); nominal 95%")

@@ -11,6 +11,7 @@ _RULE_NAMES = {
     "min_human_fraction": "human fraction (effective)", "max_depth": "recursion depth",
     "min_generator_families": "generator families", "max_family_share": "largest family share",
     "min_verified_share": "verified share", "max_unprovenanced_share": "rows without provenance",
+    "min_estimated_human_share": "human share without provenance (estimated, low end)",
 }
 
 
