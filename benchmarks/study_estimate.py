@@ -234,7 +234,7 @@ def _figure(cells, limits, path) -> None:
             axes[1].plot([c[2] for c in row], [c[4] for c in row], marker="o", label=label)
     axes[0].axhline(0.95, color="k", lw=0.8)
     axes[0].axhline(0.93, color="r", lw=0.8, ls="--")
-    axes[0].set(xlabel="true synthetic share", ylabel="coverage of the 95% interval", ylim=(0.8, 1.0))
+    axes[0].set(xlabel="true synthetic share", ylabel="coverage of the 95% interval", ylim=(0.7, 1.0))
     axes[1].set(xlabel="true synthetic share", ylabel="median |estimate - truth|", yscale="log")
     axes[0].legend(fontsize=6, ncol=2)
     names = list(dict.fromkeys(name for name, _, _ in limits))
