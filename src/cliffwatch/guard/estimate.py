@@ -5,21 +5,23 @@ n-gram model (cliffwatch's ngram family, scored vectorised) of the human referen
 the output of each suspected generator (several generators: the log of their equal mixture). The
 reference is split, by a seeded permutation, into
 
-- a part that fits the human model,
-- a part that trains the suspected generators when they are given as cliffwatch families (the
-  loop's fully synthetic chain: fit, sample, refit, for G generations), so the generator's text
-  is not made from the very sentences the human model knows (nor is a real generator's),
+- a part that fits the human model (its words seen twice are the vocabulary),
+- for generators given as cliffwatch families, two parts, each the training text of one copy of
+  the generator (the loop's fully synthetic chain: fit, sample, refit, for G generations): one
+  copy's samples fit the detector's model of the generator, the other's calibrate the synthetic
+  class. A real generator learnt from human text the detector never saw; so did both copies.
 - a held-out part whose scores calibrate the human class.
 
-Each generator's samples (made, or read from a file) are split the same way into a part that fits
-its model and a calibration part. analysis.quantify turns the three score samples into the share
-and its interval (the detector's error rates are estimated, so their uncertainty is in it).
+A generator given as a file of its output is split into a part that fits its model and a
+calibration part. analysis.quantify turns the three score samples into the share and its
+interval (the detector's error rates are estimated, so their uncertainty is in it).
 
 What it can see: only the generators it is given. Text of another family, temperature or later
-generation scores somewhere between the classes; docs/guard.md measures the bias. A corpus whose
+generation scores elsewhere, and biases the share (docs/guard.md measures it). A corpus whose
 scores are not a mixture of the two classes fails the fit check and is reported as "at least X%
-synthetic, as seen by these detectors". Documents mostly made of words the reference never uses
-(another language) are flagged, not scored.
+synthetic, as seen by these detectors", a bound that holds whatever the unexplained text is.
+Documents mostly made of words the reference never uses (another language) are flagged, not
+scored.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ MAX_CALIBRATION = 5000  # held-out documents per class; the rest of the referenc
 UNCOVERED_SHARE = 0.5  # a document with more of its words unknown to the reference is not covered ...
 UNCOVERED_MIN_WORDS = 3  # ... if at least this many of them are unknown
 MAX_UNCOVERED = 0.01  # share of uncovered documents above which the estimate refuses to run
-HISTORY_METRICS = ("synthetic_share", "synthetic_share_low", "synthetic_share_high", "estimated_human_share_low")
+HISTORY_METRICS = ("synthetic_share", "synthetic_share_low", "synthetic_share_high", "synthetic_share_at_least",
+                   "estimated_human_share_low")
 LINEAGE = "estimate"  # the seeding key of every draw made here
 
 
@@ -333,7 +336,7 @@ def append_history(result: EstimateResult, path: str | Path) -> int:
         rows, last = [["generation", "metric", "value"]], -1
     snapshot = last + 1
     e = result.estimate
-    values = (e.share, e.low, e.high, result.human_share_low)
+    values = (e.share, e.low, e.high, e.at_least, result.human_share_low)
     rows.extend([str(snapshot), name, repr(float(v))] for name, v in zip(HISTORY_METRICS, values))
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
