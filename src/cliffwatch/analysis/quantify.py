@@ -48,7 +48,7 @@ EM_TOLERANCE = 1e-9  # largest change of a class's bin probability that still co
 COARSE_GRID = 101  # profile points over [0, 1] (steps of 0.01) ...
 FINE_GRID = 41  # ... then this many over two coarse steps at the maximum and at each end (0.0005)
 FINE_MARGIN = 0.5  # log-likelihood slack when bracketing the ends on the coarse grid
-FIT_ALPHA = 0.01  # a fit p-value below this reports only the lower end
+FIT_ALPHA = 0.01  # a fit p-value below this reports only the "at least" bound
 METHODS = ("ml", "acc")
 
 
