@@ -32,13 +32,13 @@ from cliffwatch.data.facts import (
     world_facts,
 )
 from cliffwatch.data.pydocs import pydocs_sentences
-from cliffwatch.data.tables import dataset_folder_files, read_arrow
+from cliffwatch.data.tables import FORMATS, folder_files, format_of, suffix_of
 from cliffwatch.core.modality import Sentences
 from cliffwatch.data.text import UNK, Vocab, split_sentences, tokenize
-from cliffwatch.data.textfiles import column_texts, jsonl_texts, read_text, table_texts
+from cliffwatch.data.textfiles import file_texts
 
 BUILTIN_CORPORA = ("pydocs", "facts")
-FILE_FORMATS = (".txt", ".jsonl", ".parquet", ".csv")
+FILE_FORMATS = (".txt", *FORMATS)
 # Fixed seed of the shuffle that spreads each fact's repeated sentences over the facts corpus.
 FACTS_ORDER_SEED = 0
 
@@ -183,24 +183,20 @@ def _file_corpus(path: Path, field: str, max_sentences: int | None) -> TextCorpu
         raise DataError(f"{path}: unreadable ({err.__class__.__name__})") from None
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a FIFO or device could block or never end
         raise DataError(f"{path}: not a regular file (a FIFO or device)")
-    suffix = path.suffix.lower()
     provenance = {"source": "file", "path": str(path.resolve()), **python_versions()}
     if path.is_dir():
-        texts = [text for file in dataset_folder_files(path, provenance)
-                 for text in column_texts(read_arrow(file), field, str(file))]
-        provenance.update(format="hf-dataset", field=field, **package_versions("pyarrow"))
-    elif suffix == ".txt":
-        texts = [read_text(path)]
-        provenance.update(format="txt")
-    elif suffix == ".jsonl":
-        texts = jsonl_texts(path, field)
-        provenance.update(format="jsonl", field=field)
-    elif suffix in (".parquet", ".csv"):
-        texts = table_texts(path, field)
-        provenance.update(format=suffix[1:], field=field, **package_versions("pyarrow"))
+        folder = folder_files(path)  # one set of rules with the manifests' reader
+        texts = (text for file in folder.files for text in file_texts(file, field))
+        provenance.update(format=folder.kind, field=field, **folder.info, **package_versions("pyarrow"))
+    elif path.suffix.lower() == ".txt" or format_of(path) is not None:
+        texts = file_texts(path, field)
+        kind = "txt" if path.suffix.lower() == ".txt" else suffix_of(path)[1:]
+        provenance.update(format=kind, **({} if kind == "txt" else {"field": field}))
+        if format_of(path) in ("parquet", "arrow", "csv"):
+            provenance.update(package_versions("pyarrow"))
     else:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r} (expected {', '.join(FILE_FORMATS)} "
-                        "or a Hugging Face dataset folder)")
+        raise DataError(f"{path}: unsupported file type {path.suffix!r} (expected {', '.join(FILE_FORMATS)}, "
+                        "a Hugging Face dataset folder or a folder of .parquet or .jsonl shards)")
     token_lists = _sentences_of(texts, max_sentences)
     if not token_lists:
         raise DataError(f"{path}: no sentences (the corpus is empty)")

@@ -1,25 +1,25 @@
-"""Reading the texts of user files: .txt, .jsonl, .parquet, .csv, and Arrow tables' text columns."""
+"""The texts of a user's corpus files: .txt (running text), JSON Lines and JSON (text in a field),
+tables (text in a column); every format tables.py reads, gzipped ones too."""
 
 from __future__ import annotations
 
 import json
-import stat
 from pathlib import Path
 from typing import Iterator
 
-from cliffwatch.core.errors import DataError, _first_line
+from cliffwatch.core.errors import DataError
+from cliffwatch.data.tables import check_json_lines, file_bytes, format_of, is_json_array, json_array, read_table
+
+MAX_TEXT_BYTES = 1 << 30  # a text or JSON Lines corpus is read whole, into memory
 
 
 def read_text(path: Path) -> str:
-    """The file as UTF-8 text with LF line ends, or a DataError that points at the first bad byte.
-    Only a regular file is read: a FIFO or a device could block or never end."""
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise DataError(f"{path}: not a regular file (a FIFO, device or folder)")
-        data = path.read_bytes()
-    except OSError as err:
-        raise DataError(f"{path}: unreadable ({err.strerror or err.__class__.__name__})") from None
+    """The file (decompressed if .gz) as UTF-8 text with LF line ends, or a DataError that points at
+    the first bad byte. Only a regular file is read: a FIFO or a device could block or never end."""
+    return _decode(file_bytes(path, MAX_TEXT_BYTES), path)
+
+
+def _decode(data: bytes, path: Path) -> str:
     nul = data.find(b"\0")
     try:
         text = data.decode("utf-8-sig")
@@ -31,43 +31,51 @@ def read_text(path: Path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")  # a CRLF copy splits like the original
 
 
-def jsonl_texts(path: Path, field: str) -> Iterator[str]:
+def file_texts(path: Path, field: str) -> Iterator[str] | list[str]:
+    """The texts of one corpus file, by its format."""
+    kind = format_of(path)
+    if path.suffix.lower() == ".txt":
+        return [read_text(path)]
+    if kind == "json":
+        if is_json_array(path):
+            return _record_texts(((i, r) for i, r in enumerate(json_array(path), start=1)), path, field, "record")
+        return jsonl_texts(file_bytes(path, MAX_TEXT_BYTES), path, field)
+    if kind is not None:
+        return column_texts(read_table(path), field, str(path))
+    raise DataError(f"{path}: unsupported file type {path.suffix!r}")
+
+
+def jsonl_texts(data: bytes, path: Path, field: str) -> Iterator[str]:
+    """The ``field`` of each line of JSON Lines ``data``; lines are checked first (UTF-8, length,
+    nesting: tables.check_json_lines)."""
+    check_json_lines(iter([data]), str(path))
+    return _record_texts(_records(_decode(data, path), path), path, field, "line")
+
+
+def _records(text: str, path: Path) -> Iterator[tuple[int, object]]:
     # Split on "\n" only: JSON strings may hold raw U+2028, which str.splitlines would break at.
-    for number, line in enumerate(read_text(path).split("\n"), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            yield number, json.loads(line)
         except json.JSONDecodeError as error:
             raise DataError(f"{path}:{number}: not valid JSON ({error.msg} at column {error.colno})") from None
-        except (ValueError, RecursionError) as error:  # nested too deep, an integer of thousands of digits
+        except (ValueError, RecursionError) as error:  # an integer of thousands of digits
             raise DataError(f"{path}:{number}: unreadable JSON ({error.__class__.__name__})") from None
+
+
+def _record_texts(records: Iterator[tuple[int, object]], path: Path, field: str, unit: str) -> Iterator[str]:
+    for number, record in records:
+        where = f"{path}:{number}" if unit == "line" else f"{path}: record {number}"
         if not isinstance(record, dict) or field not in record:
-            raise DataError(f"{path}:{number}: no {field!r} field")
+            raise DataError(f"{where}: no {field!r} field")
         text = record[field]
         if text is None:
             continue  # a missing value, as in a table's null
         if not isinstance(text, str):
-            raise DataError(f"{path}:{number}: {field!r} is a {type(text).__name__}, not text")
+            raise DataError(f"{where}: {field!r} is a {type(text).__name__}, not text")
         yield text
-
-
-def table_texts(path: Path, field: str) -> list[str]:
-    import pyarrow as pa
-    import pyarrow.csv
-    import pyarrow.parquet
-
-    try:
-        if path.suffix.lower() == ".csv":
-            data = read_text(path).encode()  # checks UTF-8 first, for a precise message
-            options = pyarrow.csv.ConvertOptions(column_types={field: pa.large_string()})
-            table = pyarrow.csv.read_csv(pa.BufferReader(data), convert_options=options)
-        else:
-            table = pyarrow.parquet.read_table(path)
-    except (pa.ArrowException, OSError) as error:
-        raise DataError(f"{path}: unreadable {path.suffix[1:]} file ({_first_line(error)})") from None
-    return column_texts(table, field, str(path))
-
 
 
 def column_texts(table, field: str, where: str) -> list[str]:
@@ -83,6 +91,3 @@ def column_texts(table, field: str, where: str) -> list[str]:
     if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
         raise DataError(f"{where}: column {field!r} holds {column.type}, not text")
     return [text for text in column.cast(pa.large_string()).to_pylist() if text is not None]
-
-
-

@@ -10,10 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cliffwatch.core.errors import ConfigError, DataError
+from cliffwatch.core.errors import ConfigError, DataError, _first_line
 from cliffwatch.data.manifest.hashing import text_hashes
 from cliffwatch.data.manifest.schema import MANIFEST_FIELDS
-from cliffwatch.core.errors import _first_line
 
 PRESETS = ("distilabel", "hf-card", "croissant")
 # distilabel names the generating model per row: `model_name` (1.x, also per step as

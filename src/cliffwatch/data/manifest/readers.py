@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
 
-from cliffwatch.core.errors import DataError
+from cliffwatch.core.errors import DataError, _first_line
 from cliffwatch.data.manifest.checks import validate
 from cliffwatch.data.manifest.presets import Mapping, apply_mapping
-from cliffwatch.core.errors import _first_line
+from cliffwatch.data.tables import folder_files, format_of, parquet_columns, read_table
+
+MANIFEST_FORMATS = ".jsonl, .jsonl.gz, .json, .parquet, .csv, .arrow"
 
 
 def read_manifest(path: str | Path, mapping: Mapping | None = None, need_text: bool = False) -> pa.Table:
@@ -27,57 +29,25 @@ def read_manifest(path: str | Path, mapping: Mapping | None = None, need_text: b
 
 
 def _read_raw(path: Path, skip: tuple[str, ...] = ()) -> pa.Table:
-    if not path.exists():
+    """The file's or folder's table as written (tables.py reads it, with the corpora's rules)."""
+    if not os.path.lexists(path):
         raise DataError(f"{path}: no such file or folder")
-    try:
-        if path.is_dir():
-            return _read_hf_folder(path)
-        suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
-        if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            names = pq.read_schema(path).names
-            if "content_hash" in names:  # without it the text is hashed, so it is read
-                names = [c for c in names if c not in skip]
-            return pq.read_table(path, columns=names)
-        if suffix in (".jsonl", ".ndjson", ".jsonl.gz", ".json"):
-            import pyarrow.json as pj
-
-            return pj.read_json(path)
-        if suffix in (".csv", ".csv.gz"):
-            import pyarrow.csv as pcsv
-
-            # ids and hashes stay strings even when they look like numbers; an empty cell is null
-            options = pcsv.ConvertOptions(strings_can_be_null=True, column_types={"id": pa.string(), "parent_id": pa.string(), "content_hash": pa.string()})
-            return pcsv.read_csv(path, convert_options=options)
-        if suffix == ".arrow":
-            return _read_arrow(path)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: unreadable ({_first_line(err)})") from None
-    raise DataError(f"{path}: unknown manifest format (expected .jsonl, .parquet, .csv or a Hugging Face dataset folder)")
-
-
-def _read_arrow(path: Path) -> pa.Table:
-    """An Arrow file: ``datasets`` writes the IPC stream format, other tools the file format."""
-    with pa.memory_map(str(path)) as source:
+    if path.is_dir():
+        folder = folder_files(path)
+        parts = [_read_file(file, skip) for file in folder.files]
         try:
-            return pa.ipc.open_stream(source).read_all()
-        except pa.ArrowInvalid:
-            source.seek(0)
-            return pa.ipc.open_file(source).read_all()
+            return pa.concat_tables(parts, promote_options="default")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+            raise DataError(f"{path}: its data files do not share one set of columns ({_first_line(err)})") from None
+    return _read_file(path, skip)
 
 
-def _read_hf_folder(path: Path) -> pa.Table:
-    """A ``Dataset.save_to_disk`` folder (state.json lists its Arrow shards), or a DatasetDict
-    folder (dataset_dict.json lists its splits: all splits are read, in order)."""
-    if (path / "dataset_dict.json").exists():
-        splits = json.loads((path / "dataset_dict.json").read_text())["splits"]
-        return pa.concat_tables([_read_hf_folder(path / split) for split in splits], promote_options="default")
-    state = path / "state.json"
-    if not state.exists():
-        raise DataError(f"{path}: a folder, but not a Hugging Face dataset (no state.json or dataset_dict.json)")
-    shards = [path / f["filename"] for f in json.loads(state.read_text()).get("_data_files", [])]
-    if not shards:
-        raise DataError(f"{state}: lists no data files")
-    return pa.concat_tables([_read_arrow(shard) for shard in shards])
-
+def _read_file(path: Path, skip: tuple[str, ...]) -> pa.Table:
+    if format_of(path) is None:
+        raise DataError(f"{path}: unknown manifest format (expected {MANIFEST_FORMATS}, "
+                        "a Hugging Face dataset folder or a folder of shards)")
+    if format_of(path) == "parquet" and skip:
+        names = parquet_columns(path)
+        if "content_hash" in names:  # without it the text is hashed, so it is read
+            return read_table(path, columns=[c for c in names if c not in skip])
+    return read_table(path)
