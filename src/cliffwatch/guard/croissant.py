@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cliffwatch.core.errors import DataError
-from cliffwatch.core.files import replace_atomically
+from cliffwatch.core.files import replace_atomically, require_regular
 from cliffwatch.data.manifest import MANIFEST_SCHEMA
 from cliffwatch.guard.audit import AuditResult
 
@@ -90,8 +91,13 @@ def write_croissant(result: AuditResult, table: pa.Table, manifest: Path, out: P
     """Write the metadata atomically and check it with mlcroissant when installed."""
     doc = croissant_metadata(result, table, Path(manifest))
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    replace_atomically(out, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2)))
+    if os.path.lexists(out):  # replaced only if it is a file: never a folder, a FIFO or a device
+        require_regular(out, "a Croissant output file (JSON)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        replace_atomically(out, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2)))
+    except OSError as err:
+        raise DataError(f"{out}: cannot write the Croissant file ({err.strerror or err.__class__.__name__})") from None
     return out
 
 

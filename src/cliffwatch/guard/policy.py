@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from cliffwatch.config.load import parse, read_yaml
+from cliffwatch.config.load import parse, read_file_text, read_yaml
 from cliffwatch.config.schema import Strict
 from cliffwatch.core.errors import ConfigError
 
@@ -51,12 +51,11 @@ def load_policy(path: str | Path) -> Policy:
     """A policy from a .yaml/.yml or .toml file; ConfigError naming the file and field otherwise."""
     path = Path(path)
     if path.suffix == ".toml":
+        text = read_file_text(path, "policy")  # a regular file of bounded size, UTF-8
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-            raise ConfigError(f"{path}: invalid TOML ({err})") from None
+            raw = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, RecursionError, ValueError) as err:
+            raise ConfigError(f"{path}: invalid TOML ({err.__class__.__name__}: {err})") from None
     else:
         raw = read_yaml(path)
     return parse(Policy, raw, str(path))

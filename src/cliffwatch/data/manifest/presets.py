@@ -3,6 +3,7 @@ distilabel, a Hugging Face dataset card and Croissant 1.1 provenance."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cliffwatch.core.errors import ConfigError, DataError, _first_line
+from cliffwatch.core.files import require_regular
 from cliffwatch.data.manifest.hashing import text_hashes
 from cliffwatch.data.manifest.schema import MANIFEST_FIELDS
+from cliffwatch.data.tables import MAX_METADATA_BYTES, MAX_NESTING, file_bytes
 
 PRESETS = ("distilabel", "hf-card", "croissant")
 # distilabel names the generating model per row: `model_name` (1.x, also per step as
@@ -123,11 +126,14 @@ def _hf_card(out: dict, mapping: Mapping, path: Path, n: int) -> None:
     """A Hugging Face dataset card's creator tags hold for every row: ``language_creators``
     (who wrote the text) or ``annotations_creators`` (who labelled it) containing
     ``machine-generated`` makes the rows synthetic; only human creators make them human; both: unknown."""
-    card = _card_metadata(path)
+    card, meta = _card_metadata(path)
     tags = set()
     for key in ("language_creators", "annotations_creators"):
-        value = card.get(key) or []
-        tags.update([value] if isinstance(value, str) else value)
+        value = meta.get(key) or []
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+            raise DataError(f"{card}: mapping hf-card: {key} must be a tag or a list of tags, got {str(value)[:60]!r}")
+        tags.update(value)
     if not tags:
         raise DataError(f"{path}: mapping hf-card: the dataset card has neither language_creators nor annotations_creators")
     machine = "machine-generated" in tags
@@ -137,19 +143,48 @@ def _hf_card(out: dict, mapping: Mapping, path: Path, n: int) -> None:
     out.setdefault("generation", pa.array(np.full(n, int(source == "synthetic")), pa.int64()))
 
 
-def _card_metadata(path: Path) -> dict:
+def _card_metadata(path: Path) -> tuple[Path, dict]:
+    """(the dataset card beside the manifest, its YAML metadata block)."""
     import yaml
 
     folder = path if path.is_dir() else path.parent
     card = folder / "README.md"
-    if not card.exists():
+    if not os.path.lexists(card):
         raise DataError(f"{path}: mapping hf-card: no dataset card ({card})")
-    text = card.read_text(encoding="utf-8")
+    require_regular(card, "a dataset card (README.md)")
+    data = file_bytes(card, MAX_METADATA_BYTES)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{card}: mapping hf-card: not UTF-8 text (byte 0x{data[error.start]:02x} at offset "
+                        f"{error.start}); save the card as UTF-8") from None
+    text = text.replace("\r\n", "\n")
     if not text.startswith("---"):
         raise DataError(f"{card}: mapping hf-card: no YAML metadata block at the top")
+    block = text.split("---", 2)[1]
     try:
-        meta = yaml.safe_load(text.split("---", 2)[1]) or {}
-    except (yaml.YAMLError, IndexError) as err:
+        _check_yaml_shape(block, card)
+        meta = yaml.safe_load(block) or {}
+    except (yaml.YAMLError, ValueError, RecursionError) as err:
         raise DataError(f"{card}: mapping hf-card: invalid YAML metadata ({_first_line(err)})") from None
-    return meta if isinstance(meta, dict) else {}
+    if not isinstance(meta, dict):
+        raise DataError(f"{card}: mapping hf-card: the metadata block is not a mapping of fields")
+    return card, meta
 
+
+def _check_yaml_shape(block: str, card: Path) -> None:
+    """Refuse deep nesting and alias bombs from YAML's event stream, before anything is built."""
+    import yaml
+
+    depth = aliases = 0
+    for event in yaml.parse(block, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise DataError(f"{card}: mapping hf-card: metadata nested more than {MAX_NESTING} levels deep")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_NESTING:
+                raise DataError(f"{card}: mapping hf-card: more than {MAX_NESTING} YAML aliases (*name) in the metadata")
