@@ -197,3 +197,75 @@ def test_cli_audit_bad_input_exit_2_nothing_written(tmp_path, monkeypatch, capsy
     out = tmp_path / "c.json"
     code, stdout, stderr = invoke(monkeypatch, capsys, "audit", manifest, "--policy", policy_path, "--croissant", out, *args)
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+# ---- names: spelling variants of one model are one family (guard/names.py) ----------------------
+
+LOOK_ALIKE = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "i": "і", "k": "к", "t": "т", "y": "у"}
+
+
+@st.composite
+def spellings(draw, name: str) -> str:
+    """A spelling of ``name`` a pipeline might write: case, padding, look-alike letters, fullwidth
+    forms, invisible characters, other dashes."""
+    out = []
+    for char in name:
+        choice = draw(st.sampled_from(["same", "upper", "look-alike", "fullwidth", "invisible"]))
+        if choice == "upper":
+            char = char.upper()
+        elif choice == "look-alike":
+            char = LOOK_ALIKE.get(char, char)
+        elif choice == "fullwidth" and "!" <= char <= "~":
+            char = chr(ord(char) - 0x21 + 0xFF01)
+        elif choice == "invisible":
+            char = char + draw(st.sampled_from(["\u200b", "\u200d", "\u00ad", "\ufeff"]))
+        if char == "-":
+            char = draw(st.sampled_from(["-", "\u2010", "\u2013", "\uff0d"]))
+        out.append(char)
+    pad = st.sampled_from(["", " ", "\t", "\u00a0", "  "])
+    return draw(pad) + "".join(out) + draw(pad)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), name=st.sampled_from(["gpt-4", "llama-3-70b", "mixtral-8x7b", "claude", "phi-3"]),
+       n=st.integers(2, 12))
+def test_no_spelling_variant_of_one_model_passes_a_diversity_rule_the_canonical_spelling_fails(data, name, n):
+    from cliffwatch.guard.names import canonical_name
+
+    variants = [data.draw(spellings(name)) for _ in range(n)]
+    assert {canonical_name(v) for v in variants} == {name}
+    policy = Policy(min_generator_families=2, max_family_share=0.9)
+
+    def verdict(generators):
+        rows = [{"id": "h", "source": "human", "generation": 0, "content_hash": "h", "generator": None}] + [
+            {"id": f"s{i}", "source": "synthetic", "generation": 1, "content_hash": f"s{i}", "generator": g}
+            for i, g in enumerate(generators)]
+        return audit(validate(pa.Table.from_pylist(rows)), policy)
+
+    canonical, spelled = verdict([name] * n), verdict(variants)
+    assert not canonical.passed
+    assert not spelled.passed and [r.measured for r in spelled.rules] == [r.measured for r in canonical.rules]
+    if len(set(variants)) > 1:
+        assert set(spelled.merged_names[name]) == set(variants)
+
+
+def test_names_that_differ_stay_apart_and_blank_names_are_no_provenance():
+    from cliffwatch.guard.names import canonical_name
+
+    assert len({canonical_name(n) for n in ("gpt-4", "gpt-4o", "gpt-40", "gpt 4", "gpt4")}) == 5
+    rows = [{"id": f"r{i}", "source": s, "generation": int(s != "human"), "content_hash": str(i), "generator": g}
+            for i, (s, g) in enumerate([("human", None), ("synthetic", " \u200b "), ("synthetic", "GPT-4")])]
+    result = audit(validate(pa.Table.from_pylist(rows)), Policy(max_unprovenanced_share=0.0))
+    assert result.unprovenanced == 1 and not result.passed  # a blank name is no name
+
+
+def test_cli_audit_shows_the_merged_spellings(tmp_path, monkeypatch, capsys):
+    rows = [{"id": "h", "source": "human", "generation": 0, "content_hash": "h"}] + [
+        {"id": f"s{i}", "source": "synthetic", "generation": 1, "content_hash": f"s{i}", "generator": g}
+        for i, g in enumerate(["gpt-4", "GPT-4 ", "gрt-4", "[bold]x"])]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
+    (tmp_path / "p.yaml").write_text("min_generator_families: 2\n")
+    code, out, _ = invoke(monkeypatch, capsys, "audit", tmp_path / "m.jsonl", "-p", tmp_path / "p.yaml")
+    assert code == 0 and "names merged: gpt-4 <- 'GPT-4 ', 'gpt-4', 'gрt-4'" in out
+    code, out, _ = invoke(monkeypatch, capsys, "audit", tmp_path / "m.jsonl", "-p", tmp_path / "p.yaml", "--json")
+    assert json.loads(out)["merged_names"] == {"gpt-4": ["GPT-4 ", "gpt-4", "gрt-4"]}

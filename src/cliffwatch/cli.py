@@ -222,7 +222,7 @@ def report(
 
 @app.command()
 def audit(
-    manifest: Path = typer.Argument(..., help="Provenance manifest: .jsonl, .parquet, .csv or a Hugging Face dataset folder."),
+    manifest: Path = typer.Argument(..., help="Provenance manifest: .jsonl, .jsonl.gz, .json, .parquet, .csv, .arrow, a Hugging Face dataset folder or a folder of Parquet or JSONL shards."),
     policy: Path = typer.Option(..., "--policy", "-p", help="Policy file (YAML or TOML)."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON (for CI)."),
     mapping: Optional[list[str]] = typer.Option(None, "--mapping", "-m", help="FIELD=COLUMN, or a preset: distilabel, hf-card, croissant (repeatable)."),

@@ -17,6 +17,10 @@ Definitions (what the property tests check against):
   might all be one model); 0 without machine-made rows. Verified share: machine-made rows with
   ``verified`` true / machine-made rows (1 without any).
 - rows without provenance: ``source`` unknown, or machine-made with neither generator nor family.
+- names: ``generator`` and ``family`` are counted after guard.names.canonical_name (Unicode NFKC,
+  invisible characters removed, look-alike letters and dashes mapped, case folded, whitespace
+  trimmed), so "GPT-4", "gpt-4 " and a Cyrillic look-alike are one family; a name that is empty
+  after this is no name.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from cliffwatch.data.manifest.checks import HASHED_FROM, equal_mask, string_keys
 from cliffwatch.data.manifest.schema import SOURCES
 from cliffwatch.core.modality import Sentences
 from cliffwatch.filters.dedup import similar_pairs
+from cliffwatch.guard.names import canonical_column
 from cliffwatch.guard.policy import Policy
 
 EXAMPLES = 5  # ids of rows without provenance listed in a report
@@ -63,6 +68,7 @@ class AuditResult:
     unprovenanced: int
     unprovenanced_ids: list[str]
     rules: list[RuleVerdict] = field(default_factory=list)
+    merged_names: dict[str, list[str]] = field(default_factory=dict)  # canonical name -> raw spellings counted as it
 
     @property
     def passed(self) -> bool:
@@ -79,6 +85,7 @@ def audit(table: pa.Table, policy: Policy, where: str = "manifest",
     """Audit a validated manifest table (``cliffwatch.data.manifest.read_manifest``).
     ``estimated_human_share``: the conservative (low) end of the human share that
     ``cliffwatch estimate`` measured on the rows without provenance (rule min_estimated_human_share)."""
+    table, merged = _canonical_names(table)
     # grouping rows into items (a sort, which releases the GIL) runs beside the per-row counts
     with ThreadPoolExecutor(1) as pool:
         grouping = pool.submit(_item_groups, table, policy, where)
@@ -119,6 +126,7 @@ def audit(table: pa.Table, policy: Policy, where: str = "manifest",
         unprovenanced=rows.unprovenanced,
         unprovenanced_ids=rows.unprovenanced_ids,
         rules=rules,
+        merged_names=merged,
     )
 
 
@@ -132,6 +140,17 @@ def _estimated(policy: Policy, unprovenanced: int, estimated: float | None, wher
                           "needs their estimated human share: run cliffwatch estimate on their text with --out FILE, "
                           "then audit with --estimate FILE")
     return float(estimated)
+
+
+def _canonical_names(table: pa.Table) -> tuple[pa.Table, dict[str, list[str]]]:
+    """The table with canonical generator and family names, and the spellings that were merged."""
+    merged: dict[str, set[str]] = {}
+    for name in ("generator", "family"):
+        column, spellings = canonical_column(table.column(name))
+        table = table.set_column(table.column_names.index(name), name, column)
+        for canonical, raw in spellings.items():
+            merged.setdefault(canonical, set()).update(raw)
+    return table, {name: sorted(raw) for name, raw in sorted(merged.items())}
 
 
 @dataclass

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
-from cliffwatch.guard.audit import AuditResult
+from cliffwatch.guard.audit import EXAMPLES, AuditResult
 from cliffwatch.guard.monitor import MonitorResult
 
 _RULE_NAMES = {
@@ -41,6 +42,11 @@ def audit_lines(result: AuditResult) -> list[str]:
         lines.append(f"rows without provenance: {result.unprovenanced} (e.g. {', '.join(map(str, result.unprovenanced_ids))})")
     else:
         lines.append("rows without provenance: none")
+    if result.merged_names:  # spelling variants counted as one name (guard.names)
+        merges = "; ".join(f"{escape(name)} <- {', '.join(escape(repr(raw)) for raw in spellings)}"
+                           for name, spellings in list(result.merged_names.items())[:EXAMPLES])
+        more = len(result.merged_names) - EXAMPLES
+        lines.append(f"names merged: {merges}{f'; and {more} more' if more > 0 else ''}")
     if not result.rules:
         lines.append("the policy sets no rule: nothing to violate")
     return lines
