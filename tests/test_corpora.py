@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -124,11 +125,27 @@ def files(tmp_path):
     write_dataset_folder(dataset_dict / "train", TEXTS)
     write_dataset_folder(dataset_dict / "test", ["Other words entirely."])
     (dataset_dict / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "test"]}))
+    array = tmp_path / "notes.json"  # one JSON array of records
+    array.write_text(json.dumps([{"text": t, "n": i} for i, t in enumerate(TEXTS)]))
+    gzipped = tmp_path / "notes.jsonl.gz"  # datatrove's default output
+    gzipped.write_bytes(gzip.compress(jsonl.read_bytes()))
+    parquet_shards = tmp_path / "notes_hub" / "data"  # a hub download: data/train-*.parquet, data/test-*.parquet
+    parquet_shards.mkdir(parents=True)
+    pyarrow.parquet.write_table(pa.table({"text": TEXTS[:2]}), parquet_shards / "train-00000-of-00002.parquet")
+    pyarrow.parquet.write_table(pa.table({"text": TEXTS[2:]}), parquet_shards / "train-00001-of-00002.parquet")
+    pyarrow.parquet.write_table(pa.table({"text": ["Other words entirely."]}), parquet_shards / "test-00000-of-00001.parquet")
+    (tmp_path / "notes_hub" / "README.md").write_text("# card\n")
+    jsonl_shards = tmp_path / "notes_shards"
+    jsonl_shards.mkdir()
+    for i, t in enumerate(TEXTS):
+        (jsonl_shards / f"{i:05d}.jsonl.gz").write_bytes(gzip.compress((json.dumps({"text": t}) + "\n").encode()))
     return {"txt": txt, "jsonl": jsonl, "parquet": parquet, "csv": csv, "hf-dataset": dataset,
-            "arrow-file": arrow_file_dataset, "dataset-dict": dataset_dict}
+            "arrow-file": arrow_file_dataset, "dataset-dict": dataset_dict, "json": array, "jsonl.gz": gzipped,
+            "parquet-shards": tmp_path / "notes_hub", "jsonl-shards": jsonl_shards}
 
 
-@pytest.mark.parametrize("kind", ["txt", "jsonl", "parquet", "csv", "hf-dataset", "arrow-file", "dataset-dict"])
+@pytest.mark.parametrize("kind", ["txt", "jsonl", "parquet", "csv", "hf-dataset", "arrow-file", "dataset-dict", "json",
+                                  "jsonl.gz", "parquet-shards", "jsonl-shards"])
 def test_each_format_loads_the_same_sentences(files, kind):
     corpus = load_corpus(files[kind])
     assert decoded(corpus) == SENTENCES
@@ -264,3 +281,16 @@ def test_a_first_run_builds_the_missing_builtin_parts_side_by_side(tmp_path, mon
     again = corpora.combine([corpora._BUILDERS[name].__wrapped__.__wrapped__(400) for name in parts])
     assert again.fingerprint == combined.fingerprint and again.vocab.words == combined.vocab.words
     assert np.array_equal(again.sentences.ids, combined.sentences.ids)
+
+
+def test_a_5_mb_row_reads_and_limits_name_the_line(tmp_path):
+    big = "word " * 1_000_000 + "end."
+    path = tmp_path / "big.jsonl"
+    path.write_text(json.dumps({"text": "First line here."}) + "\n" + json.dumps({"text": big}) + "\n")
+    assert len(load_corpus(path).sentences) == 2
+    path.write_bytes(b'{"text": "fine"}\n{"text": "bad \xff byte"}\n')
+    expect_data_error(path, "big.jsonl:2:", "not UTF-8")
+    path.write_text('{"text": "fine"}\n{"text": "a", "x": ' + "[" * 5000 + "]" * 5000 + "}\n")
+    expect_data_error(path, "big.jsonl:2:", "nested 5001 levels deep")
+    path.write_text('{"text": "brackets in a string are text: ' + "[" * 5000 + '"}\n')
+    assert load_corpus(path).n_tokens > 0

@@ -233,3 +233,81 @@ def test_unreadable_and_unknown_files(tmp_path):
     (tmp_path / "m.txt").write_text("x")
     with pytest.raises(DataError, match="unknown manifest format"):
         read_manifest(tmp_path / "m.txt")
+
+
+def test_distilabel_rows_without_a_model_are_human_and_the_preset_is_suggested(tmp_path):
+    pytest.importorskip("duckdb")  # hashes the text (the guard extra)
+    rows = [{"instruction": "q1", "generation": "a1", "model_name": "llama-3-8b"},
+            {"instruction": "q2", "generation": "written by a person", "model_name": None},
+            {"instruction": "q3", "generation": "also a person", "model_name": "  "}]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    table = read_manifest(path, Mapping.parse(["distilabel"]))
+    assert table.column("source").to_pylist() == ["synthetic", "human", "human"]
+    assert table.column("generation").to_pylist() == [1, 0, 0]
+    with pytest.raises(DataError, match="missing required column.*: id, source, content_hash; .*--mapping distilabel"):
+        read_manifest(path)
+    croissant = write_jsonl(tmp_path / "c.jsonl", [{"prov:wasGeneratedBy": None, "text": "a"}])
+    with pytest.raises(DataError, match="--mapping croissant"):
+        read_manifest(croissant)
+    (tmp_path / "README.md").write_text("---\nlanguage_creators: [crowdsourced]\n---\n")
+    with pytest.raises(DataError, match="--mapping hf-card"):
+        read_manifest(write_jsonl(tmp_path / "t.jsonl", [{"text": "a"}]))
+
+
+def test_json_jsonl_gz_and_folders_of_shards_read_alike(tmp_path):
+    import gzip
+
+    check(read_manifest(write_jsonl(tmp_path / "lines.json", ROWS)))  # JSON Lines named .json
+    (tmp_path / "array.json").write_text(json.dumps(ROWS))
+    check(read_manifest(tmp_path / "array.json"))
+    (tmp_path / "m.jsonl.gz").write_bytes(gzip.compress(write_jsonl(tmp_path / "m.jsonl", ROWS).read_bytes()))
+    check(read_manifest(tmp_path / "m.jsonl.gz"))
+    table = pa.Table.from_pylist(FULL)
+    parquet = tmp_path / "parquet" / "data"  # a hub download: data/train-*.parquet beside other splits
+    parquet.mkdir(parents=True)
+    pq.write_table(table.slice(0, 2), parquet / "train-00000-of-00002.parquet")
+    pq.write_table(table.slice(2), parquet / "train-00001-of-00002.parquet")
+    pq.write_table(table.slice(0, 1), parquet / "test-00000-of-00001.parquet")  # not read: the train split is
+    (tmp_path / "parquet" / "README.md").write_text("# a card\n")
+    check(read_manifest(tmp_path / "parquet"))
+    jsonl = tmp_path / "jsonl"  # datatrove: 00000.jsonl.gz, 00001.jsonl.gz
+    jsonl.mkdir()
+    for i, part in enumerate([ROWS[:1], ROWS[1:]]):
+        (jsonl / f"{i:05d}.jsonl.gz").write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in part).encode()))
+    check(read_manifest(jsonl))
+    (jsonl / "extra.parquet").write_bytes((tmp_path / "m.jsonl").read_bytes())
+    with pytest.raises(DataError, match="mixed shards"):
+        read_manifest(jsonl)
+
+
+def test_csv_strings_stay_strings(tmp_path):
+    (tmp_path / "m.csv").write_text("id,source,generation,content_hash,generator,verified\n"
+                                    "NA,synthetic,1,null,N/A,true\nnull,synthetic,1,N/A,,\n")
+    table = read_manifest(tmp_path / "m.csv")
+    assert table.column("id").to_pylist() == ["NA", "null"]
+    assert table.column("content_hash").to_pylist() == ["null", "N/A"]
+    assert table.column("generator").to_pylist() == ["N/A", None]  # an empty cell is no value
+    assert table.column("verified").to_pylist() == [True, None]
+    (tmp_path / "bad.csv").write_text("id,source,generation,content_hash\na,human,N/A,h\n")
+    with pytest.raises(DataError, match="column 'generation' cannot be read as int64"):
+        read_manifest(tmp_path / "bad.csv")
+
+
+def test_a_datasetdict_is_read_as_its_train_split_with_plain_file_names(tmp_path):
+    folder = tmp_path / "dd"
+    table = pa.Table.from_pylist(FULL)
+    for split, part in (("train", table), ("test", table.slice(0, 1))):
+        (folder / split).mkdir(parents=True)
+        with pa.OSFile(str(folder / split / "data.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(part)
+        (folder / split / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data.arrow"}]}))
+    (folder / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "test"]}))
+    check(read_manifest(folder))  # the train split only, as the corpus reader reads it
+    (folder / "dataset_dict.json").write_text(json.dumps({"splits": ["test"]}))
+    with pytest.raises(DataError, match="no 'train'"):
+        read_manifest(folder)
+    (folder / "dataset_dict.json").write_text(json.dumps({"splits": ["train"]}))
+    for name in ("../test/data.arrow", "/etc/passwd", "..", "a\\b.arrow"):
+        (folder / "train" / "state.json").write_text(json.dumps({"_data_files": [{"filename": name}]}))
+        with pytest.raises(DataError, match="not a plain file name"):
+            read_manifest(folder)

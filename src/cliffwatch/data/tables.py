@@ -122,7 +122,9 @@ def _read_json(path: Path) -> pa.Table:
     import pyarrow.json as pj
 
     if is_json_array(path):
-        return pa.Table.from_pylist(json_array(path))
+        records = json_array(path)
+        keys = list(dict.fromkeys(key for record in records for key in record))  # every record's keys, in order
+        return pa.Table.from_pylist([{key: record.get(key) for key in keys} for record in records])
     longest = check_json_lines(_blocks(path), str(path))
     options = pj.ReadOptions(block_size=max(1 << 20, longest + 2))
     return pj.read_json(path, read_options=options)
@@ -271,7 +273,7 @@ class Folder:
 
     files: list[Path]
     kind: str  # "hf-dataset" or "shards"
-    info: dict = field(default_factory=dict)  # split, format
+    info: dict = field(default_factory=dict)  # split, shard_format
 
 
 def folder_files(path: Path) -> Folder:
@@ -336,7 +338,7 @@ def _shard_folder(path: Path) -> Folder:
     kinds = sorted({format_of(s) for s in shards})
     if len(kinds) > 1:
         raise DataError(f"{path}: a folder of mixed shards ({' and '.join(kinds)}); keep one format per folder")
-    info = {"format": kinds[0]}
+    info = {"shard_format": kinds[0]}
     marked = {s: _split_of(s.relative_to(path)) for s in shards}
     if any(marked.values()):
         splits = sorted({m for m in marked.values() if m})

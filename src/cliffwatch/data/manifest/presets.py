@@ -61,6 +61,25 @@ class Mapping:
 
 
 
+def suggest_mapping(columns: list[str], path: Path) -> str:
+    """A hint for a file whose columns are not the manifest's: the preset its columns (or the
+    dataset card beside it) match, else how to map columns."""
+    if any(c in _DISTILABEL_MODEL or c.startswith("model_name_") for c in columns):
+        return "the columns look like distilabel output: use --mapping distilabel (rows without a model are human)"
+    if any(c in (f"prov:{local}", local) for local in _PROV.values() for c in columns):
+        return "the columns hold Croissant provenance: use --mapping croissant"
+    card = (path if path.is_dir() else path.parent) / "README.md"
+    try:
+        if card.is_file():  # a regular file (a FIFO is not): read its head only
+            with card.open("rb") as file:
+                head = file.read(MAX_METADATA_BYTES).decode("utf-8", "replace")
+        if card.is_file() and "_creators:" in head:
+            return "a dataset card with creator tags is beside it: use --mapping hf-card"
+    except OSError:
+        pass
+    return "map your columns with --mapping FIELD=COLUMN, or a preset (distilabel, hf-card, croissant; docs/guard.md)"
+
+
 def apply_mapping(raw: pa.Table, mapping: Mapping, path: Path) -> pa.Table:
     for name, column in mapping.columns.items():
         if column not in raw.column_names:
@@ -95,9 +114,12 @@ def _distilabel(raw: pa.Table, out: dict, mapping: Mapping, path: Path) -> None:
         if text:
             out["text"] = raw.column(text[0])
     # a row with a generating model is synthetic, made by a model trained on human data (depth 1),
-    # unless the file says otherwise
-    has_model = pc.is_valid(out["generator"])
-    out.setdefault("source", pc.if_else(has_model, "synthetic", "unknown"))
+    # unless the file says otherwise; a row with none (null or blank) was not generated: human
+    generator = out["generator"]
+    if not (pa.types.is_string(generator.type) or pa.types.is_large_string(generator.type)):
+        raise DataError(f"{path}: mapping distilabel: the generating-model column holds {generator.type}, not names")
+    has_model = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(generator)), 0), False)
+    out.setdefault("source", pc.if_else(has_model, "synthetic", "human"))
     out.setdefault("generation", pc.if_else(has_model, 1, 0).cast(pa.int64()))
 
 

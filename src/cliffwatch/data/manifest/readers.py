@@ -9,7 +9,8 @@ import pyarrow as pa
 
 from cliffwatch.core.errors import DataError, _first_line
 from cliffwatch.data.manifest.checks import validate
-from cliffwatch.data.manifest.presets import Mapping, apply_mapping
+from cliffwatch.data.manifest.presets import Mapping, apply_mapping, suggest_mapping
+from cliffwatch.data.manifest.schema import REQUIRED
 from cliffwatch.data.tables import folder_files, format_of, parquet_columns, read_table
 
 MANIFEST_FORMATS = ".jsonl, .jsonl.gz, .json, .parquet, .csv, .arrow"
@@ -23,6 +24,11 @@ def read_manifest(path: str | Path, mapping: Mapping | None = None, need_text: b
     mapping = mapping or Mapping()
     raw = _read_raw(path, skip=() if need_text or mapping.preset or mapping.columns else ("text",))
     table = apply_mapping(raw, mapping, path)
+    missing = [name for name in REQUIRED if name not in table.column_names]
+    if missing:
+        text = " (or a text column to hash)" if missing == ["content_hash"] else ""
+        raise DataError(f"{path}: missing required column(s): {', '.join(missing)}{text}; "
+                        f"{suggest_mapping(raw.column_names, path)}")
     if not need_text and "text" in table.column_names and "content_hash" in table.column_names:
         table = table.drop_columns(["text"])
     return validate(table, str(path))
