@@ -27,8 +27,8 @@ def require_regular(path: Path, what: str) -> Path:
     except (OSError, ValueError) as err:  # a symlink loop, a name too long, a NUL byte in the name
         raise DataError(f"{path}: unreadable ({getattr(err, 'strerror', None) or err.__class__.__name__})") from None
     if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-        raise DataError(f"{path}: {kind}, not a regular file (expected {what})")
+        kind = next((name for test, name in _KINDS if test(mode)), "of another kind")
+        raise DataError(f"{path}: not a regular file ({kind}; expected {what})")
     return Path(path)
 
 

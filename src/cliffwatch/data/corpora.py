@@ -14,7 +14,6 @@ import contextlib
 import functools
 import hashlib
 import multiprocessing
-import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
@@ -22,6 +21,7 @@ from typing import Iterable
 import numpy as np
 
 from cliffwatch.core.errors import DataError
+from cliffwatch.core.files import require_regular
 from cliffwatch.data.corpus_cache import cache_dir, cache_path, kept_on_disk, package_versions, python_versions
 from cliffwatch.data.facts import (
     FactBase,
@@ -175,14 +175,8 @@ _BUILDERS = {"pydocs": _pydocs_corpus, "facts": _facts_corpus}
 
 
 def _file_corpus(path: Path, field: str, max_sentences: int | None) -> TextCorpus:
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file or directory") from None
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: unreadable ({err.__class__.__name__})") from None
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a FIFO or device could block or never end
-        raise DataError(f"{path}: not a regular file (a FIFO or device)")
+    if not path.is_dir():
+        require_regular(path, "a corpus file or folder")  # a FIFO or device could block or never end
     provenance = {"source": "file", "path": str(path.resolve()), **python_versions()}
     if path.is_dir():
         folder = folder_files(path)  # one set of rules with the manifests' reader
