@@ -225,7 +225,7 @@ def audit(
     manifest: Path = typer.Argument(..., help="Provenance manifest: .jsonl, .jsonl.gz, .json, .parquet, .csv, .arrow, a Hugging Face dataset folder or a folder of Parquet or JSONL shards."),
     policy: Path = typer.Option(..., "--policy", "-p", help="Policy file (YAML or TOML)."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON (for CI)."),
-    mapping: Optional[list[str]] = typer.Option(None, "--mapping", "-m", help="FIELD=COLUMN, or a preset: distilabel, hf-card, croissant (repeatable)."),
+    mapping: Optional[list[str]] = typer.Option(None, "--mapping", "-m", help="FIELD=COLUMN, or a preset: distilabel (rows without model_name are human), hf-card (the dataset card's creator tags), croissant (rows without prov:wasGeneratedBy are human) (repeatable)."),
     croissant: Optional[Path] = typer.Option(None, "--croissant", help="Also write the audited summary as Croissant metadata (JSON-LD) here."),
     estimate: Optional[Path] = typer.Option(None, "--estimate", help="JSON of 'cliffwatch estimate --out' on the text of the rows without provenance (policy rule min_estimated_human_share)."),
 ) -> None:

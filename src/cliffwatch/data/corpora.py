@@ -72,10 +72,12 @@ def load_corpus(
 ) -> TextCorpus:
     """A built-in corpus ("pydocs", "facts", or both: "pydocs+facts") or a user file, tokenised.
 
-    Files: .txt (running text), .jsonl (one object per line, text in ``field``), .parquet and .csv
-    (text in column ``field``), or a folder written by Hugging Face ``Dataset.save_to_disk`` (the
-    ``train`` split of a DatasetDict). Every text is split into sentences. ``max_sentences`` keeps
-    the first sentences only; fewer than ``min_tokens`` tokens is an error. Raises DataError.
+    Files: .txt (running text), JSON Lines and JSON arrays (.jsonl, .json, also gzipped: text in
+    ``field``), .parquet, .csv and .arrow (text in column ``field``); folders: a Hugging Face
+    ``save_to_disk`` folder (of a DatasetDict, the ``train`` split) or a folder of Parquet or JSON
+    Lines shards (data.tables: formats, rules, limits). Every text is split into sentences.
+    ``max_sentences`` keeps the first sentences only; fewer than ``min_tokens`` tokens is an error.
+    Raises DataError.
     """
     if max_sentences is not None and max_sentences < 1:
         raise DataError(f"max_sentences must be at least 1, got {max_sentences}")

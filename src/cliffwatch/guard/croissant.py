@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from cliffwatch.core.errors import DataError
 from cliffwatch.core.files import replace_atomically, require_regular
 from cliffwatch.data.manifest import MANIFEST_SCHEMA
+from cliffwatch.data.tables import suffix_of
 from cliffwatch.guard.audit import AuditResult
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
@@ -40,7 +41,8 @@ _CONTEXT = {
     "samplingRate": "cr:samplingRate", "equivalentProperty": "cr:equivalentProperty", "fileProperty": "cr:fileProperty",
 }
 _DATA_TYPES = {pa.string(): "sc:Text", pa.int64(): "sc:Integer", pa.bool_(): "sc:Boolean"}
-_FORMATS = {".parquet": "application/x-parquet", ".jsonl": "application/jsonlines", ".csv": "text/csv"}
+_FORMATS = {".parquet": "application/x-parquet", ".jsonl": "application/jsonlines", ".csv": "text/csv",
+            ".json": "application/json", ".jsonl.gz": "application/gzip", ".csv.gz": "application/gzip"}
 
 
 def croissant_metadata(result: AuditResult, table: pa.Table, manifest: Path) -> dict:
@@ -81,7 +83,7 @@ def croissant_metadata(result: AuditResult, table: pa.Table, manifest: Path) -> 
                                  "description": f"{result.sources.get('human', 0)} human rows (generation 0)"}],
         "distribution": [{
             "@type": "cr:FileObject", "@id": file_id, "name": manifest.name, "contentUrl": manifest.name,
-            "encodingFormat": _FORMATS.get(manifest.suffix, "application/octet-stream"), "sha256": _sha256(manifest),
+            "encodingFormat": _FORMATS.get(suffix_of(manifest), "application/octet-stream"), "sha256": _sha256(manifest),
         }],
         "recordSet": [{"@type": "cr:RecordSet", "@id": "manifest", "name": "manifest", "key": {"@id": "manifest/id"}, "field": fields}],
     }

@@ -67,4 +67,6 @@ def canonical_column(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, dict
         if name is not None:
             spellings.setdefault(name, []).append(spelling)
     merged = {name: sorted(found) for name, found in sorted(spellings.items()) if len(found) > 1}
+    if canonical == raw:  # every name already canonical (the usual case): the column as it is
+        return column, merged
     return pc.take(pa.array(canonical, pa.string()), encoded.indices), merged

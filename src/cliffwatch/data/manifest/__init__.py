@@ -6,8 +6,9 @@ by people or people's text edited by a model, unknown), ``generator``
 for human data, k for data made by a model trained on depth k-1 data), ``parent_id`` (the item this
 one was derived from), ``verified``, ``content_hash``, and optional ``text`` and ``license``.
 
-Read from JSONL, Parquet, CSV or a Hugging Face ``save_to_disk`` folder (its Arrow files are read
-with pyarrow; the ``datasets`` package is not needed). Other tools' columns are mapped in with a
+Read by cliffwatch.data.tables (the corpora's reader, with its rules and limits): JSON Lines
+(also gzipped), a JSON array, Parquet, CSV, Arrow, a Hugging Face ``save_to_disk`` folder (its
+Arrow files read with pyarrow; the ``datasets`` package is not needed) or a folder of shards. Other tools' columns are mapped in with a
 strict ``Mapping``: explicit ``field=column`` pairs and presets for distilabel, a Hugging Face
 dataset card and Croissant 1.1 provenance. Every check is a columnar (pyarrow / numpy) operation,
 so a manifest of millions of rows validates in seconds.
