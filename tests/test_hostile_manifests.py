@@ -97,14 +97,17 @@ def write(path, rows: list[dict]) -> None:
     else:
         keys = list(dict.fromkeys(k for r in rows for k in r))
         try:
-            table = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows])
-        except (pa.ArrowException, TypeError, ValueError, OverflowError):
-            table = pa.table({k: [json.dumps(r.get(k)) for r in rows] for k in keys})  # not typable: as text
-        if name.endswith(".parquet"):
-            pq.write_table(table, path)
-        else:
-            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
-                writer.write_table(table)
+            typed(path, pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in rows]))
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):  # not typable, or not storable: as text
+            typed(path, pa.table({k: [json.dumps(r.get(k)) for r in rows] for k in keys}))
+
+
+def typed(path, table: pa.Table) -> None:
+    if path.name.endswith(".parquet"):
+        pq.write_table(table, path)
+    else:
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
 
 
 @FUZZ
@@ -232,3 +235,11 @@ def test_cli_audit_refuses_damage_in_one_line_with_exit_2_and_writes_nothing(tmp
         code, out, err = invoke(monkeypatch, capsys, "audit", manifest, "--policy", policy, *args)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written, nothing half-written
+
+
+def test_found_by_the_fuzz(tmp_path):
+    # pyarrow's JSON reader builds an invalid list-of-nulls column from this: one line, not a traceback
+    rows = [{"id": "r0", "source": "human", "generation": 0, "content_hash": "h0"}] * 4 + [
+        {"id": None, "source": "human", "generation": 0, "content_hash": "h1", "generator": [None, None]}]
+    write(tmp_path / "m.jsonl", rows)
+    assert refused_or_read(tmp_path / "m.jsonl") is None

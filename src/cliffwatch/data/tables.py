@@ -17,6 +17,7 @@ at most ``MAX_SHARDS`` files in a folder. Other sizes are read in blocks by pyar
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 import re
@@ -69,22 +70,25 @@ def read_table(path: Path, columns: list[str] | None = None) -> pa.Table:
     empty cell is null; "N/A", "NA", "null" stay strings): types come from the caller's schema."""
     require_regular(path, "a data file")
     kind = format_of(path)
+    if kind is None:
+        raise DataError(f"{path}: unknown data format {suffix_of(path)!r} (expected {', '.join(sorted(FORMATS))})")
     try:
         if kind == "parquet":
             import pyarrow.parquet as pq
 
             names = pq.read_schema(path).names
-            return pq.read_table(path, columns=[c for c in names if columns is None or c in columns])
-        if kind == "arrow":
+            table = pq.read_table(path, columns=[c for c in names if columns is None or c in columns])
+        elif kind == "arrow":
             table = read_arrow(path)
-            return table.select([c for c in table.column_names if c in columns]) if columns is not None else table
-        if kind == "json":
-            return _read_json(path)
-        if kind == "csv":
-            return _read_csv(path)
+            table = table.select([c for c in table.column_names if c in columns]) if columns is not None else table
+        else:
+            table = _read_json(path) if kind == "json" else _read_csv(path)
+        # a damaged file, or a reader's own slip (pyarrow 26's JSON reader builds invalid lists of
+        # nulls), must not travel on to fail later with no file named
+        table.validate()
+        return table
     except (pa.ArrowException, OSError, EOFError, zlib.error, TypeError, ValueError) as err:
         raise DataError(f"{path}: unreadable {kind} file ({_first_line(err)})") from None
-    raise DataError(f"{path}: unknown data format {suffix_of(path)!r} (expected {', '.join(sorted(FORMATS))})")
 
 
 def parquet_columns(path: Path) -> list[str]:
@@ -150,21 +154,24 @@ def json_array(path: Path) -> list[dict]:
 
 
 def _read_csv(path: Path) -> pa.Table:
-    import csv
-    import io
+    """A CSV file, every column as strings; checked for UTF-8 block by block first (naming the
+    line), then read by pyarrow in blocks."""
+    import codecs
 
     import pyarrow.csv as pcsv
 
-    data = b"".join(_blocks(path))
-    data = data[len(BOM):] if data.startswith(BOM) else data
-    text = _utf8(data, str(path))
-    try:
-        header = next(csv.reader(io.StringIO(text)), [])
-    except csv.Error as err:
-        raise DataError(f"{path}:1: unreadable CSV header ({err})") from None
-    options = pcsv.ConvertOptions(column_types={name: pa.string() for name in header}, null_values=[""],
+    decoder, line = codecs.getincrementaldecoder("utf-8")(), 1
+    for block in itertools.chain(_blocks(path), [b""]):
+        try:
+            decoder.decode(block, final=not block)
+        except UnicodeDecodeError as error:
+            at = line + block.count(b"\n", 0, max(error.start, 0))
+            raise DataError(f"{path}:{at}: not UTF-8 text (byte 0x{error.object[error.start]:02x})") from None
+        line += block.count(b"\n")
+    names = pcsv.open_csv(path).schema.names  # the header (the types it infers are not used)
+    options = pcsv.ConvertOptions(column_types={name: pa.string() for name in names}, null_values=[""],
                                   strings_can_be_null=True, quoted_strings_can_be_null=False)
-    return pcsv.read_csv(pa.BufferReader(data), convert_options=options)
+    return pcsv.read_csv(path, convert_options=options)
 
 
 def is_json_array(path: Path) -> bool:
