@@ -54,3 +54,30 @@ def test_a_small_user_corpus_runs(tmp_path, monkeypatch, capsys):
                             "--out", tmp_path / "run", "-q")
     assert code == 0, err
     assert "heldout_ppl" in out
+
+
+def test_a_gzipped_jsonl_corpus_and_a_folder_of_shards_run(tmp_path, monkeypatch, capsys):
+    import gzip
+
+    words = "the quick brown fox jumps over the lazy dog while a cat sleeps on the warm mat".split()
+    lines = [json.dumps({"text": " ".join(words[i % 5: i % 5 + 8]).capitalize() + "."}) for i in range(300)]
+    (tmp_path / "corpus.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    shards = tmp_path / "shards"  # datatrove's layout: numbered .jsonl.gz shards
+    shards.mkdir()
+    for i in range(3):
+        (shards / f"{i:05d}.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines[i::3]) + "\n").encode()))
+    for corpus, out in ((tmp_path / "corpus.jsonl.gz", "run-gz"), (shards, "run-shards")):
+        code, printed, err = invoke(monkeypatch, capsys, "run", config_for(tmp_path, str(corpus), policy={"samples": 100}),
+                                    "--out", tmp_path / out, "-q")
+        assert code == 0, err
+        assert "heldout_ppl" in printed
+
+
+def test_a_fifo_inside_a_folder_of_shards(tmp_path, monkeypatch, capsys):
+    import os
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "00000.jsonl").write_text(json.dumps({"text": "A fine sentence here."}) + "\n")
+    os.mkfifo(shards / "00001.jsonl")
+    expect_error(tmp_path, monkeypatch, capsys, str(shards), "00001.jsonl: not a regular file (a FIFO")

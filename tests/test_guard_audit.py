@@ -269,3 +269,19 @@ def test_cli_audit_shows_the_merged_spellings(tmp_path, monkeypatch, capsys):
     assert code == 0 and "names merged: gpt-4 <- 'GPT-4 ', 'gpt-4', 'gрt-4'" in out
     code, out, _ = invoke(monkeypatch, capsys, "audit", tmp_path / "m.jsonl", "-p", tmp_path / "p.yaml", "--json")
     assert json.loads(out)["merged_names"] == {"gpt-4": ["GPT-4 ", "gpt-4", "gрt-4"]}
+
+
+def test_cli_audit_of_distilabel_output_counts_rows_without_a_model_as_human(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("duckdb")  # hashes the text (the guard extra)
+    import gzip
+
+    rows = [{"instruction": f"q{i}", "generation": f"answer {i}", "model_name": "llama-3-8b" if i % 2 else None}
+            for i in range(10)]
+    manifest = tmp_path / "distilabel.jsonl.gz"
+    manifest.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
+    (tmp_path / "p.yaml").write_text("min_human_fraction: 0.4\n")
+    code, _, err = invoke(monkeypatch, capsys, "audit", manifest, "-p", tmp_path / "p.yaml")
+    assert code == 2 and "--mapping distilabel" in err and len(err.strip().splitlines()) == 1
+    code, out, _ = invoke(monkeypatch, capsys, "audit", manifest, "-p", tmp_path / "p.yaml", "-m", "distilabel", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["sources"] == {"human": 5, "synthetic": 5} and result["effective_human_fraction"] == 0.5
