@@ -243,3 +243,12 @@ def test_found_by_the_fuzz(tmp_path):
         {"id": None, "source": "human", "generation": 0, "content_hash": "h1", "generator": [None, None]}]
     write(tmp_path / "m.jsonl", rows)
     assert refused_or_read(tmp_path / "m.jsonl") is None
+
+
+def test_a_gzip_bomb_is_refused_while_it_streams(tmp_path, monkeypatch):
+    from cliffwatch.data import tables
+
+    monkeypatch.setattr(tables, "MAX_GZIP_FLOOR", 1 << 20)  # the real floor (1 GiB) would take seconds to pass
+    (tmp_path / "bomb.jsonl.gz").write_bytes(gzip.compress(b"{}\n" * 10_000_000))  # 30 MB in some 30 kB
+    with pytest.raises(CliffwatchError, match="bomb.jsonl.gz: decompresses to more than 200 times its size"):
+        read_manifest(tmp_path / "bomb.jsonl.gz")

@@ -11,7 +11,8 @@ Only regular files are read (core.files.require_regular): a FIFO blocks, a devic
 Limits, each refused with a reason naming the file: metadata files of at most
 ``MAX_METADATA_BYTES``; JSON rows (lines) of at most ``MAX_ROW_BYTES``, nested at most
 ``MAX_NESTING`` levels, in valid UTF-8; a JSON array read whole of at most ``MAX_WHOLE_JSON_BYTES``;
-at most ``MAX_SHARDS`` files in a folder. Other sizes are read in blocks by pyarrow.
+at most ``MAX_SHARDS`` files in a folder; a gzipped file that decompresses to more than
+``MAX_GZIP_RATIO`` times its size (past ``MAX_GZIP_FLOOR``). Other sizes are read in blocks.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ MAX_ROW_BYTES = 64 << 20  # one JSON line
 MAX_NESTING = 100  # levels of {} and [] in one JSON value; pyarrow's parser crashes (exit 139) at some 10,000
 MAX_WHOLE_JSON_BYTES = 256 << 20  # a JSON array is parsed whole, in memory
 MAX_SHARDS = 10_000
+# a gzipped file may decompress to at most this many times its size (text and JSON reach some 10x;
+# a gzip bomb some 1000x), once past MAX_GZIP_FLOOR bytes
+MAX_GZIP_RATIO, MAX_GZIP_FLOOR = 200, 1 << 30
 # file name endings -> format
 FORMATS = {
     ".parquet": "parquet", ".pq": "parquet", ".arrow": "arrow",
@@ -192,16 +196,20 @@ def file_bytes(path: Path, limit: int) -> bytes:
 
 def _blocks(path: Path, limit: int | None = None) -> Iterator[bytes]:
     """The file's bytes (decompressed for .gz), block by block; more than ``limit`` is refused."""
-    require_regular(path, "a data file")
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    size = require_regular(path, "a data file").stat().st_size
+    gzipped = path.suffix.lower() == ".gz"
+    bomb = max(MAX_GZIP_RATIO * size, MAX_GZIP_FLOOR) if gzipped else None
     total = 0
     try:
-        with opener(path, "rb") as file:
+        with (gzip.open if gzipped else open)(path, "rb") as file:
             while block := file.read(_BLOCK):
                 total += len(block)
                 if limit is not None and total > limit:
-                    raise DataError(f"{path}: more than {limit:,} bytes{' decompressed' if opener is gzip.open else ''}, "
+                    raise DataError(f"{path}: more than {limit:,} bytes{' decompressed' if gzipped else ''}, "
                                     "too large to read whole (JSON Lines or Parquet are read in blocks)")
+                if bomb is not None and total > bomb:
+                    raise DataError(f"{path}: decompresses to more than {MAX_GZIP_RATIO} times its size "
+                                    f"(over {total:,} bytes so far): refused as a likely gzip bomb")
                 yield block
     except (OSError, EOFError, zlib.error) as err:
         raise DataError(f"{path}: unreadable ({_first_line(err)})") from None
