@@ -311,3 +311,15 @@ def test_a_datasetdict_is_read_as_its_train_split_with_plain_file_names(tmp_path
         (folder / "train" / "state.json").write_text(json.dumps({"_data_files": [{"filename": name}]}))
         with pytest.raises(DataError, match="not a plain file name"):
             read_manifest(folder)
+
+
+def test_large_rows_read_in_every_format(tmp_path):
+    pytest.importorskip("duckdb")  # hashes the text (the guard extra)
+    big = "word " * 1_000_000  # a 5 MB row: more than pyarrow's default block
+    rows = [{"id": "a", "source": "human", "generation": 0, "text": big},
+            {"id": "b", "source": "human", "generation": 0, "text": "line one\nline two"}]
+    write_jsonl(tmp_path / "m.jsonl", rows)
+    pcsv.write_csv(pa.Table.from_pylist(rows), tmp_path / "m.csv")  # the second cell is quoted over two lines
+    for name in ("m.jsonl", "m.csv"):
+        table = read_manifest(tmp_path / name, need_text=True)
+        assert table.column("text").to_pylist() == [big, "line one\nline two"], name

@@ -18,7 +18,6 @@ at most ``MAX_SHARDS`` files in a folder; a gzipped file that decompresses to mo
 from __future__ import annotations
 
 import gzip
-import itertools
 import json
 import os
 import re
@@ -158,24 +157,23 @@ def json_array(path: Path) -> list[dict]:
 
 
 def _read_csv(path: Path) -> pa.Table:
-    """A CSV file, every column as strings; checked for UTF-8 block by block first (naming the
+    """A CSV file, every column as strings; its lines checked first (UTF-8, length: naming the
     line), then read by pyarrow in blocks."""
-    import codecs
-
     import pyarrow.csv as pcsv
 
-    decoder, line = codecs.getincrementaldecoder("utf-8")(), 1
-    for block in itertools.chain(_blocks(path), [b""]):
+    longest = check_json_lines(_blocks(path), str(path), json=False)
+    fast = (pcsv.ReadOptions(block_size=max(1 << 20, longest + 2)), pcsv.ParseOptions())  # blocks hold the longest line
+    # quoted cells spanning lines: parsed in order, blocks hold a row of up to MAX_ROW_BYTES
+    spanning = (pcsv.ReadOptions(block_size=MAX_ROW_BYTES), pcsv.ParseOptions(newlines_in_values=True))
+    for read, parse in (fast, spanning):
         try:
-            decoder.decode(block, final=not block)
-        except UnicodeDecodeError as error:
-            at = line + block.count(b"\n", 0, max(error.start, 0))
-            raise DataError(f"{path}:{at}: not UTF-8 text (byte 0x{error.object[error.start]:02x})") from None
-        line += block.count(b"\n")
-    names = pcsv.open_csv(path).schema.names  # the header (the types it infers are not used)
-    options = pcsv.ConvertOptions(column_types={name: pa.string() for name in names}, null_values=[""],
-                                  strings_can_be_null=True, quoted_strings_can_be_null=False)
-    return pcsv.read_csv(path, convert_options=options)
+            names = pcsv.open_csv(path, read_options=read, parse_options=parse).schema.names  # the header
+            options = pcsv.ConvertOptions(column_types={name: pa.string() for name in names}, null_values=[""],
+                                          strings_can_be_null=True, quoted_strings_can_be_null=False)
+            return pcsv.read_csv(path, read_options=read, parse_options=parse, convert_options=options)
+        except pa.ArrowInvalid:
+            if parse.newlines_in_values:
+                raise
 
 
 def is_json_array(path: Path) -> bool:
@@ -215,10 +213,11 @@ def _blocks(path: Path, limit: int | None = None) -> Iterator[bytes]:
         raise DataError(f"{path}: unreadable ({_first_line(err)})") from None
 
 
-def check_json_lines(blocks: Iterator[bytes], where: str) -> int:
+def check_json_lines(blocks: Iterator[bytes], where: str, json: bool = True) -> int:
     """Check JSON Lines data, given block by block: valid UTF-8, no line longer than MAX_ROW_BYTES,
-    no value nested deeper than MAX_NESTING. Returns the longest line's length. Columnar: lines
-    are found with numpy, and only lines holding more than MAX_NESTING brackets are parsed for depth."""
+    no value nested deeper than MAX_NESTING (not checked for other text: ``json`` False). Returns
+    the longest line's length. Columnar: lines are found with numpy, and only lines holding more
+    than MAX_NESTING brackets are parsed for depth."""
     carry, line, longest = b"", 1, 0
     for block in blocks:
         data = carry + block
@@ -229,14 +228,14 @@ def check_json_lines(blocks: Iterator[bytes], where: str) -> int:
             carry = data
             continue
         carry = data[end:]
-        longest = max(longest, _check_lines(data[:end], line, where))
+        longest = max(longest, _check_lines(data[:end], line, where, json))
         line += data.count(b"\n", 0, end)
     if carry:
-        longest = max(longest, _check_lines(carry, line, where))
+        longest = max(longest, _check_lines(carry, line, where, json))
     return longest
 
 
-def _check_lines(data: bytes, first: int, where: str) -> int:
+def _check_lines(data: bytes, first: int, where: str, json: bool) -> int:
     if first == 1 and data.startswith(BOM):
         data = data[len(BOM):]
     _utf8(data, where, first)
@@ -247,7 +246,7 @@ def _check_lines(data: bytes, first: int, where: str) -> int:
     worst = int(np.argmax(lengths))
     if lengths[worst] > MAX_ROW_BYTES:
         raise DataError(f"{where}:{first + worst}: a line of {int(lengths[worst]):,} bytes (at most {MAX_ROW_BYTES:,})")
-    openers = np.flatnonzero((bytes_ == 123) | (bytes_ == 91))  # { and [
+    openers = np.flatnonzero((bytes_ == 123) | (bytes_ == 91)) if json else ()  # { and [
     if len(openers) > MAX_NESTING:
         per_line = np.bincount(np.searchsorted(ends, openers), minlength=len(starts))
         for i in np.flatnonzero(per_line > MAX_NESTING):
