@@ -192,6 +192,8 @@ def test_fifos_devices_and_symlinks_are_refused_without_blocking(tmp_path):
             load_corpus(path)
     with no_hang(), pytest.raises(CliffwatchError, match=r"README.md: not a regular file \(a FIFO"):
         read_manifest(card / "m.jsonl", Mapping.parse(["hf-card"]))
+    (tmp_path / "link.jsonl").symlink_to(shards / "a.jsonl")  # a symlink to a regular file is followed
+    assert read_manifest(tmp_path / "link.jsonl").column("id").to_pylist() == ["a"]
 
 
 @pytest.mark.parametrize("case", ["deep", "0xff", "dotdot", "recursive-dict", "bad-state", "card-encoding",
