@@ -1,5 +1,10 @@
 """Other tools' columns mapped to manifest fields: explicit ``field=column`` pairs and presets for
-distilabel, a Hugging Face dataset card and Croissant 1.1 provenance."""
+distilabel, a Hugging Face dataset card and Croissant 1.1 provenance.
+
+How each preset marks human rows (source human, generation 0): distilabel, a row whose generating
+model (``model_name``, ``model_name_<step>``, ``generation_model``) is null or blank; croissant, a
+row without ``prov:wasGeneratedBy``; hf-card, every row when the card's creator tags are human only
+(crowdsourced, expert-generated, found, other). A manifest of one's own says ``source: human``."""
 
 from __future__ import annotations
 
