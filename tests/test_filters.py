@@ -12,6 +12,9 @@ from pydantic import ValidationError
 from cliffwatch.data.sources.corpus import CorpusData
 from cliffwatch.data.facts import TEMPLATES
 from cliffwatch.data.sources.corpus import TextSource
+from cliffwatch.config.load import parse
+from cliffwatch.config.schema import ExperimentConfig
+from cliffwatch.core.errors import ConfigError
 from cliffwatch.core.modality import Sentences
 from cliffwatch.data.text import tokenize
 from cliffwatch.core.errors import ConfigError, LineageError
@@ -238,8 +241,9 @@ def test_dedup_vectors_per_chain():
 
 
 def test_dedup_does_not_apply_to_tokens():
-    with pytest.raises(ValidationError, match="filter 'dedup' does not apply to tokens data"):
-        experiment(family={"name": "categorical"}, data={"source": "zipf"}, policy={"filters": [{"name": "dedup"}]})
+    raw = {"family": {"name": "categorical"}, "data": {"source": "zipf"}, "policy": {"filters": [{"name": "dedup"}]}}
+    with pytest.raises(ConfigError, match="filter 'dedup' does not apply to tokens data"):
+        parse(ExperimentConfig, raw)
 
 
 # --- in the loop ---------------------------------------------------------------------------------
