@@ -1,14 +1,16 @@
 """Intervals for the cliff and the knee from replicate-level ΔQ curves (derivation: docs/statistics.md).
 
 Input everywhere: ``r``, an (n replicates × K fractions) matrix of paired quality loss ΔQ at the
-sorted grid ``fractions``. Replicates are independent; fractions within a replicate are not
-(common random numbers), so every statistic here is reduced to one number per replicate before
-a Student-t step, which is exact for normal replicates at any n ≥ 2 and any correlation.
+sorted grid ``fractions``. Replicates are seeds (chains averaged, stats.seed_means) and independent;
+fractions within a replicate are not (common random numbers), so every statistic here is reduced
+to one number per replicate before a Student-t step, which is exact for normal replicates at any
+n ≥ 2 and any correlation.
 
-- cliff: invert the pointwise Student-t band of mean ΔQ. Between grid points the band is
-  widened by a bound on the interpolation error: the curve's slope change over the neighbouring
-  cells (an upper confidence bound, itself a per-replicate t statistic) for interior cells, and
-  the neighbouring grid points' band (monotonicity only) for the first and last cell.
+- cliff: invert the pointwise Student-t band of mean ΔQ, interpolated between grid points and
+  widened by the interpolation error that the neighbouring cells' slope change implies. A cell
+  whose chord slope towers over its neighbours' (a collapse between two grid points) says nothing
+  about where inside it the curve crosses τ: there and next to it only monotonicity is used, so the
+  interval spans the cell and the grid is reported as too coarse (``coarse_cell``).
 - knee: a continuous hinge (two-segment) model. Non-linearity is a t test of a curvature
   contrast; the knee's confidence set collects every breakpoint k that a shift contrast and a
   curvature contrast, both orthogonal to the hinge at k, fail to reject (Bonferroni over the two).
@@ -22,9 +24,14 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize, stats
 
-CLIFF_METHOD = "inverted pointwise Student-t band of mean ΔQ, widened by an interpolation-error bound"
+from cliffwatch.analysis.stats import LEVEL, t_interval
+
+CLIFF_METHOD = ("inverted pointwise Student-t band of mean ΔQ, interpolated and widened by the neighbouring "
+                "cells' slope change; a cell far steeper than its neighbours is spanned whole")
 KNEE_METHOD = "continuous hinge fit; t-test inversion of shift and curvature contrasts (Bonferroni)"
 NONLINEAR_METHOD = "Student-t test of the per-replicate quadratic contrast (two-sided)"
+MIN_FRACTIONS = 3  # fewer cannot tell a cliff from the shape of the curve between them
+STEEP = 2.0  # a cell counts as a step when its chord slope exceeds STEEP × its flatter neighbour's (and 5% significant)
 _CELL_POINTS = 200  # evaluation points per grid cell when inverting the band
 _KNEE_POINTS = 400  # candidate breakpoints over the sweep
 
@@ -35,7 +42,8 @@ class Interval:
 
     status: "located" (estimate and interval), "beyond_grid" (no crossing on the grid; ``low`` is
     still a lower bound), "none" (the data show no such feature), "undetermined" (too little data).
-    ``high`` is inf when the upper bound lies beyond the grid.
+    ``high`` is inf when the upper bound lies beyond the grid. ``coarse_cell``: the grid cell the
+    cliff lies in when the grid is too coarse to place it closer (else None).
     """
 
     estimate: float
@@ -44,90 +52,176 @@ class Interval:
     status: str
     method: str
     reason: str = ""
+    coarse_cell: tuple[float, float] | None = None
 
 
-def band(r: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean, low, high) per fraction: pointwise Student-t interval over replicates.
+def band(r: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, low, high) per fraction: pointwise Student-t interval over replicates (axis -2).
 
     A fraction where some replicate is infinite has no t interval: its bounds are (nan, inf), i.e.
     "cannot say", unless every replicate is infinite (then the loss is surely infinite)."""
-    n = len(r)
-    mean = r.mean(axis=0)
-    if n < 2:
-        return mean, np.full_like(mean, np.nan), np.full_like(mean, np.nan)
-    with np.errstate(invalid="ignore"):
-        half = stats.t.ppf(0.5 + level / 2, n - 1) * r.std(axis=0, ddof=1) / np.sqrt(n)
-        low, high = mean - half, mean + half
-    finite = np.isfinite(r).all(axis=0)
-    surely_inf = np.isposinf(r).all(axis=0)
+    mean, low, high = t_interval(r, axis=-2, level=level)
+    if r.shape[-2] < 2:
+        return mean, low, high
+    finite = np.isfinite(r).all(axis=-2)
+    surely_inf = np.isposinf(r).all(axis=-2)
     low = np.where(finite, low, np.where(surely_inf, np.inf, np.nan))
     high = np.where(finite, high, np.inf)
     return mean, low, high
 
 
-def _upper_abs(values: np.ndarray, level: float) -> np.ndarray:
-    """Upper confidence bound on |E value| per column (one-sided t, replicates in rows)."""
-    n = len(values)
-    with np.errstate(invalid="ignore"):
-        se = values.std(axis=0, ddof=1) / np.sqrt(n)
-        return np.abs(values.mean(axis=0)) + stats.t.ppf(level, n - 1) * se
+def steep_cells(fractions: np.ndarray, r: np.ndarray, level: float = LEVEL) -> np.ndarray:
+    """(…, K−1) bool: cells whose mean chord slope is the largest among them and their neighbours
+    and exceeds STEEP × the flatter neighbour's, by a one-sided t test at 1 − level over replicates."""
+    n = r.shape[-2]
+    slopes = np.diff(r, axis=-1) / np.diff(fractions)  # (…, n, K−1)
+    mean = slopes.mean(axis=-2)
+    cells = slopes.shape[-1]
+    if n < 2 or cells < 2:
+        return np.zeros(mean.shape, bool)
+    pad = np.full(slopes.shape[:-1] + (1,), np.nan)
+    left = np.concatenate([pad, slopes[..., :-1]], axis=-1)
+    right = np.concatenate([slopes[..., 1:], pad], axis=-1)
+    left_mean, right_mean = left.mean(axis=-2), right.mean(axis=-2)
+    peak = (mean >= np.fmax(left_mean, right_mean))
+    # the flatter neighbour, per replicate (the edge cells have one); a falling one counts as flat
+    use_left = np.isnan(right_mean) | (left_mean <= right_mean)
+    flatter = np.where(use_left[..., None, :], left, right)
+    flatter_mean = np.where(use_left, left_mean, right_mean)
+    contrast = slopes - STEEP * np.where(flatter_mean[..., None, :] > 0, flatter, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = contrast.std(axis=-2, ddof=1) / np.sqrt(n)
+        lower = contrast.mean(axis=-2) - stats.t.ppf(level, n - 1) * se
+    return peak & (lower > 0)
 
 
-def widened_band(fractions: np.ndarray, r: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(s, lower, upper) on a dense grid: the band between grid points, widened by the bound on the
-    interpolation error, so it contains the true curve wherever the pointwise band does at the
-    grid points and the curvature bound holds."""
-    _, low, high = band(r, level)
-    h = np.diff(fractions)  # (K-1,)
+@lru_cache(maxsize=32)
+def _cubic_weights(grid: tuple[float, ...], points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(s, W, E) at ``points`` evaluation points per cell: the (M, K) weights of the local cubic
+    interpolant (Lagrange through the cell's ends and one more grid point on each side; a quadratic
+    in a cell at the end of the grid), and (2, M, K) weights of its error estimate, the next Newton
+    term f[nodes, x_e] · Π(s − nodes) with x_e the next grid point on the left or the right (zero
+    where there is none)."""
+    fractions = np.array(grid)
     k = len(fractions)
-    u = np.linspace(0.0, 1.0, _CELL_POINTS + 1)[:-1]  # position within a cell (right end = next cell's start)
-    lo_j, hi_j = low[:-1, None], high[:-1, None]
-    lo_next, hi_next = low[1:, None], high[1:, None]
+    u = np.linspace(0.0, 1.0, points + 1)[:-1]
+    s, rows, errors = [], [], []
+    for j in range(k - 1):
+        nodes = np.arange(max(j - 1, 0), min(j + 3, k))
+        x = fractions[j] + u * (fractions[j + 1] - fractions[j])
+        w = np.zeros((len(u), k))
+        for a in nodes:
+            others = fractions[nodes[nodes != a]]
+            w[:, a] = np.prod((x[:, None] - others) / (fractions[a] - others), axis=1)
+        e = np.zeros((2, len(u), k))
+        product = np.prod(x[:, None] - fractions[nodes], axis=1)
+        for side, extra in enumerate((nodes[0] - 1, nodes[-1] + 1)):
+            if 0 <= extra < k:
+                more = np.append(nodes, extra)
+                for a in more:
+                    e[side, :, a] = product / np.prod(fractions[a] - fractions[more[more != a]])
+        s.append(x)
+        rows.append(w)
+        errors.append(e)
+    s = np.append(np.concatenate(s), fractions[-1])
+    last = np.zeros((1, k))
+    last[0, -1] = 1.0
+    weights = np.concatenate(rows + [last])
+    error = np.concatenate(errors + [np.zeros((2, 1, k))], axis=1)
+    for array in (s, weights, error):
+        array.flags.writeable = False
+    return s, weights, error
+
+
+def widened_band(fractions: np.ndarray, r: np.ndarray, level: float = LEVEL, plain: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(s, lower, upper, coarse) on a dense grid, batched over leading axes of ``r`` (…, n, K).
+
+    Between grid points: the pointwise Student-t band of each replicate's local cubic interpolant
+    (a linear combination of its ΔQ, so its t interval is as exact as at the grid points; on smooth
+    curves its interpolation error is negligible where the straight chord's is not). In coarse cells
+    (steep ones, their neighbours, and cells next to a non-finite value) only monotonicity holds:
+    inside them the curve lies between the band at the cell's ends. ``plain``: the grid points'
+    band joined by straight lines (the reference the simulation compares with)."""
+    _, low, high = band(r, level)
+    k = len(fractions)
+    s, weights, error = _cubic_weights(tuple(np.asarray(fractions, dtype=float).tolist()), _CELL_POINTS)
+    cell = np.minimum(np.searchsorted(fractions, s, side="right") - 1, k - 2)  # (M,)
+    u = (s - fractions[cell]) / (fractions[cell + 1] - fractions[cell])
+    lo_j, hi_j, lo_next, hi_next = low[..., cell], high[..., cell], low[..., cell + 1], high[..., cell + 1]
     with np.errstate(invalid="ignore"):
-        upper = hi_j + u * (hi_next - hi_j)
-        lower = lo_j + u * (lo_next - lo_j)
-    # interior cells: a curve convex or concave over cells j-1..j+1 departs from its chord by at most
-    # h_j · u(1-u) · |slope(j+1) - slope(j-1)|, the chord slopes taken per replicate
-    gap = np.full(k - 1, np.nan)
-    if k >= 4:
-        slopes = np.diff(r, axis=1) / h  # (n, K-1)
-        change = slopes[:, 2:] - slopes[:, :-2]  # cells 1..K-3
-        if np.isfinite(change).all():
-            gap[1:-1] = h[1:-1] * _upper_abs(change, level)
-    bend = gap[:, None] * u * (1 - u)
-    interior = np.isfinite(gap)[:, None]
-    # edge cells (and any cell without a curvature bound): only monotonicity, so anywhere inside the
-    # cell the curve lies between the neighbouring grid points' bands
+        straight = lo_j + u * (lo_next - lo_j), hi_j + u * (hi_next - hi_j)
+    coarse = np.zeros(low.shape[:-1] + (k - 1,), bool)
+    if plain or k < 3 or r.shape[-2] < 2:
+        return s, straight[0], straight[1], coarse
+    steep = steep_cells(fractions, r, level)
+    coarse = steep.copy()
+    coarse[..., 1:] |= steep[..., :-1]
+    coarse[..., :-1] |= steep[..., 1:]
+    finite = np.isfinite(r).all(axis=-2)
+    unknown = ~(finite[..., :-1] & finite[..., 1:])
+    n = r.shape[-2]
+    clean = np.where(np.isfinite(r), r, 0.0)
+    mean = clean.mean(axis=-2) @ weights.T  # (…, M)
+    centred = clean - clean.mean(axis=-2, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        sd = np.sqrt(((centred @ weights.T) ** 2).sum(axis=-2) / (n - 1))
+        half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n)
+        half = half + np.abs(np.einsum("...k,emk->...em", clean.mean(axis=-2), error)).max(axis=-2)
+    near_unknown = unknown.copy()
+    near_unknown[..., 1:] |= unknown[..., :-1]
+    near_unknown[..., :-1] |= unknown[..., 1:]
+    monotone = (coarse | near_unknown)[..., cell]
     inside = u > 0
-    mono_upper = np.where(inside, np.fmax(hi_j, hi_next), hi_j)
-    mono_lower = np.where(inside, np.fmin(lo_j, lo_next), lo_j)
-    upper = np.where(interior, upper + bend, mono_upper)
-    lower = np.where(interior, lower - bend, mono_lower)
-    s = (fractions[:-1, None] + u * h[:, None]).ravel()
-    return np.append(s, fractions[-1]), np.append(lower.ravel(), low[-1]), np.append(upper.ravel(), high[-1])
+    with np.errstate(invalid="ignore"):
+        mono_upper = np.where(inside, np.fmax(hi_j, hi_next), hi_j)
+        mono_lower = np.where(inside, np.fmin(lo_j, lo_next), lo_j)
+        upper = np.where(monotone, mono_upper, np.where(inside, mean + half, hi_j))
+        lower = np.where(monotone, mono_lower, np.where(inside, mean - half, lo_j))
+    return s, lower, upper, coarse
+
+
+def cliff_bounds(fractions: np.ndarray, r: np.ndarray, tolerance: float, level: float = LEVEL, plain: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, cell) batched over the leading axes of ``r`` (…, n, K): the cliff (smallest s with
+    true mean ΔQ > τ) lies in [first s where the band's upper edge passes τ, first s where its lower
+    edge does]; outside it the band would exclude the curve. ``high`` is inf beyond the grid;
+    ``cell`` is the index of the coarse cell holding the interval (−1 if none)."""
+    s, lower, upper, coarse = widened_band(fractions, r, level, plain)
+    maybe_over = ~(upper <= tolerance)  # nan counts as "may be over τ"
+    surely_over = lower > tolerance
+    first_maybe = np.argmax(maybe_over, axis=-1)
+    first_sure = np.argmax(surely_over, axis=-1)
+    # step back one evaluation point for the lower bound: the true crossing of the upper edge lies after it
+    low = np.where(maybe_over.any(axis=-1), s[np.maximum(first_maybe - 1, 0)], fractions[-1])
+    high = np.where(surely_over.any(axis=-1), s[first_sure], np.inf)
+    # the interval sits in a coarse cell when its ends are that cell's ends
+    j = np.clip(np.searchsorted(fractions, low, side="right") - 1, 0, len(fractions) - 2)
+    in_cell = (np.take_along_axis(coarse, j[..., None], axis=-1)[..., 0] if coarse.ndim else False)
+    cell = np.where(in_cell & (high <= fractions[np.minimum(j + 1, len(fractions) - 1)] + 1e-12), j, -1)
+    return low, high, cell
 
 
 def cliff_interval(fractions: np.ndarray, r: np.ndarray, tolerance: float, estimate: float,
-                   level: float = 0.95) -> Interval:
-    """The cliff (smallest s with true mean ΔQ > τ) lies in [first s where the widened band's upper
-    edge passes τ, first s where its lower edge does]: outside it the band would exclude the curve."""
+                   level: float = LEVEL) -> Interval:
+    """The cliff's interval (cliff_bounds) with its status and the reason when there is none."""
     n = len(r)
+    if len(fractions) < MIN_FRACTIONS:
+        where = ", ".join(f"{a:g} and {b:g}" for a, b in zip(fractions[:-1], fractions[1:]))
+        return Interval(float("nan"), np.nan, np.nan, "undetermined", CLIFF_METHOD,
+                        f"grid too coarse to locate a cliff: add fractions between {where}")
     if n < 2:
         return Interval(estimate, np.nan, np.nan, "undetermined", CLIFF_METHOD,
                         "one replicate has no spread to build an interval from; run more seeds")
-    s, lower, upper = widened_band(fractions, r, level)
-    maybe_over = np.flatnonzero(~(upper <= tolerance))  # nan counts as "may be over τ"
-    surely_over = np.flatnonzero(lower > tolerance)
-    # step back one evaluation point for the lower bound: the true crossing of the upper edge lies after it
-    low = float(s[max(maybe_over[0] - 1, 0)]) if len(maybe_over) else float(fractions[-1])
-    high = float(s[surely_over[0]]) if len(surely_over) else np.inf
+    low, high, cell = (float(x) for x in cliff_bounds(fractions, r, tolerance, level))
     if low <= fractions[0] and np.isinf(high):
         return Interval(estimate, low, high, "undetermined", CLIFF_METHOD,
                         f"with {n} replicates the {level:.0%} band of ΔQ straddles τ over the whole grid; run more seeds")
+    coarse = None if cell < 0 else (float(fractions[int(cell)]), float(fractions[int(cell) + 1]))
     if not np.isfinite(estimate):
         return Interval(estimate, low, high, "beyond_grid", CLIFF_METHOD,
                         f"mean ΔQ stays within τ up to s = {fractions[-1]:g}")
-    return Interval(estimate, low, high, "located", CLIFF_METHOD)
+    return Interval(estimate, min(low, estimate), max(high, estimate), "located", CLIFF_METHOD, "", coarse)
 
 
 @dataclass(frozen=True)
