@@ -1,10 +1,12 @@
-"""The cliff and knee intervals keep their coverage, the non-linearity test its level; the quality
-loss for near-zero metrics, Cliff.to_dict and the terminal verdict words.
+"""The t band, the cliff and knee intervals, the route shift and the per-run risk keep their
+coverage, the non-linearity test its level; coarse grids; the quality loss for near-zero metrics,
+Cliff.to_dict and the terminal verdict words.
 
-Coverage is measured on simulated sweeps with a known truth (analysis.calibration) passed through
-the real analyze(); seeds are fixed. Each bound is the nominal level minus two binomial standard
-errors of the simulated share, so a method at its nominal level passes and one that undercovers
-(the percentile bootstrap covered 70-87%) fails.
+Coverage is measured on simulated sweeps with a known truth (analysis.calibration): batched ΔQ
+matrices through the interval code analyze() calls, and whole results tables through analyze().
+Seeds are fixed. Bounds are the target minus two binomial standard errors (three, two-sided, for
+the exact t band), so a method at its level passes, one that undercovers fails, and a band made
+25% too narrow or given n instead of n − 1 degrees of freedom fails.
 """
 
 import json
@@ -16,10 +18,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cliffwatch.analysis.calibration import SHAPES, coverage_cell, simulate_results
+from cliffwatch.analysis.calibration import (
+    GRID,
+    SHAPES,
+    SHARP,
+    cliff_coverage,
+    coverage_cell,
+    false_safe,
+    shift_coverage,
+    simulate,
+    simulate_results,
+)
 from cliffwatch.analysis.cliff import analyze, crossing
+from cliffwatch.analysis.intervals import band, cliff_interval, knee_analysis
 from cliffwatch.analysis.quality_loss import loss_table
-from cliffwatch.analysis.intervals import cliff_interval, knee_analysis
+from cliffwatch.analysis.stats import risk_bound, seeds_needed, t_interval
 from cliffwatch.core.errors import AnalysisError
 from cliffwatch.probes.base import metric_index
 from cliffwatch.report.prose import cliff_sentence
@@ -34,17 +47,89 @@ def binomial_se(p: float, n: int) -> float:
     return math.sqrt(p * (1 - p) / n)
 
 
-@pytest.mark.parametrize("shape, noise, replicates, max_width", [
-    ("convex", "low", 30, 0.1),  # linear interpolation between grid points undercovered here (71%)
-    ("hinge", "high", 3, 0.8),  # three replicates: the bootstrap interval was the range of three numbers
-    ("linear", "low", 5, 0.2),
-])
-def test_cliff_interval_keeps_its_coverage(shape, noise, replicates, max_width):
-    row = coverage_cell(shape, noise, replicates, SIMS)
-    reported = round(SIMS * (1 - row["cliff_undetermined"]))
-    assert row["cliff_undetermined"] <= 0.1
-    assert row["cliff_coverage"] >= LEVEL - 2 * binomial_se(LEVEL, reported)
-    assert row["cliff_median_width"] < max_width  # informative, not [0, beyond the grid]
+@pytest.mark.parametrize("n", [2, 3, 10])
+def test_the_t_band_covers_at_its_level_not_above_nor_below(n):
+    """Exact for normal replicates, so its coverage must sit within 3 standard errors of 95% on both
+    sides: a band 25% too narrow (87-93%) or with n instead of n − 1 degrees of freedom (86-94%)
+    fails, and so does one too wide."""
+    sims = 6000
+    gen = np.random.default_rng(n)
+    r = 0.3 + 0.05 * gen.standard_normal((sims, n, 1))
+    _, low, high = band(r)
+    covered = np.mean((low[:, 0] <= 0.3) & (0.3 <= high[:, 0]))
+    assert abs(covered - LEVEL) <= 3 * binomial_se(LEVEL, sims)
+    assert np.allclose(t_interval(r[0], axis=0)[1], low[0])  # the one home of the t interval
+
+
+SMOOTH_CELLS = [("linear", 0.04, 3), ("convex", 0.01, 30), ("concave", 0.01, 10), ("hinge", 0.01, 5),
+                ("logistic", 0.01, 10), ("logistic-on-grid", 0.04, 30)]
+SHARP_CELLS = [("step", 0.005, 10), ("near-step", 0.02, 3), ("logistic-0.015", 0.02, 30), ("logistic-0.03", 0.005, 5)]
+
+
+@pytest.mark.parametrize("shape, sigma, n", SMOOTH_CELLS + SHARP_CELLS)
+def test_cliff_interval_covers_on_smooth_and_sharp_cliffs(shape, sigma, n):
+    """Smooth shapes, and cliffs that rise inside one grid cell (where the old interval covered
+    0-75%); the plain inverted band misses the sharp ones and the curved ones at many seeds."""
+    sims = 600
+    row = cliff_coverage(shape, "crn", n, sims, sigma, seed=1)
+    assert row["coverage"] >= 0.93 - 2 * binomial_se(0.93, sims)
+    if shape in SHARP:
+        assert row["coarse"] >= 0.8 and row["width"] <= 0.1 + 1e-9  # the cell, and said so
+
+
+def test_smooth_cliff_intervals_are_no_wider_than_the_plain_band():
+    ratios = [cliff_coverage(s, "crn", n, 300, sigma, seed=2)["width"]
+              / cliff_coverage(s, "crn", n, 300, sigma, seed=2, plain=True)["width"] for s, sigma, n in SMOOTH_CELLS]
+    assert np.median(ratios) <= 1.1
+
+
+def test_the_shift_between_two_cliffs_covers():
+    for route, baseline, sigma, n in [("logistic", "convex", 0.02, 3), ("step", "logistic", 0.01, 5),
+                                      ("linear", "linear", 0.02, 10)]:
+        assert shift_coverage(route, baseline, n, 400, sigma, seed=3)["coverage"] >= 0.93 - 2 * binomial_se(0.93, 400)
+
+
+@pytest.mark.parametrize("n", [3, 5, 10])
+def test_a_minority_of_collapsing_seeds_does_not_pass_as_safe(n):
+    """θ ~ N(0.8, 0.15²): each seed jumps by +0.5 past its own θ. The mean-ΔQ interval alone calls
+    a mix safe where more than a quarter of runs cross τ in 41/23/6% of sweeps; with the exact
+    per-run bound it stays within 5%."""
+    sims = 2000
+    assert false_safe(n, sims) <= 0.05
+    if n < 10:
+        assert false_safe(n, sims, use_risk=False) > 0.1
+
+
+def test_exact_risk_bound_and_seeds_needed():
+    assert risk_bound(0, 3) == pytest.approx(1 - 0.05 ** (1 / 3))  # "0 of 3 runs crossed: risk ≤ 63%"
+    assert seeds_needed(0, 3, 0.25) == 8 and risk_bound(0, 11) <= 0.25 < risk_bound(0, 10)
+    assert seeds_needed(1, 10, 0.25) > 0 and risk_bound(1, 10 + seeds_needed(1, 10, 0.25)) <= 0.25
+    assert seeds_needed(0, 30, 0.25) == 0 and seeds_needed(0, 3, 0.0) is None
+
+
+def test_chains_of_one_seed_are_one_replicate():
+    """Four chains per seed correlated 0.3: counted as independent replicates the curvature test
+    fired on 15-17% of straight lines; averaged per seed it keeps its 5% level."""
+    line = coverage_cell("linear", "high", 3, SIMS, seed=7, chains=4, rho=0.3)
+    assert line["nonlinear_rate"] <= 0.05 + 2 * binomial_se(0.05, SIMS)
+    assert line["cliff_coverage"] >= 0.93 - 2 * binomial_se(0.93, SIMS)
+    (cliff,) = analyze(simulate_results("linear", "low", 3, 1, chains=4, rho=0.3), "heldout_ppl", 0.1)
+    assert cliff.replicates == 3 and cliff.replicate_ids == [(0, 4), (1, 4), (2, 4)]
+
+
+def test_a_two_point_grid_gives_no_cliff_and_says_where_to_add_fractions():
+    df = simulate_results("linear", "low", 3, 1)
+    (cliff,) = analyze(df[df["synthetic_fraction"].isin([0.0, 1.0])], "heldout_ppl", 0.1)
+    assert math.isnan(cliff.cliff) and cliff.cliff_interval.status == "undetermined"
+    assert "grid too coarse to locate a cliff: add fractions between 0 and 1" in cliff_sentence(cliff)
+    assert "holds up to" not in cliff_sentence(cliff) and "only 3 replicates" not in cliff_sentence(cliff).lower()
+
+
+def test_a_cliff_inside_one_cell_is_placed_in_that_cell_and_said_so():
+    r, truth = simulate("step", "crn", 5, 1, 0.01, seed=4)
+    where = cliff_interval(GRID, r[0], 0.1, float(crossing(GRID, r[0].mean(axis=0), 0.1)))
+    assert where.coarse_cell == (0.6, 0.7) and where.low == 0.6 and where.high == pytest.approx(0.7)
+    assert where.low <= truth[0] <= where.high
 
 
 def test_knee_interval_covers_and_the_curvature_test_keeps_its_level():
@@ -71,7 +156,7 @@ def test_knee_is_continuous_not_a_grid_point():
 
 
 def test_a_straight_line_has_no_knee():
-    (cliff,) = analyze(simulate_results("linear", "low", 10, 1, seed=4), "heldout_ppl", 0.1)
+    (cliff,) = analyze(simulate_results("linear", "low", 10, 1, seed=5), "heldout_ppl", 0.1)
     assert not cliff.nonlinear and math.isnan(cliff.knee)
     assert cliff.knee_interval.status == "none" and "no knee identified" in cliff_sentence(cliff)
 
@@ -136,7 +221,12 @@ def test_to_dict_is_json_with_intervals_and_methods():
     assert out["cliff"]["low"] <= out["cliff"]["estimate"] <= out["cliff"]["high"]
     assert out["knee"]["low"] <= SHAPES["hinge"].knee <= out["knee"]["high"]
     assert len(out["curve"]["replicates"]) == 5 and len(out["curve"]["replicates"][0]["loss"]) == 11
-    assert out["safe_mix"]["fraction"] < out["cliff"]["estimate"]
+    # 0 of 5 seeds crossed: risk ≤ 45%, over the default risk level 25%; 6 more seeds would establish it
+    assert out["safe_mix"]["fraction"] == 0.0 and out["safe_mix"]["risk_level"] == 0.25  # only the all-human mix
+    assert out["safe_mix"]["blocked_at"] == 0.1 and out["safe_mix"]["seeds_needed"] == 6
+    assert out["curve"]["crossed"][1] == 0 and out["curve"]["risk_high"][1] == pytest.approx(1 - 0.05 ** 0.2)
+    (lenient,) = analyze(simulate_results("hinge", "low", 5, 1, seed=6), "heldout_ppl", 0.1, risk=0.5)
+    assert 0 < lenient.safe_fraction < lenient.cliff
 
 
 def _summary_row(first, last, metric="heldout_ppl") -> pd.Series:

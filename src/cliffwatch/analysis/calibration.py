@@ -209,3 +209,15 @@ def coverage_cell(shape: str, noise: str, replicates: int, sims: int, seed: int 
         row["knee_coverage"] = (located & (k_low <= truth.knee) & (truth.knee <= k_high)).sum() / max(located.sum(), 1)
         row["knee_median_width"] = float(np.median(k_high[located] - k_low[located])) if located.any() else np.nan
     return row
+
+
+def shift_coverage(route: str, baseline: str, replicates: int, sims: int, sigma: float, seed: int = 0
+                   ) -> dict[str, float]:
+    """Coverage of the route comparison's cliff shift (routes.shift_bounds) between two truths."""
+    from cliffwatch.analysis.routes import shift_bounds
+
+    (a, ca), (b, cb) = simulate(route, "crn", replicates, sims, sigma, seed), simulate(baseline, "crn", replicates, sims, sigma, seed + 1)
+    _, low, high = shift_bounds(GRID, a, b, TOLERANCE)
+    truth = ca - cb
+    return {"coverage": float(np.mean((low <= truth) & (truth <= high))),
+            "width": float(np.median(np.clip(high, -1, 1) - np.clip(low, -1, 1)))}

@@ -5,9 +5,14 @@ the same generation, paired by replicate (seed, chain): lineages of one seed sha
 data (common random numbers), so the pairing removes most of the between-seed noise. How the
 loss is measured (LOSSES) is the metric's own default (``Metric.loss``) unless the caller names one.
 
+- replicates are seeds: a seed's chains are averaged first (they share its human data).
 - ΔQ per fraction: mean over replicates with a Student-t 95% interval.
+- per-run risk per fraction: how many seeds crossed τ, and the exact 95% upper bound on the chance
+  that a single run does (stats.risk_bound); the safe mix needs it at or below ``risk``.
 - cliff: the smallest s with mean ΔQ(s, G) > τ, linearly interpolated between grid points; its
-  interval inverts the ΔQ band, widened by a bound on the interpolation error (intervals.py).
+  interval inverts the ΔQ band, interpolated between grid points (intervals.py). A collapse
+  between two grid points gives that cell (``Cliff.coarse_cell``). Fewer than 3 fractions give no
+  cliff estimate.
 - knee: a continuous two-segment (hinge) fit of mean ΔQ over s; the curve counts as non-linear
   when a t test of its curvature rejects a straight line, and the knee's interval inverts t tests
   of the hinge at each breakpoint. docs/statistics.md derives both and reports their coverage.
@@ -22,7 +27,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cliffwatch.analysis.intervals import Interval, cliff_interval, hinge_fit, knee_analysis  # noqa: F401 (hinge_fit: re-exported)
+from cliffwatch.analysis.intervals import (  # noqa: F401 (hinge_fit: re-exported)
+    MIN_FRACTIONS,
+    Interval,
+    cliff_interval,
+    hinge_fit,
+    knee_analysis,
+)
 from cliffwatch.analysis.quality_loss import (
     FRACTION,
     REPLICATE,
@@ -32,11 +43,12 @@ from cliffwatch.analysis.quality_loss import (
     loss_table,
     run_metrics,
 )
-from cliffwatch.analysis.stats import RESAMPLES, t_interval
+from cliffwatch.analysis.stats import LEVEL, RISK_LEVEL, risk_bound, seed_means, seeds_needed, t_interval
 from cliffwatch.core.errors import AnalysisError
 from cliffwatch.core.modality import MODALITIES
 
-SAFE_METHOD = "largest grid fraction whose 95% Student-t interval of ΔQ, and every smaller fraction's, stays within τ"
+SAFE_METHOD = ("largest grid fraction where, as at every smaller one, the 95% Student-t interval of mean ΔQ stays "
+               "within τ and the exact 95% bound on the risk that a single run crosses τ stays within the risk level")
 
 
 def default_metric(df: pd.DataFrame) -> str:
@@ -106,7 +118,45 @@ class Cliff:
     knee_interval: Interval | None = None
     nonlinear_p: float = float("nan")  # p-value of the curvature test
     replicate_loss: np.ndarray | None = None  # (replicates, fractions): each replicate's ΔQ
-    replicate_ids: list[tuple] = field(default_factory=list)  # (seed, chain) per row of replicate_loss
+    replicate_ids: list[tuple] = field(default_factory=list)  # (seed, chains averaged) per row of replicate_loss
+    crossed: np.ndarray | None = None  # per s: how many replicates (seeds) have ΔQ > τ
+    risk_high: np.ndarray | None = None  # per s: exact 95% upper bound on P(a single run has ΔQ > τ)
+    risk_level: float = RISK_LEVEL  # the safe mix needs risk_high ≤ this
+
+    @property
+    def coarse_cell(self) -> tuple[float, float] | None:
+        """The grid cell the cliff lies in when the grid is too coarse to place it closer."""
+        return self.cliff_interval.coarse_cell if self.cliff_interval is not None else None
+
+    @property
+    def risk_ok(self) -> np.ndarray:
+        """Per fraction: the per-run risk bound is within the risk level."""
+        if self.risk_high is None:
+            return np.ones(len(self.fractions), bool)
+        return self.risk_high <= self.risk_level
+
+    @property
+    def verdicts(self) -> list[str]:
+        """Per fraction: "within" (the ΔQ interval is within τ), "over" (above τ), else "unsure"."""
+        return ["within" if hi <= self.tolerance else "over" if lo > self.tolerance else "unsure"
+                for lo, hi in zip(self.loss_low, self.loss_high)]
+
+    def seeds_needed(self, fraction: float) -> int | None:
+        """More seeds at ``fraction``, none crossing τ, that would bring its risk bound within the
+        risk level (0: it already is; None: out of reach)."""
+        i = list(self.fractions).index(fraction)
+        crossed = 0 if self.crossed is None else int(self.crossed[i])
+        return seeds_needed(crossed, self.replicates, self.risk_level)
+
+    @property
+    def blocking(self) -> float:
+        """The smallest fraction past the safe mix whose ΔQ interval is within τ but whose risk bound
+        is not (the one more seeds could make safe; nan if none)."""
+        safe = self.safe
+        stop = int(safe.sum())
+        if stop < len(self.fractions) and self.loss_high[stop] <= self.tolerance and not self.risk_ok[stop]:
+            return float(self.fractions[stop])
+        return float("nan")
 
     @property
     def found(self) -> bool:
@@ -114,9 +164,9 @@ class Cliff:
 
     @property
     def safe(self) -> np.ndarray:
-        """Per fraction: its whole CI of ΔQ stays within τ, and so does every smaller fraction's
-        (a safe mix past an unsure one would be a bet on noise)."""
-        return np.cumprod(self.loss_high <= self.tolerance).astype(bool)
+        """Per fraction: its whole CI of ΔQ stays within τ and its per-run risk bound within the risk
+        level, and so do every smaller fraction's (a safe mix past an unsure one would be a bet on noise)."""
+        return np.cumprod((self.loss_high <= self.tolerance) & self.risk_ok).astype(bool)
 
     @property
     def safe_fraction(self) -> float:
@@ -140,17 +190,23 @@ class Cliff:
             "tolerance": self.tolerance, "generation": self.generation,
             "group": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.group.items()},
             "replicates": self.replicates,
-            "cliff": _interval_dict(self.cliff_interval or empty),
+            "cliff": {**_interval_dict(self.cliff_interval or empty),
+                      "coarse_cell": list(self.coarse_cell) if self.coarse_cell else None},
             "knee": {**_interval_dict(self.knee_interval or empty), "slope_left": _number(self.slope_left),
                      "slope_right": _number(self.slope_right), "nonlinear": self.nonlinear,
                      "curvature_p": _number(self.nonlinear_p)},
             "safe_mix": {"fraction": _number(safe), "status": "located" if np.isfinite(safe) else "none",
-                         "method": SAFE_METHOD},
+                         "method": SAFE_METHOD, "risk_level": self.risk_level,
+                         "blocked_at": _number(self.blocking),
+                         "seeds_needed": self.seeds_needed(self.blocking) if np.isfinite(self.blocking) else None},
             "curve": {
                 "fractions": [float(s) for s in self.fractions],
                 "mean": [_number(x) for x in self.loss], "low": [_number(x) for x in self.loss_low],
                 "high": [_number(x) for x in self.loss_high],
-                "replicates": [{"seed": int(i[0]), "chain": int(i[1]), "loss": [_number(x) for x in row]}
+                "verdict": self.verdicts,
+                "crossed": [] if self.crossed is None else [int(k) for k in self.crossed],
+                "risk_high": [] if self.risk_high is None else [_number(x) for x in self.risk_high],
+                "replicates": [{"seed": int(i[0]), "chains": int(i[1]), "loss": [_number(x) for x in row]}
                                for i, row in zip(self.replicate_ids, self.replicate_loss if self.replicate_loss is not None else [])],
             },
             "collapse_generations": {f"{s:g}": g for s, g in self.collapse_generations.items()},
@@ -158,11 +214,11 @@ class Cliff:
 
 
 def analyze(df: pd.DataFrame, metric: str | None = None, tolerance: float = 0.1, relative: bool = True,
-            generation: int | None = None, resamples: int = RESAMPLES, *, loss: str | None = None) -> list[Cliff]:
+            generation: int | None = None, *, loss: str | None = None, risk: float = RISK_LEVEL) -> list[Cliff]:
     """One Cliff per combination of the swept fields other than the synthetic fraction.
 
     ``loss`` overrides the metric's default quality loss (Metric.loss); ``relative=False`` means a
-    difference. ``resamples`` is accepted for compatibility; the intervals need no resampling."""
+    difference. ``risk``: the largest acceptable chance that a single run crosses τ at the safe mix."""
     metric = metric or default_metric(df)
     metrics = run_metrics(df)
     higher = direction(metric, metrics)
@@ -184,24 +240,25 @@ def analyze(df: pd.DataFrame, metric: str | None = None, tolerance: float = 0.1,
         key = key if isinstance(key, tuple) else (key,)
         pick = (lambda frame: frame.loc[key]) if groups else (lambda frame: frame)
         out.append(_curve(np.sort(grid).astype(float), pick(wide), pick(means), metric, higher, tolerance,
-                          kind != "difference", generation, dict(zip(groups, key)), kind))
+                          kind != "difference", generation, dict(zip(groups, key)), kind, risk))
     return out
 
 
-def analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation, group, resamples=RESAMPLES, *,
-                  loss_kind: str | None = None) -> Cliff:
+def analyze_curve(losses: pd.DataFrame, metric, tolerance, relative, generation, group, *,
+                  loss_kind: str | None = None, risk: float = RISK_LEVEL) -> Cliff:
     """The cliff of one curve from its loss table (rows: s, generation, replicate, loss)."""
     at_g = losses[losses["generation"] == generation].drop_duplicates(REPLICATE + [FRACTION])
     wide = at_g.set_index(REPLICATE + [FRACTION])["loss"].unstack(FRACTION)
     means = losses.groupby([FRACTION, "generation"])["loss"].mean().unstack("generation")
     fractions = np.sort(losses[FRACTION].unique()).astype(float)
     return _curve(fractions, wide, means, metric, direction(metric, run_metrics(losses)), tolerance, relative,
-                  generation, group, loss_kind or ("relative" if relative else "difference"))
+                  generation, group, loss_kind or ("relative" if relative else "difference"), risk)
 
 
 def _curve(fractions: np.ndarray, wide: pd.DataFrame, means: pd.DataFrame, metric: str, higher_is_better: bool,
-           tolerance: float, relative: bool, generation: int, group: dict[str, Any], kind: str) -> Cliff:
-    """One curve's cliff from ΔQ per (replicate) × s at generation G and mean ΔQ per s × generation."""
+           tolerance: float, relative: bool, generation: int, group: dict[str, Any], kind: str,
+           risk: float = RISK_LEVEL) -> Cliff:
+    """One curve's cliff from ΔQ per (seed, chain) × s at generation G and mean ΔQ per s × generation."""
     if len(fractions) < 2:
         raise AnalysisError(
             f"only one synthetic fraction ({fractions[0]:g}) in this run: a cliff needs a sweep over several "
@@ -210,10 +267,13 @@ def _curve(fractions: np.ndarray, wide: pd.DataFrame, means: pd.DataFrame, metri
     matrix = wide.reindex(columns=fractions).dropna()  # replicates present at every fraction
     if matrix.empty:
         raise AnalysisError(f"no replicate (seed, chain) finished every fraction at generation {generation}")
-    r = matrix.to_numpy(dtype=float)
-    mean, loss_low, loss_high = t_interval(r, axis=0)
-    cliff = float(crossing(fractions, mean, tolerance))
+    seeds = seed_means(matrix)
+    chains = matrix.groupby(level="seed").size()
+    r = seeds.to_numpy(dtype=float)
+    mean, loss_low, loss_high = t_interval(r, axis=0, level=LEVEL)
+    cliff = float(crossing(fractions, mean, tolerance)) if len(fractions) >= MIN_FRACTIONS else float("nan")
     where = cliff_interval(fractions, r, tolerance, cliff)
+    crossed = (r > tolerance).sum(axis=0)
     knee = knee_analysis(fractions, r)
     means = means.reindex(fractions)
     over = means.to_numpy() > tolerance
@@ -223,7 +283,10 @@ def _curve(fractions: np.ndarray, wide: pd.DataFrame, means: pd.DataFrame, metri
         metric, higher_is_better, tolerance, relative, generation, group, fractions, mean,
         np.asarray(loss_low), np.asarray(loss_high), len(r), cliff, where.low, where.high,
         knee.interval.estimate, knee.interval.low, knee.interval.high, knee.slope_left, knee.slope_right,
-        knee.nonlinear, collapse, kind, where, knee.interval, knee.p_value, r, list(matrix.index),
+        knee.nonlinear, collapse, kind, where, knee.interval, knee.p_value, r,
+        [(int(s), int(chains[s])) for s in seeds.index], crossed,
+        # the all-human run against itself has ΔQ = 0 by construction: no risk to bound there
+        np.where(fractions == 0, 0.0, risk_bound(crossed, len(r))), risk,
     )
 
 

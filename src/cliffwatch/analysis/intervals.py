@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize, stats
 
-from cliffwatch.analysis.stats import LEVEL, t_interval
+from cliffwatch.analysis.stats import LEVEL, t_interval, t_quantile
 
 CLIFF_METHOD = ("inverted pointwise Student-t band of mean ΔQ, interpolated and widened by the neighbouring "
                 "cells' slope change; a cell far steeper than its neighbours is spanned whole")
@@ -32,7 +32,7 @@ KNEE_METHOD = "continuous hinge fit; t-test inversion of shift and curvature con
 NONLINEAR_METHOD = "Student-t test of the per-replicate quadratic contrast (two-sided)"
 MIN_FRACTIONS = 3  # fewer cannot tell a cliff from the shape of the curve between them
 STEEP = 2.0  # a cell counts as a step when its chord slope exceeds STEEP × its flatter neighbour's (and 5% significant)
-_CELL_POINTS = 200  # evaluation points per grid cell when inverting the band
+_CELL_POINTS = 100  # evaluation points per grid cell when inverting the band
 _KNEE_POINTS = 400  # candidate breakpoints over the sweep
 
 
@@ -164,9 +164,10 @@ def widened_band(fractions: np.ndarray, r: np.ndarray, level: float = LEVEL, pla
     clean = np.where(np.isfinite(r), r, 0.0)
     mean = clean.mean(axis=-2) @ weights.T  # (…, M)
     centred = clean - clean.mean(axis=-2, keepdims=True)
+    cov = np.swapaxes(centred, -1, -2) @ centred / (n - 1)  # (…, K, K)
     with np.errstate(invalid="ignore"):
-        sd = np.sqrt(((centred @ weights.T) ** 2).sum(axis=-2) / (n - 1))
-        half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n)
+        sd = np.sqrt(np.maximum(((weights @ cov) * weights).sum(axis=-1), 0.0))
+        half = t_quantile(level, n) * sd / np.sqrt(n)
         half = half + np.abs(np.einsum("...k,emk->...em", clean.mean(axis=-2), error)).max(axis=-2)
     near_unknown = unknown.copy()
     near_unknown[..., 1:] |= unknown[..., :-1]
@@ -214,7 +215,7 @@ def cliff_interval(fractions: np.ndarray, r: np.ndarray, tolerance: float, estim
         return Interval(estimate, np.nan, np.nan, "undetermined", CLIFF_METHOD,
                         "one replicate has no spread to build an interval from; run more seeds")
     low, high, cell = (float(x) for x in cliff_bounds(fractions, r, tolerance, level))
-    if low <= fractions[0] and np.isinf(high):
+    if low < fractions[1] and np.isinf(high):
         return Interval(estimate, low, high, "undetermined", CLIFF_METHOD,
                         f"with {n} replicates the {level:.0%} band of ΔQ straddles τ over the whole grid; run more seeds")
     coarse = None if cell < 0 else (float(fractions[int(cell)]), float(fractions[int(cell) + 1]))

@@ -3,16 +3,19 @@ CompareConfig says what a route is).
 
 Everything but the family and the policy is shared (data, holdout, seeds, chains, generations,
 probes), so the lineages of one seed see the same human data (common random numbers) and every
-route's quality loss is paired by replicate (seed, chain) with the same reference. A route that
-changes the family is still measured against the base family's all-human run: its ΔQ then holds
-the family change too. Per route, at generation G (95% Student-t intervals over replicates):
+route's quality loss is paired by seed with the same reference. A seed's chains share its human
+data, so they are averaged into one replicate per seed before any interval (stats.seed_means). A
+route that changes the family is still measured against the base family's all-human run: its ΔQ
+then holds the family change too. Per route, at generation G (95% Student-t intervals over seeds):
 
 - ΔQ(route) against the all-human reference, as analysis.loss_table defines it (positive = worse);
 - ΔQ(route) − ΔQ(baseline), paired by replicate (the baseline is the route named ``baseline``,
   else the first route), and any other pair of routes by ``RouteComparison.contrast``;
 - growth: the change of ΔQ per generation over the last quarter of the run, paired by replicate
   (a bounded loss levels off, a diverging one keeps growing);
-- per swept route: its cliff (analysis.py) and the cliff's shift from the baseline's (bootstrap);
+- per swept route: its cliff (cliff.py) and the cliff's shift from the baseline's: the difference of
+  the two cliff intervals, each at 97.5% so that both hold together with 95% (Bonferroni); it holds
+  for sharp cliffs as the cliff interval does, where the old percentile bootstrap covered 76-92%;
 - cost per loop (one replicate) up to G: human samples bought (a fresh anchor buys new human data
   every generation, a fixed one re-uses generation 0's, as loop/mixing.py prices a mix), synthetic
   samples drawn and discarded by filters, and their price.
@@ -37,7 +40,8 @@ from cliffwatch.analysis.quality_loss import (
     replicate_matrix,
     run_metrics,
 )
-from cliffwatch.analysis.stats import BOOTSTRAP_SEED, RESAMPLES, mean_ci
+from cliffwatch.analysis.intervals import MIN_FRACTIONS, cliff_bounds
+from cliffwatch.analysis.stats import LEVEL, mean_ci, seed_means
 from cliffwatch.config.grid import ROUTE, RoutePoint, route_points
 from cliffwatch.config.schema import FRACTION_PATH, CompareConfig, CostSpec, ExperimentConfig
 from cliffwatch.core.errors import AnalysisError
@@ -73,7 +77,7 @@ class RouteResult:
     fixes_fraction: bool  # the route sets s itself (else it runs at the base policy's s)
     effects: dict[str, Effect] = field(default_factory=dict)  # metric -> effect
     cliff: Cliff | None = None  # when the route ran over several fractions
-    shift: tuple[float, float, float] = (math.nan, math.nan, math.nan)  # its cliff − the baseline's, 95% CI
+    shift: tuple[float, float, float] = (math.nan, math.nan, math.nan)  # its cliff − the baseline's, 95% CI (inf: unbounded)
     growth: tuple[float, float, float] = (math.nan, math.nan, math.nan)  # ΔQ per generation late in the run, 95% CI
     human_samples: float = math.nan  # bought per loop (replicate) up to generation G
     synthetic_drawn: float = math.nan
@@ -98,7 +102,7 @@ class RouteComparison:
     currency: str
     reference: tuple[float, float, float]  # the all-human run's primary metric at G: mean, 95% CI
     routes: list[RouteResult]
-    losses: dict[str, pd.DataFrame]  # metric -> ΔQ at G per replicate (index seed, chain) x route
+    losses: dict[str, pd.DataFrame]  # metric -> ΔQ at G per seed (chains averaged) x route
     trajectories: pd.DataFrame  # route, generation, loss, low, high: primary ΔQ at each route's fraction
 
     def route(self, name: str) -> RouteResult:
@@ -129,7 +133,7 @@ class RouteComparison:
 # ---- analysing -----------------------------------------------------------------------------------
 
 
-def analyze_routes(config: CompareConfig, df: pd.DataFrame, resamples: int = RESAMPLES) -> RouteComparison:
+def analyze_routes(config: CompareConfig, df: pd.DataFrame) -> RouteComparison:
     """The route comparison of a compare run's results (the workflows only analyse finished runs)."""
     spec = config.cliff
     metric = spec.metric or default_metric(df)
@@ -144,7 +148,7 @@ def analyze_routes(config: CompareConfig, df: pd.DataFrame, resamples: int = RES
     points = route_points(config)
     reference = points[0]
     ref_values = _values(df, metric, lineage_ids(reference))
-    ref_at_g = ref_values.loc[ref_values["generation"] == generation, "value"].to_numpy()
+    ref_at_g = seed_means(ref_values[ref_values["generation"] == generation].set_index(REPLICATE)["value"]).to_numpy()
     if not len(ref_at_g):
         raise AnalysisError(f"the all-human reference has no results at generation {generation}")
 
@@ -174,7 +178,7 @@ def analyze_routes(config: CompareConfig, df: pd.DataFrame, resamples: int = RES
             try:
                 kind = loss_kind(metric, run_metrics(df), spec.relative)
                 route.cliff = analyze_curve(curves[metric][name], metric, spec.tolerance, kind != "difference", generation,
-                                             {ROUTE: name}, resamples, loss_kind=kind)
+                                             {ROUTE: name}, loss_kind=kind)
             except AnalysisError as err:
                 route.note = f"no cliff: {err}"
         operating_ids = lineage_ids(next(p for p in pts if p.fraction == operating[name]))
@@ -188,7 +192,7 @@ def analyze_routes(config: CompareConfig, df: pd.DataFrame, resamples: int = RES
         r.extra_human_samples = r.human_samples - base.human_samples
         r.extra_cost = r.cost - base.cost
         if r.cliff is not None and base.cliff is not None:
-            r.shift = _cliff_shift(curves[metric][r.name], curves[metric][baseline], generation, spec.tolerance, resamples)
+            r.shift = _cliff_shift(curves[metric][r.name], curves[metric][baseline], generation, spec.tolerance)
     empty = pd.DataFrame(columns=[ROUTE, "generation", "loss", "low", "high"])
     return RouteComparison(
         config.name, metric, direction(metric, run_metrics(df)), loss_kind(metric, run_metrics(df), spec.relative) != "difference",
@@ -228,19 +232,20 @@ def _route_losses(df: pd.DataFrame, metric: str, points: list[RoutePoint], refer
 
 
 def _at(losses: pd.DataFrame, s: float, generation: int) -> pd.Series:
-    """ΔQ per replicate (indexed by seed, chain) at one fraction and generation."""
+    """ΔQ per seed (its chains averaged) at one fraction and generation."""
     rows = losses[(losses[FRACTION] == s) & (losses["generation"] == generation)]
-    return rows.set_index(REPLICATE)["loss"]
+    return seed_means(rows.set_index(REPLICATE)["loss"])
 
 
 def _trajectory(losses: pd.DataFrame, route: str, s: float) -> pd.DataFrame:
-    rows = [(route, int(g), *mean_ci(part["loss"].to_numpy())) for g, part in losses[losses[FRACTION] == s].groupby("generation")]
+    rows = [(route, int(g), *mean_ci(seed_means(part.set_index(REPLICATE)["loss"]).to_numpy()))
+            for g, part in losses[losses[FRACTION] == s].groupby("generation")]
     return pd.DataFrame(rows, columns=[ROUTE, "generation", "loss", "low", "high"])
 
 
 def _growth(losses: pd.DataFrame, s: float, generation: int) -> tuple[float, float, float]:
     """Mean change of ΔQ per generation over the last quarter of the run (g = G − k .. G, k = G // 4,
-    at least 1), paired by replicate: a bounded loss levels off (CI around 0), a diverging one keeps
+    at least 1), paired by seed: a bounded loss levels off (CI around 0), a diverging one keeps
     growing. Nan before generation 1."""
     k = max(1, generation // 4)
     if generation < 1:
@@ -251,31 +256,32 @@ def _growth(losses: pd.DataFrame, s: float, generation: int) -> tuple[float, flo
 
 
 def _cliff_shift(route: pd.DataFrame, baseline: pd.DataFrame, generation: int, tolerance: float,
-                 resamples: int) -> tuple[float, float, float]:
-    """The route's cliff minus the baseline's, on the replicates both have at every fraction, with a
-    paired percentile-bootstrap CI (the same resampled replicates for both curves). A curve with no
-    crossing counts as a cliff beyond the grid (inf); resamples where neither crosses say nothing
-    about the shift and are left out."""
-    a, b = replicate_matrix(route, generation), replicate_matrix(baseline, generation)
+                 level: float = LEVEL) -> tuple[float, float, float]:
+    """The route's cliff minus the baseline's, on the seeds both have at every fraction. Its interval
+    is [low_a − high_b, high_a − low_b] from the two cliff intervals at 1 − (1 − level)/2 each: when
+    both hold, which they do together with probability ≥ level, the shift lies inside. A curve that
+    never crosses τ has its cliff beyond the grid (inf); neither crossing gives no shift (nan)."""
+    a, b = (seed_means(replicate_matrix(x, generation)) for x in (route, baseline))
     common = a.index.intersection(b.index)
-    if list(a.columns) != list(b.columns) or len(common) < 2:
+    if list(a.columns) != list(b.columns) or len(common) < 2 or a.shape[1] < MIN_FRACTIONS:
         return (math.nan,) * 3
     fractions = a.columns.to_numpy(dtype=float)
-    a, b = a.loc[common].to_numpy(), b.loc[common].to_numpy()
+    point, low, high = shift_bounds(fractions, a.loc[common].to_numpy(), b.loc[common].to_numpy(), tolerance, level)
+    return float(point), float(low), float(high)
 
-    def shift(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        cx, cy = (np.where(np.isnan(c), np.inf, c) for c in (crossing(fractions, z, tolerance) for z in (x, y)))
-        with np.errstate(invalid="ignore"):
-            return np.atleast_1d(cx - cy)  # inf − inf = nan: neither crosses
 
-    point = float(shift(a.mean(axis=0), b.mean(axis=0))[0])
-    idx = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(common), size=(resamples, len(common)))
-    boot = shift(a[idx].mean(axis=1), b[idx].mean(axis=1))
-    boot = boot[~np.isnan(boot)]
-    if not len(boot):
-        return point, math.nan, math.nan
-    low, high = np.quantile(boot, [0.025, 0.975], method="inverted_cdf")
-    return point, float(low), float(high)
+def shift_bounds(fractions: np.ndarray, a: np.ndarray, b: np.ndarray, tolerance: float, level: float = LEVEL
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(shift, low, high) of cliff(a) − cliff(b), batched over the leading axes of the (…, n, K)
+    replicate matrices; nan where neither crosses τ."""
+    ca, cb = (np.nan_to_num(crossing(fractions, z.mean(axis=-2), tolerance), nan=np.inf) for z in (a, b))
+    each = 1 - (1 - level) / 2
+    (low_a, high_a, _), (low_b, high_b, _) = (cliff_bounds(fractions, z, tolerance, each) for z in (a, b))
+    with np.errstate(invalid="ignore"):
+        point = ca - cb
+        low, high = low_a - high_b, high_a - low_b
+    bad = np.isnan(point)
+    return np.where(bad, np.nan, point), np.where(bad, np.nan, low), np.where(bad, np.nan, high)
 
 
 def _costs(route: RouteResult, df: pd.DataFrame, ids: set[str], config: ExperimentConfig, generation: int,

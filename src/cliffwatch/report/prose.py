@@ -8,6 +8,7 @@ from cliffwatch.analysis.cliff import Cliff
 from cliffwatch.analysis.cost import CostPlan
 from cliffwatch.analysis.routes import RouteComparison, RouteResult
 from cliffwatch.analysis.quality_loss import FRACTION
+from cliffwatch.analysis.intervals import MIN_FRACTIONS
 from cliffwatch.analysis.stats import FEW_REPLICATES
 from cliffwatch.report.format import ci_text, money, num_text
 
@@ -34,12 +35,18 @@ def cliff_sentence(c: Cliff) -> str:
                      f"; at 95% confidence any cliff lies above s = {c.cliff_low:.2f}")
         head = (f"Under this setup{where}, quality holds at every synthetic fraction up to s = {c.fractions[-1]:g} "
                 f"at generation {c.generation}: mean {c.metric} never gets worse by more than τ{bound}.")
+    elif c.coarse_cell is not None:
+        head = (f"Under this setup{where}, the cliff lies in [{c.coarse_cell[0]:g}, {c.coarse_cell[1]:g}]; the grid is "
+                f"too coarse to place it closer ({what} past it at generation {c.generation}).")
     else:
         high = "beyond the grid" if np.isinf(c.cliff_high) else f"{c.cliff_high:.2f}"
         head = (f"Under this setup{where}, quality holds up to s = {c.cliff:.2f} [{c.cliff_low:.2f}, {high}] "
                 f"at generation {c.generation} ({what} past it).")
     text = head
-    collapsing = {s: g for s, g in c.collapse_generations.items() if g is not None and c.found and s >= c.cliff}
+    # only where the loss is surely over τ at generation G, never at an unsure fraction
+    over = {s for s, v in zip(c.fractions, c.verdicts) if v == "over"}
+    collapsing = {s: g for s, g in c.collapse_generations.items()
+                  if g is not None and c.found and s >= c.cliff and s in over}
     if collapsing:
         s = min(collapsing)
         text += f" Past s = {s:g} it crosses τ within {collapsing[s]} generation{'s' * (collapsing[s] != 1)}."
@@ -50,7 +57,7 @@ def cliff_sentence(c: Cliff) -> str:
                  f"{c.slope_right:.3g}.")
     elif knee is not None:
         text += f" Knee: {knee.reason[0].lower()}{knee.reason[1:]}."
-    if 1 < c.replicates < FEW_REPLICATES:
+    if 1 < c.replicates < FEW_REPLICATES and len(c.fractions) >= MIN_FRACTIONS:
         text += f" (Only {c.replicates} replicates: the intervals are wide; more seeds narrow them.)"
     return text
 
@@ -58,13 +65,32 @@ def cliff_sentence(c: Cliff) -> str:
 def cost_sentence(plan: CostPlan) -> str:
     """The cheapest safe mix and what it saves, or that no mix is safe."""
     c = plan.currency
+    text = _cost_head(plan)
+    if plan.more_seeds is not None:
+        row, seeds = plan.more_seeds
+        extra = "".join(f", {k} = {row[k]}" for k in plan.labels)
+        text += (f" At s = {row[FRACTION]:g}{extra} the mean loss is within τ but {risk_text(row['crossed'], row['replicates'], row['risk_high'])}"
+                 f" > the risk level {plan.risk_level:.0%}: {seeds} more seed{'s' * (seeds != 1)} there, none crossing τ, "
+                 f"would establish it ({c}{row['cost']:,.0f}).")
+    return text
+
+
+def risk_text(crossed: int, runs: int, bound: float) -> str:
+    """The per-run risk at one fraction: "0 of 3 runs crossed: risk ≤ 63%"."""
+    return f"{int(crossed)} of {int(runs)} runs crossed: risk ≤ {bound:.0%}"
+
+
+def _cost_head(plan: CostPlan) -> str:
+    c = plan.currency
     if plan.best is None:
-        return "No swept mix keeps the quality loss within τ with confidence; only more human data is safe."
+        return ("No swept mix keeps the quality loss within τ, and the risk that a single run crosses it within "
+                f"{plan.risk_level:.0%}, with confidence; only more human data is safe.")
     extra = "".join(f", {k} = {plan.best[k]}" for k in plan.labels)
     saving = 1 - plan.best["cost"] / plan.all_human["cost"] if plan.all_human["cost"] > 0 else 0.0
     return (f"Cheapest safe mix: s = {plan.best[FRACTION]:g}{extra}: {c}{plan.best['cost']:,.0f} for the run "
             f"(vs {c}{plan.all_human['cost']:,.0f} all-human, {saving:.0%} less), ΔQ = {plan.best['loss']:.3f} "
-            f"[{plan.best['loss_low']:.3f}, {plan.best['loss_high']:.3f}] ≤ τ = {plan.best['tolerance']:g}.")
+            f"[{plan.best['loss_low']:.3f}, {plan.best['loss_high']:.3f}] ≤ τ = {plan.best['tolerance']:g}; "
+            f"{risk_text(plan.best['crossed'], plan.best['replicates'], plan.best['risk_high'])} (risk level {plan.risk_level:.0%}).")
 
 
 def route_sentences(c: RouteComparison) -> list[str]:
