@@ -60,7 +60,7 @@ def test_grid_sweep_locates_the_cliff_with_a_ci(grid_run):
     losses = loss_table(df, "wasserstein")
     assert np.allclose(losses.loc[losses["synthetic_fraction"] == 0, "loss"], 0.0)  # paired with itself
     (cliff,) = analyze(df, "wasserstein", tolerance=0.5)
-    assert cliff.replicates == 4 * 8
+    assert cliff.replicates == 4 and cliff.replicate_ids == [(s, 8) for s in range(4)]  # seeds; chains averaged
     assert cliff.found and 0 < cliff.cliff < 1
     assert cliff.cliff_low <= cliff.cliff <= cliff.cliff_high
     # the loss at s = 1 is clearly above tau, and the all-synthetic loss exceeds the mid-grid one
@@ -99,13 +99,21 @@ def test_cost_of_a_mix():
     assert mix_cost(0.3, 100, 5, "fixed", prices.human_price, prices.synthetic_price) == 100 * 10 + 5 * 30 * 1
 
 
-def test_plan_picks_the_cheapest_mix_whose_whole_ci_is_within_tau(grid_run):
-    cliffs = analyze(load_results(grid_run), "wasserstein", tolerance=0.5)
-    cost = plan(cliffs, 40, CostSpec(), "fresh")
-    safe = cost.table[cost.table["loss_high"] <= 0.5]
-    assert cost.best["cost"] == safe["cost"].min()
-    assert cost.best["synthetic_fraction"] < cliffs[0].cliff
-    assert "Cheapest safe mix" in cost_sentence(cost)
+def test_plan_picks_the_cheapest_mix_whose_ci_and_risk_bound_are_within(grid_run):
+    df = load_results(grid_run)
+    lenient = plan(analyze(df, "wasserstein", tolerance=0.5, risk=0.6), 40, CostSpec(), "fresh")
+    table = lenient.table.sort_values("synthetic_fraction")
+    ok = np.cumprod((table["loss_high"] <= 0.5) & (table["risk_high"] <= 0.6)).astype(bool)
+    assert lenient.best["cost"] == table[ok.to_numpy()]["cost"].min() and lenient.best["synthetic_fraction"] > 0
+    assert "Cheapest safe mix" in cost_sentence(lenient) and "0 of 4 runs crossed: risk ≤ 53%" in cost_sentence(lenient)
+    # the default risk level (25%) needs 11 seeds with no crossing: 4 seeds leave only the all-human mix,
+    # and the plan says how many more seeds at the cheapest mix held back by the bound would do
+    cliffs = analyze(df, "wasserstein", tolerance=0.5)
+    strict = plan(cliffs, 40, CostSpec(), "fresh")
+    assert strict.best["synthetic_fraction"] == 0 and strict.risk_level == 0.25
+    row, seeds = strict.more_seeds
+    assert seeds == 7 and row["synthetic_fraction"] == cliffs[0].blocking
+    assert "7 more seeds there, none crossing τ, would establish it" in cost_sentence(strict)
 
 
 def test_cliff_cli_on_the_grid(grid_run, monkeypatch, capsys):
@@ -170,7 +178,7 @@ def test_summary_json_of_a_sweep(grid_run):
     summary = json.loads(path.read_text())
     assert summary["primary_metric"] == "wasserstein" and summary["swept_fraction"]
     (cliff,) = summary["metrics"]["wasserstein"]["cliffs"]
-    assert cliff["loss"] == "ratio_of_means" and cliff["replicates"] == 4 * 8
+    assert cliff["loss"] == "ratio_of_means" and cliff["replicates"] == 4
     assert cliff["cliff"]["status"] == "located" and cliff["cliff"]["low"] <= cliff["cliff"]["estimate"]
     assert cliff["cliff"]["method"] and cliff["knee"]["method"] and cliff["safe_mix"]["method"]
     change = summary["metrics"]["wasserstein"]["change"]
