@@ -173,17 +173,19 @@ def demo_config() -> SweepConfig:
 
 
 def analysis(run_dir: str | Path, *, metric: str | None = None, tolerance: float | None = None,
-             generation: int | None = None, absolute: bool = False) -> RunAnalysis:
+             generation: int | None = None, absolute: bool = False, risk: float | None = None) -> RunAnalysis:
     """The one analysis of a finished run directory (any kind) that every output renders: its
     config, results table and lineage records, the change of every metric, the cliffs and cost
     (a sweep) or the route comparison (a compare run). The options override the ``cliff:`` settings.
 
     The run's lineages must all have finished (else IncompleteRunError names them)."""
-    return _analysis(Path(run_dir), None, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute)
+    return _analysis(Path(run_dir), None, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute,
+                     risk=risk)
 
 
 def _analysis(run_dir: Path, config: ExperimentConfig | None, *, metric: str | None = None,
-              tolerance: float | None = None, generation: int | None = None, absolute: bool = False) -> RunAnalysis:
+              tolerance: float | None = None, generation: int | None = None, absolute: bool = False,
+              risk: float | None = None) -> RunAnalysis:
     """``analysis``; ``config``: the one the run directory was just written from (not read again)."""
     store = RunStore.open(run_dir)
     raw = store.config()
@@ -191,20 +193,21 @@ def _analysis(run_dir: Path, config: ExperimentConfig | None, *, metric: str | N
     if config is None:
         config = parse(_CONFIGS[store.kind], raw, str(run_dir / "config.yaml"))
     require_finished(store, None if adaptive else planning.planned_lineages(config))
-    options = CliffOptions.of(config, metric, tolerance, generation, absolute)
+    options = CliffOptions.of(config, metric, tolerance, generation, absolute, risk)
     return analyze_run(run_dir, store.kind, adaptive, store.meta, raw, config, load_results(run_dir),
                        _lineage_records(store), options)
 
 
 def analyze(run_dir: str | Path, *, metric: str | None = None, tolerance: float | None = None,
-            generation: int | None = None, absolute: bool = False) -> RunAnalysis:
+            generation: int | None = None, absolute: bool = False, risk: float | None = None) -> RunAnalysis:
     """The cliff analysis of a finished sweep (or run) directory; the options override the sweep's
     ``cliff:`` settings. A run where no cliff can be located is an AnalysisError saying why."""
     run_dir = Path(run_dir)
     if RunStore.open(run_dir).kind == "compare":
         raise AnalysisError(f"{run_dir}: an escape-route comparison; use cliffwatch.api.compare_results "
                             f"or `cliffwatch report {run_dir}`")
-    return _located(analysis(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute))
+    return _located(analysis(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute,
+                              risk=risk))
 
 
 def compare_results(run_dir: str | Path) -> RouteComparison:
@@ -219,12 +222,13 @@ def compare_results(run_dir: str | Path) -> RouteComparison:
 
 
 def summary(run: str | Path | RunAnalysis, *, metric: str | None = None, tolerance: float | None = None,
-            generation: int | None = None, absolute: bool = False) -> dict[str, Any]:
+            generation: int | None = None, absolute: bool = False, risk: float | None = None) -> dict[str, Any]:
     """What a run found, JSON-ready: what ``summary.json`` holds (see docs/results.md); the options
     override the sweep's ``cliff:`` settings as in :func:`analysis`."""
     from cliffwatch.report.summary_json import run_summary
 
-    return run_summary(_analysis_of(run, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute))
+    return run_summary(_analysis_of(run, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute,
+                                    risk=risk))
 
 
 def report(run: str | Path | RunAnalysis, out: str | Path | None = None, *, metric: str | None = None,

@@ -103,8 +103,8 @@ def sweep(
     """Sweep the synthetic fraction x seeds, locate the cliff, price the mixes.
 
     Every grid point runs as its own lineages on local worker processes; the cliff analysis
-    (quality loss vs the all-human run, Student-t CIs over replicates, knee fit) and the cheapest
-    safe mix are printed at the end. `cliffwatch report RUN_DIR` draws it all. A compare
+    (quality loss vs the all-human run, Student-t CIs over seeds, per-run risk, knee fit) and the
+    cheapest safe mix are printed at the end. `cliffwatch report RUN_DIR` draws it all. A compare
     config (one with routes:) is refused: run it with `cliffwatch compare`.
     Exit 0 done; 1 some lineages failed (one line each; the others are kept, and the same
     command retries the failed ones); 2 bad input; 130/143 interrupted (rerun to resume).
@@ -183,6 +183,7 @@ def cliff(
     generation: Optional[int] = typer.Option(None, "--generation", "-g", min=0, help="Generation to locate the cliff at [default: the last]."),
     absolute: bool = typer.Option(False, "--absolute", help="Quality loss as a difference instead of a ratio to the all-human run."),
     as_json: bool = typer.Option(False, "--json", help="Print what summary.json holds (every quality metric's cliff, knee and safe mix with intervals and methods) as JSON."),
+    risk: Optional[float] = typer.Option(None, "--risk", min=0.0, max=1.0, help="The safe mix needs the exact 95% upper bound on the chance that a single run (seed) crosses τ to be at most this; '0 of 3 runs crossed' bounds it by 63%, 11 seeds with none crossing by 25% [default: the sweep's cliff.risk, else 0.25]."),
 ) -> None:
     """Locate the cliff in a sweep's results.
 
@@ -195,10 +196,11 @@ def cliff(
     if as_json:
         import json
 
-        summary = api.summary(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute)
+        summary = api.summary(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute,
+                              risk=risk)
         typer.echo(json.dumps(summary, indent=1, allow_nan=False))
         return
-    result = api.analyze(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute)
+    result = api.analyze(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute, risk=risk)
     _print_cliffs(result.cliffs, result.cost)
 
 

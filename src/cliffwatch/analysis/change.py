@@ -15,12 +15,12 @@ def _paired_change(first: pd.Series, last: pd.Series) -> dict:
     """Per replicate change from generation 0 to the last: the log ratio when every value is positive
     (heavy tails and collapse to inf stay readable), else the difference; a Student-t interval of
     its mean (finite changes only) and an exact sign test (which takes infinite changes too)."""
-    paired = pd.concat([first, last], axis=1, join="inner").to_numpy(dtype=float)
-    paired = paired[~np.isnan(paired).any(axis=1)]
-    a, b = paired[:, 0], paired[:, 1]
+    paired = pd.concat([first, last], axis=1, join="inner").dropna()
+    a, b = paired.iloc[:, 0].to_numpy(dtype=float), paired.iloc[:, 1].to_numpy(dtype=float)
     log = bool(len(a)) and bool((a > 0).all() and (b > 0).all())
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        change = np.log(b / a) if log else b - a
+        change = pd.Series(np.log(b / a) if log else b - a, index=paired.index)
+    change = _per_seed(change).to_numpy(dtype=float)
     change = change[~np.isnan(change)]
     up, down = int((change > 0).sum()), int((change < 0).sum())
     _, low, high = mean_ci(change)
@@ -29,11 +29,19 @@ def _paired_change(first: pd.Series, last: pd.Series) -> dict:
             "up": up, "down": down, "sign_p": sign_p, "paired": len(change)}
 
 
+def _per_seed(values: pd.Series) -> pd.Series:
+    """One value per (lineage, seed): the mean over its chains, which share the seed's human data and
+    so are not independent replicates."""
+    if "chain" not in (values.index.names or []):
+        return values
+    return values.groupby(level=[k for k in values.index.names if k != "chain"]).mean()
+
+
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Per metric: generation-0 and last-generation means with 95% Student-t CIs over replicates, and
     the paired change between them (``_paired_change``) that the verdict is read from.
 
-    A replicate is one (seed, chain): the unit whose randomness is independent.
+    A replicate is one (lineage, seed): its chains are averaged first (they share the seed's data).
     """
     index = run_metrics(df)
     last = int(df["generation"].max())
@@ -42,14 +50,14 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     for metric, group in df.groupby("metric", sort=False):
         first_vals = group[group["generation"] == 0].set_index(keys)["value"]
         last_vals = group[group["generation"] == last].set_index(keys)["value"]
-        mean0, lo0, hi0 = mean_ci(first_vals.to_numpy())
-        mean, lo, hi = mean_ci(last_vals.to_numpy())
+        mean0, lo0, hi0 = mean_ci(_per_seed(first_vals).to_numpy())
+        mean, lo, hi = mean_ci(_per_seed(last_vals).to_numpy())
         direction = index[metric].higher_is_better if metric in index else None
         rows.append({
             "metric": metric, "higher_is_better": direction,
             "gen0": mean0, "gen0_low": lo0, "gen0_high": hi0,
             "last_generation": last, "last": mean, "last_low": lo, "last_high": hi,
-            "replicates": len(last_vals), **_paired_change(first_vals, last_vals),
+            "replicates": len(_per_seed(last_vals)), **_paired_change(first_vals, last_vals),
         })
     return pd.DataFrame(rows)
 

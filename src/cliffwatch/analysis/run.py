@@ -19,6 +19,7 @@ from cliffwatch.analysis.cliff import Cliff, analyze, default_metric
 from cliffwatch.analysis.cost import CostPlan, plan
 from cliffwatch.analysis.quality_loss import FRACTION, run_metrics
 from cliffwatch.analysis.routes import RouteComparison, analyze_routes
+from cliffwatch.analysis.stats import RISK_LEVEL
 from cliffwatch.config.schema import CliffSpec, CompareConfig, ExperimentConfig, SweepConfig
 from cliffwatch.core.errors import AnalysisError
 
@@ -43,15 +44,17 @@ class CliffOptions:
     tolerance: float = 0.1
     relative: bool = True
     generation: int | None = None
+    risk: float = RISK_LEVEL  # the safe mix's largest acceptable per-run risk
 
     @classmethod
     def of(cls, config: ExperimentConfig, metric: str | None = None, tolerance: float | None = None,
-           generation: int | None = None, absolute: bool = False) -> "CliffOptions":
+           generation: int | None = None, absolute: bool = False, risk: float | None = None) -> "CliffOptions":
         """A sweep's (or comparison's) ``cliff:`` block with the caller's overrides; a plain run:
         CliffSpec's defaults."""
         spec = config.cliff if isinstance(config, SweepConfig) else CliffSpec()
         return cls(metric or spec.metric, spec.tolerance if tolerance is None else tolerance,
-                   spec.relative and not absolute, spec.generation if generation is None else generation)
+                   spec.relative and not absolute, spec.generation if generation is None else generation,
+                   spec.risk if risk is None else risk)
 
 
 @dataclass
@@ -141,4 +144,4 @@ def analyze_run(run_dir: Path, kind: str, adaptive: bool, meta: dict[str, Any], 
 
 
 def _cliffs(results: pd.DataFrame, metric: str, options: CliffOptions) -> list[Cliff]:
-    return analyze(results, metric, options.tolerance, options.relative, options.generation)
+    return analyze(results, metric, options.tolerance, options.relative, options.generation, risk=options.risk)

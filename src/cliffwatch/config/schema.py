@@ -202,6 +202,7 @@ class CliffSpec(Strict):
     relative: bool = Field(True, description="quality loss as a ratio to the all-human run (else a difference)")
     generation: int | None = Field(None, ge=0, description="generation at which the cliff is located; default: the last")
     adaptive_steps: int = Field(4, ge=1, le=10, description="bisection steps of the adaptive search")
+    risk: float = Field(0.25, gt=0, le=1, description="the safe mix needs the exact 95% upper bound on the chance that a single run crosses tau to be at most this (0.25 takes 11 seeds, none crossing; analysis.stats.RISK_LEVEL)")
 
 
 class CostSpec(Strict):

@@ -62,6 +62,9 @@ def cliff_table(cliff, plan=None) -> Table:
     table.add_column("synthetic fraction", justify="right")
     table.add_column("ΔQ [95% CI]", justify="right")
     table.add_column("within τ", justify="center")
+    risky = cliff.risk_high is not None
+    if risky:
+        table.add_column(f"runs over τ: risk ≤ (level {cliff.risk_level:.0%})", justify="right")
     prices = {}
     if plan is not None:
         table.add_column("cost", justify="right")
@@ -72,6 +75,8 @@ def cliff_table(cliff, plan=None) -> Table:
         high = cliff.loss_high[i]
         mark = "[green]yes[/green]" if high <= cliff.tolerance else ("[red]no[/red]" if cliff.loss_low[i] > cliff.tolerance else "[yellow]unsure[/yellow]")
         cells = [f"{s:g}", f"{short(cliff.loss[i])} [{short(cliff.loss_low[i])}, {short(high)}]", mark]
+        if risky:
+            cells.append(f"{int(cliff.crossed[i])} of {cliff.replicates}: {cliff.risk_high[i]:.0%}")
         if plan is not None:
             cells.append(f"{plan.currency}{prices.get(float(s), float('nan')):,.0f}")
         table.add_row(*cells)
