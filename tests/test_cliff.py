@@ -200,3 +200,44 @@ def test_sweep_writes_summary_json_and_cliff_json_prints_it(grid_run, monkeypatc
     # and every lineage kept a few samples per generation
     for lineage in RunStore.open(grid_run).lineages():
         assert (lineage.path / "samples.jsonl").exists() and not list(lineage.path.glob("samples-*.json"))
+
+
+def _step_results(fractions, seeds=5, centre=0.637):
+    """A results table whose ΔQ jumps by 0.4 at ``centre`` (inside the cell [0.6, 0.7]); each
+    fraction's noise is drawn from its own stream, as a lineage's would be."""
+    from cliffwatch.probes.base import metric_index
+
+    rows = []
+    for s in fractions:
+        gen = np.random.default_rng(int(round(s * 1e6)))
+        loss = 0.02 * s + 0.4 * (s > centre) + (0.01 * gen.standard_normal(seeds) if s > 0 else np.zeros(seeds))
+        rows += [{"lineage": f"s{s:g}", "seed": i, "chain": 0, "generation": 1, "probe": metric_index()["heldout_ppl"][0],
+                  "metric": "heldout_ppl", "value": 20.0 * (1 + x), "synthetic_fraction": s, "family": "ngram"}
+                 for i, x in enumerate(loss)]
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def test_adaptive_refinement_spends_runs_only_inside_the_cliffs_cell():
+    from cliffwatch.analysis.adaptive import Bisection, grid_fractions, refinements
+    from cliffwatch.report.prose import adaptive_sentence
+
+    resolution = 0.01
+    search = Bisection([()], 0.1, resolution)
+    fractions = set(search.first()[()])
+    for _ in range(refinements(4, resolution)):
+        (cliff,) = analyze(_step_results(sorted(fractions)), "heldout_ppl", 0.1)
+        proposal = search.next([cliff])
+        if not proposal:
+            break
+        fractions |= set(proposal[()])
+    (cliff,) = analyze(_step_results(sorted(fractions)), "heldout_ppl", 0.1)
+    assert cliff.cliff_low <= 0.637 <= cliff.cliff_high and cliff.cliff_high - cliff.cliff_low <= resolution
+    # after the bisection's first midpoints, every new fraction lies in the cell the step is in
+    assert len(fractions) == 9 and grid_fractions(resolution) == 101
+    assert "9 fractions × 5 seeds = 45 runs" in adaptive_sentence(cliff)
+    assert "a uniform grid with cells that narrow takes 129 fractions (645 runs)" in adaptive_sentence(cliff)
+    (coarse,) = analyze(_step_results([0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 1.0]), "heldout_ppl", 0.1)
+    assert coarse.coarse_cell == (0.6, 0.7)
+    assert "the cliff lies in [0.6, 0.7]; the grid is too coarse to place it closer" in cliff_sentence(coarse)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from cliffwatch.analysis.adaptive import Bisection, planned_runs
+from cliffwatch.analysis.adaptive import Bisection, planned_runs, refinements
 from cliffwatch.analysis.cliff import Cliff
 from cliffwatch.analysis.cliff import analyze as analyze_results
 from cliffwatch.analysis.cost import CostPlan
@@ -105,9 +105,11 @@ def run(config: str | Path | ExperimentConfig, out: str | Path | None = None, *,
 def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, workers: int = 0,
           executor: str | None = None, address: str | None = None, adaptive: bool = False,
           overwrite: bool = False, progress: bool | Progress = True, tracking: str | None = None,
-          tracking_uri: str | None = None) -> SweepResult:
+          tracking_uri: str | None = None, resolution: float | None = None) -> SweepResult:
     """Run (or resume) a sweep's grid x seeds, then locate the cliff and price the mixes.
-    ``adaptive`` finds the τ-crossing by bisection on the synthetic fraction instead of the grid.
+    ``adaptive`` finds the τ-crossing by bisection on the synthetic fraction instead of the grid;
+    with ``resolution`` it then splits the cliff's interval until it is at most that wide
+    (analysis.adaptive).
     A compare config (routes:) is WrongWorkflowError: run it with :func:`compare`."""
     cfg = checked(config) if isinstance(config, SweepConfig) else load_sweep(config)
     compare_in_sweep(cfg)  # a CompareConfig is a SweepConfig too: its routes must not run as a grid
@@ -119,9 +121,10 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
                            overwrite, progress, cfg.name, tracking, tracking_uri)
         return SweepResult(out, outcome, _located(_summarised(out, cfg)))
 
-    bisection = Bisection(planning.combinations(cfg), spec.tolerance)
+    bisection = Bisection(planning.combinations(cfg), spec.tolerance, resolution)
+    steps = refinements(spec.adaptive_steps, resolution)
     per_fraction = len(planning.fraction_lineages(cfg, {c: [0.0] for c in bisection.combinations}))
-    total = per_fraction * planned_runs(spec.adaptive_steps) * (cfg.generations + 1)
+    total = per_fraction * planned_runs(steps) * (cfg.generations + 1)
     bar = _progress(progress)
     try:
         if bar:
@@ -133,7 +136,7 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
         runner = make_executor(executor, workers, address)
         execute(store, lineages, runner, bar.advance if bar else None)
         cliffs = _search_cliffs(cfg, out)
-        for _ in range(spec.adaptive_steps):
+        for _ in range(steps):
             proposal = bisection.next(cliffs)
             if not proposal:
                 break

@@ -97,6 +97,7 @@ def sweep(
     tracking: Optional[str] = typer.Option(None, "--tracking", help="Also log every finished lineage (config, per-generation probes) to: mlflow (extra `mlflow`)."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="With --tracking: where to log [default: ./mlruns]."),
     adaptive: bool = typer.Option(False, "--adaptive", help="Find the τ-crossing by bisection on the synthetic fraction instead of running the whole fraction grid."),
+    resolution: Optional[float] = typer.Option(None, "--resolution", min=0.0, max=1.0, help="With --adaptive: then split the cliff's 95% interval, running new fractions only inside it, until it is at most this wide (a collapse between two grid points narrows with every split; one limited by noise needs more seeds instead) [default: bisection steps only]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -111,10 +112,17 @@ def sweep(
     """
     from cliffwatch import api
 
-    result = api.sweep(config, out, workers=workers, executor=executor, address=address, adaptive=adaptive, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri)
+    if resolution is not None and not adaptive:
+        raise typer.BadParameter("--resolution refines an adaptive search: add --adaptive", param_hint="--resolution")
+    result = api.sweep(config, out, workers=workers, executor=executor, address=address, adaptive=adaptive, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri, resolution=resolution)
     out = result.run_dir
     _report_repairs(result.outcome)
     _print_cliffs(result.cliffs, result.cost)
+    if adaptive:
+        from cliffwatch.report.prose import adaptive_sentence
+
+        for cliff in result.cliffs:
+            console.print(adaptive_sentence(cliff), highlight=False)
     console.print(f"results: {out}   next: cliffwatch report {out}", highlight=False)
 
 

@@ -155,9 +155,12 @@ def widened_band(fractions: np.ndarray, r: np.ndarray, level: float = LEVEL, pla
     if plain or k < 3 or r.shape[-2] < 2:
         return s, straight[0], straight[1], coarse
     steep = steep_cells(fractions, r, level)
+    # the interpolant of a cell reaches one cell further each side, its error term two: within two
+    # cells of a step both would carry the step into a cell it is not in
     coarse = steep.copy()
-    coarse[..., 1:] |= steep[..., :-1]
-    coarse[..., :-1] |= steep[..., 1:]
+    for shift in (1, 2):
+        coarse[..., shift:] |= steep[..., :-shift]
+        coarse[..., :-shift] |= steep[..., shift:]
     finite = np.isfinite(r).all(axis=-2)
     unknown = ~(finite[..., :-1] & finite[..., 1:])
     n = r.shape[-2]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cliffwatch.analysis.adaptive import grid_fractions
 from cliffwatch.analysis.cliff import Cliff
 from cliffwatch.analysis.cost import CostPlan
 from cliffwatch.analysis.routes import RouteComparison, RouteResult
@@ -60,6 +61,18 @@ def cliff_sentence(c: Cliff) -> str:
     if 1 < c.replicates < FEW_REPLICATES and len(c.fractions) >= MIN_FRACTIONS:
         text += f" (Only {c.replicates} replicates: the intervals are wide; more seeds narrow them.)"
     return text
+
+
+def adaptive_sentence(c: Cliff) -> str:
+    """What an adaptive search spent against a uniform grid placing the cliff as narrowly."""
+    where = c.cliff_interval
+    used = len(c.fractions)
+    if where is None or where.status != "located" or not np.isfinite(where.high):
+        return f"Adaptive search: {used} fractions × {c.replicates} seeds run; no cliff interval to compare a grid with."
+    width = where.high - where.low
+    grid = grid_fractions(width)
+    return (f"Adaptive search: {used} fractions × {c.replicates} seeds = {used * c.replicates} runs for a cliff interval "
+            f"{width:.3g} wide; a uniform grid with cells that narrow takes {grid} fractions ({grid * c.replicates} runs).")
 
 
 def cost_sentence(plan: CostPlan) -> str:
