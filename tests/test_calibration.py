@@ -261,3 +261,10 @@ def test_the_interval_always_holds_the_estimate(n, noise, bend, seed):
     knee = knee_analysis(s, r)
     if knee.interval.status == "located":
         assert knee.interval.low <= knee.interval.estimate <= knee.interval.high
+
+
+def test_prose_never_dates_a_collapse_at_an_unsure_fraction():
+    (cliff,) = analyze(simulate_results("hinge", "low", 5, 1, seed=6), "heldout_ppl", 0.1)
+    assert cliff.found and "crosses τ within" in cliff_sentence(cliff)
+    cliff.loss_low = np.minimum(cliff.loss_low, 0.0)  # every fraction's interval now straddles τ or sits below
+    assert "over" not in cliff.verdicts and "crosses τ within" not in cliff_sentence(cliff)

@@ -6,8 +6,8 @@ fractions within a replicate are not (common random numbers), so every statistic
 to one number per replicate before a Student-t step, which is exact for normal replicates at any
 n ≥ 2 and any correlation.
 
-- cliff: invert the pointwise Student-t band of mean ΔQ, interpolated between grid points and
-  widened by the interpolation error that the neighbouring cells' slope change implies. A cell
+- cliff: invert the pointwise Student-t band of mean ΔQ; between grid points, the band of each
+  replicate's local cubic interpolant, widened by the interpolant's error term. A cell
   whose chord slope towers over its neighbours' (a collapse between two grid points) says nothing
   about where inside it the curve crosses τ: there and next to it only monotonicity is used, so the
   interval spans the cell and the grid is reported as too coarse (``coarse_cell``).
@@ -26,8 +26,8 @@ from scipy import optimize, stats
 
 from cliffwatch.analysis.stats import LEVEL, t_interval, t_quantile
 
-CLIFF_METHOD = ("inverted pointwise Student-t band of mean ΔQ, interpolated and widened by the neighbouring "
-                "cells' slope change; a cell far steeper than its neighbours is spanned whole")
+CLIFF_METHOD = ("inverted pointwise Student-t band of mean ΔQ, between grid points that of the local cubic "
+                "interpolant of each replicate, widened by its error term; a cell far steeper than its neighbours is spanned whole")
 KNEE_METHOD = "continuous hinge fit; t-test inversion of shift and curvature contrasts (Bonferroni)"
 NONLINEAR_METHOD = "Student-t test of the per-replicate quadratic contrast (two-sided)"
 MIN_FRACTIONS = 3  # fewer cannot tell a cliff from the shape of the curve between them
