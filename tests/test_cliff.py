@@ -118,7 +118,21 @@ def test_plan_picks_the_cheapest_mix_whose_ci_and_risk_bound_are_within(grid_run
 
 def test_cliff_cli_on_the_grid(grid_run, monkeypatch, capsys):
     code, out, _ = invoke(monkeypatch, capsys, "cliff", grid_run)
-    assert code == 0 and "quality holds up to s =" in out and "Cheapest safe mix" in out
+    out = " ".join(out.split())  # the terminal wraps lines
+    assert code == 0 and "quality holds up to s =" in out and "Cheapest safe mix: s = 0:" in out
+    assert "0 of 4: 53%" in out and "7 more seeds there" in out  # per-run risk per fraction; seeds the default needs
+    code, out, _ = invoke(monkeypatch, capsys, "cliff", grid_run, "--risk", "0.6")
+    out = " ".join(out.split())
+    assert code == 0 and "Cheapest safe mix: s = 0:" not in out and "(risk level 60%)" in out
+
+
+def test_resolution_refines_an_adaptive_search_only(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(SWEEP))
+    code, _, err = invoke(monkeypatch, capsys, "sweep", path, "--resolution", "0.05", "-q")
+    assert code == 2 and "--adaptive" in err
 
 
 def test_cliff_cli_rejects_a_directory_that_is_not_a_run(tmp_path, monkeypatch, capsys):
