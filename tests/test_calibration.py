@@ -25,6 +25,7 @@ from cliffwatch.analysis.calibration import (
     cliff_coverage,
     coverage_cell,
     false_safe,
+    route_effect_coverage,
     shift_coverage,
     simulate,
     simulate_results,
@@ -81,6 +82,14 @@ def test_smooth_cliff_intervals_are_no_wider_than_the_plain_band():
     ratios = [cliff_coverage(s, "crn", n, 300, sigma, seed=2)["width"]
               / cliff_coverage(s, "crn", n, 300, sigma, seed=2, plain=True)["width"] for s, sigma, n in SMOOTH_CELLS]
     assert np.median(ratios) <= 1.1
+
+
+@pytest.mark.parametrize("n", [3, 5, 10])
+def test_route_effects_over_seeds_cover_with_correlated_chains(n):
+    """Four chains per seed correlated 0.3: chains counted as replicates covered 83-85%."""
+    sims = 4000
+    assert route_effect_coverage(n, 4, 0.3, sims) >= LEVEL - 3 * binomial_se(LEVEL, sims)
+    assert route_effect_coverage(n, 4, 0.3, sims, per_chain=True) < 0.9
 
 
 def test_the_shift_between_two_cliffs_covers():

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from cliffwatch.analysis.intervals import band, cliff_bounds
-from cliffwatch.analysis.stats import LEVEL, RISK_LEVEL, risk_bound
+from cliffwatch.analysis.stats import LEVEL, RISK_LEVEL, risk_bound, t_interval
 from cliffwatch.core.seeding import rng
 
 TOLERANCE = 0.1
@@ -221,3 +221,17 @@ def shift_coverage(route: str, baseline: str, replicates: int, sims: int, sigma:
     truth = ca - cb
     return {"coverage": float(np.mean((low <= truth) & (truth <= high))),
             "width": float(np.median(np.clip(high, -1, 1) - np.clip(low, -1, 1)))}
+
+
+def route_effect_coverage(replicates: int, chains: int, rho: float, sims: int, seed: int = 0,
+                          per_chain: bool = False) -> float:
+    """Coverage of a route's paired ΔQ interval when each seed runs ``chains`` chains correlated
+    ``rho`` within the seed: the interval over seed means (what routes.py does), or with
+    ``per_chain`` every chain counted as a replicate (what it did)."""
+    gen = rng(seed, "route-effect", 0, f"{replicates}/{chains}/{rho:g}")
+    shared = gen.standard_normal((sims, replicates, 1))
+    own = gen.standard_normal((sims, replicates, chains))
+    loss = 0.05 + 0.02 * (np.sqrt(rho) * shared + np.sqrt(1 - rho) * own)
+    values = loss.reshape(sims, -1) if per_chain else loss.mean(axis=2)
+    _, low, high = t_interval(values, axis=1)
+    return float(np.mean((low <= 0.05) & (0.05 <= high)))

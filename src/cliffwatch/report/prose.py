@@ -102,8 +102,10 @@ def _cost_head(plan: CostPlan) -> str:
     saving = 1 - plan.best["cost"] / plan.all_human["cost"] if plan.all_human["cost"] > 0 else 0.0
     return (f"Cheapest safe mix: s = {plan.best[FRACTION]:g}{extra}: {c}{plan.best['cost']:,.0f} for the run "
             f"(vs {c}{plan.all_human['cost']:,.0f} all-human, {saving:.0%} less), ΔQ = {plan.best['loss']:.3f} "
-            f"[{plan.best['loss_low']:.3f}, {plan.best['loss_high']:.3f}] ≤ τ = {plan.best['tolerance']:g}; "
-            f"{risk_text(plan.best['crossed'], plan.best['replicates'], plan.best['risk_high'])} (risk level {plan.risk_level:.0%}).")
+            f"[{plan.best['loss_low']:.3f}, {plan.best['loss_high']:.3f}] ≤ τ = {plan.best['tolerance']:g}"
+            + ("" if plan.best[FRACTION] == 0 else  # the all-human reference itself: no risk to bound
+               f"; {risk_text(plan.best['crossed'], plan.best['replicates'], plan.best['risk_high'])} "
+               f"(risk level {plan.risk_level:.0%})") + ".")
 
 
 def route_sentences(c: RouteComparison) -> list[str]:

@@ -76,7 +76,7 @@ def cliff_table(cliff, plan=None) -> Table:
         mark = "[green]yes[/green]" if high <= cliff.tolerance else ("[red]no[/red]" if cliff.loss_low[i] > cliff.tolerance else "[yellow]unsure[/yellow]")
         cells = [f"{s:g}", f"{short(cliff.loss[i])} [{short(cliff.loss_low[i])}, {short(high)}]", mark]
         if risky:
-            cells.append(f"{int(cliff.crossed[i])} of {cliff.replicates}: {cliff.risk_high[i]:.0%}")
+            cells.append("reference" if s == 0 else f"{int(cliff.crossed[i])} of {cliff.replicates}: {cliff.risk_high[i]:.0%}")
         if plan is not None:
             cells.append(f"{plan.currency}{prices.get(float(s), float('nan')):,.0f}")
         table.add_row(*cells)
