@@ -74,7 +74,8 @@ def steep_cells(fractions: np.ndarray, r: np.ndarray, level: float = LEVEL) -> n
     """(…, K−1) bool: cells whose mean chord slope is the largest among them and their neighbours
     and exceeds STEEP × the flatter neighbour's, by a one-sided t test at 1 − level over replicates."""
     n = r.shape[-2]
-    slopes = np.diff(r, axis=-1) / np.diff(fractions)  # (…, n, K−1)
+    with np.errstate(invalid="ignore"):  # inf − inf: a cell next to an infinite loss (monotone there anyway)
+        slopes = np.diff(r, axis=-1) / np.diff(fractions)  # (…, n, K−1)
     mean = slopes.mean(axis=-2)
     cells = slopes.shape[-1]
     if n < 2 or cells < 2:
