@@ -230,9 +230,10 @@ def test_to_dict_is_json_with_intervals_and_methods():
     assert out["cliff"]["low"] <= out["cliff"]["estimate"] <= out["cliff"]["high"]
     assert out["knee"]["low"] <= SHAPES["hinge"].knee <= out["knee"]["high"]
     assert len(out["curve"]["replicates"]) == 5 and len(out["curve"]["replicates"][0]["loss"]) == 11
-    # 0 of 5 seeds crossed: risk ≤ 45%, over the default risk level 25%; 6 more seeds would establish it
+    # 0 of 5 seeds crossed: risk ≤ 45%, over the default risk level 25%; up to s = 0.8 the mean-ΔQ interval
+    # is within τ, and 6 more seeds there (none crossing) would establish the risk bound
     assert out["safe_mix"]["fraction"] == 0.0 and out["safe_mix"]["risk_level"] == 0.25  # only the all-human mix
-    assert out["safe_mix"]["blocked_at"] == 0.1 and out["safe_mix"]["seeds_needed"] == 6
+    assert out["safe_mix"]["blocked_at"] == 0.8 and out["safe_mix"]["seeds_needed"] == 6
     assert out["curve"]["crossed"][1] == 0 and out["curve"]["risk_high"][1] == pytest.approx(1 - 0.05 ** 0.2)
     (lenient,) = analyze(simulate_results("hinge", "low", 5, 1, seed=6), "heldout_ppl", 0.1, risk=0.5)
     assert 0 < lenient.safe_fraction < lenient.cliff

@@ -112,15 +112,15 @@ def test_plan_picks_the_cheapest_mix_whose_ci_and_risk_bound_are_within(grid_run
     strict = plan(cliffs, 40, CostSpec(), "fresh")
     assert strict.best["synthetic_fraction"] == 0 and strict.risk_level == 0.25
     row, seeds = strict.more_seeds
-    assert seeds == 7 and row["synthetic_fraction"] == cliffs[0].blocking
-    assert "7 more seeds there, none crossing τ, would establish it" in cost_sentence(strict)
+    assert seeds == 7 and row["synthetic_fraction"] == cliffs[0].blocking == lenient.best["synthetic_fraction"]
+    assert f"7 more seeds at s = 0 … {cliffs[0].blocking:g}, none crossing τ, would establish it" in cost_sentence(strict)
 
 
 def test_cliff_cli_on_the_grid(grid_run, monkeypatch, capsys):
     code, out, _ = invoke(monkeypatch, capsys, "cliff", grid_run)
     out = " ".join(out.split())  # the terminal wraps lines
     assert code == 0 and "quality holds up to s =" in out and "Cheapest safe mix: s = 0:" in out
-    assert "0 of 4: 53%" in out and "7 more seeds there" in out  # per-run risk per fraction; seeds the default needs
+    assert "0 of 4: 53%" in out and "7 more seeds at s = 0 …" in out  # per-run risk per fraction; seeds the default needs
     code, out, _ = invoke(monkeypatch, capsys, "cliff", grid_run, "--risk", "0.6")
     out = " ".join(out.split())
     assert code == 0 and "Cheapest safe mix: s = 0:" not in out and "(risk level 60%)" in out

@@ -145,18 +145,27 @@ class Cliff:
         """More seeds at ``fraction``, none crossing τ, that would bring its risk bound within the
         risk level (0: it already is; None: out of reach)."""
         i = list(self.fractions).index(fraction)
+        if self.risk_ok[i]:
+            return 0
         crossed = 0 if self.crossed is None else int(self.crossed[i])
         return seeds_needed(crossed, self.replicates, self.risk_level)
 
+    def seeds_to_reach(self, fraction: float) -> int | None:
+        """More seeds (at every fraction up to ``fraction``, none crossing τ) that would make it safe
+        as far as the risk bound goes: None where the mean-ΔQ interval, here or below, is not within τ."""
+        i = list(self.fractions).index(fraction)
+        if not np.all(self.loss_high[: i + 1] <= self.tolerance):
+            return None
+        needed = [self.seeds_needed(s) for s in self.fractions[: i + 1]]
+        return None if None in needed else max(needed)
+
     @property
     def blocking(self) -> float:
-        """The smallest fraction past the safe mix whose ΔQ interval is within τ but whose risk bound
-        is not (the one more seeds could make safe; nan if none)."""
-        safe = self.safe
-        stop = int(safe.sum())
-        if stop < len(self.fractions) and self.loss_high[stop] <= self.tolerance and not self.risk_ok[stop]:
-            return float(self.fractions[stop])
-        return float("nan")
+        """The largest fraction past the safe mix whose ΔQ interval, as every smaller fraction's, is
+        within τ: the mix only the per-run risk bound holds back (nan if none)."""
+        mean_ok = np.cumprod(self.loss_high <= self.tolerance).astype(bool)
+        held = np.flatnonzero(mean_ok & ~self.safe)
+        return float(self.fractions[held[-1]]) if len(held) else float("nan")
 
     @property
     def found(self) -> bool:
@@ -198,7 +207,7 @@ class Cliff:
             "safe_mix": {"fraction": _number(safe), "status": "located" if np.isfinite(safe) else "none",
                          "method": SAFE_METHOD, "risk_level": self.risk_level,
                          "blocked_at": _number(self.blocking),
-                         "seeds_needed": self.seeds_needed(self.blocking) if np.isfinite(self.blocking) else None},
+                         "seeds_needed": self.seeds_to_reach(self.blocking) if np.isfinite(self.blocking) else None},
             "curve": {
                 "fractions": [float(s) for s in self.fractions],
                 "mean": [_number(x) for x in self.loss], "low": [_number(x) for x in self.loss_low],

@@ -32,7 +32,7 @@ class CostPlan:
     all_human: pd.Series  # the reference: s = 0 (the most expensive)
     currency: str
     risk_level: float = RISK_LEVEL
-    more_seeds: tuple[pd.Series, int] | None = None  # a cheaper mix only the risk bound holds back, seeds it needs
+    more_seeds: tuple[pd.Series, int] | None = None  # the cheapest mix only the risk bound holds back; seeds it needs
 
     @property
     def labels(self) -> list[str]:
@@ -55,8 +55,8 @@ def plan(cliffs: list[Cliff], samples: int, prices: CostSpec, human: str = "fixe
                          "loss": loss, "loss_low": low, "loss_high": high, "tolerance": cliff.tolerance,
                          "crossed": int(k), "replicates": cliff.replicates, "risk_high": float(bound),
                          "safe": bool(safe)})
-        if np.isfinite(cliff.blocking):
-            blocked.append((cliff.group, cliff.blocking, cliff.seeds_needed(cliff.blocking)))
+        mean_ok = np.cumprod(cliff.loss_high <= cliff.tolerance).astype(bool)
+        blocked += [(cliff.group, float(s), cliff.seeds_to_reach(s)) for s in cliff.fractions[mean_ok & ~cliff.safe]]
     table = pd.DataFrame(rows).sort_values("cost", kind="stable").reset_index(drop=True)
     safe = table[table["safe"]]
     best = safe.iloc[0] if len(safe) else None

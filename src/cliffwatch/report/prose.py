@@ -82,9 +82,11 @@ def cost_sentence(plan: CostPlan) -> str:
     if plan.more_seeds is not None:
         row, seeds = plan.more_seeds
         extra = "".join(f", {k} = {row[k]}" for k in plan.labels)
-        text += (f" At s = {row[FRACTION]:g}{extra} the mean loss is within τ but {risk_text(row['crossed'], row['replicates'], row['risk_high'])}"
-                 f" > the risk level {plan.risk_level:.0%}: {seeds} more seed{'s' * (seeds != 1)} there, none crossing τ, "
-                 f"would establish it ({c}{row['cost']:,.0f}).")
+        s = row[FRACTION]
+        text += (f" At s = {s:g}{extra} ({c}{row['cost']:,.0f}) the mean loss is within τ, as at every smaller fraction, "
+                 f"but {risk_text(row['crossed'], row['replicates'], row['risk_high'])} > the risk level "
+                 f"{plan.risk_level:.0%}: {seeds} more seed{'s' * (seeds != 1)} at s = 0 … {s:g}, none crossing τ, "
+                 "would establish it.")
     return text
 
 
