@@ -84,6 +84,14 @@ def test_reads_a_cliffwatch_run(tmp_path):
     assert list(frame.index) == list(range(7)) and {"wasserstein", "variance_ratio"} <= set(frame.columns)
     roles = Roles.parse(list(frame.columns))
     assert "wasserstein" in roles.quality and roles.indicators == {"variance_ratio": "both"}
+    # the run's own declarations decide, not today's registry: one recorded as higher-is-better is read so
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    for m in meta["metrics"]:
+        if m["name"] == "wasserstein":
+            m["higher_is_better"] = True
+    (tmp_path / "run" / "run.json").write_text(json.dumps(meta))
+    result = api.monitor(tmp_path / "run")
+    assert {t.metric: t.direction for t in result.quality}["wasserstein"] == "higher"
 
 
 @pytest.mark.parametrize("content, name, message", [
