@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from cliffwatch.analysis.quality_loss import quality_loss
-from cliffwatch.core.errors import ConfigError, DataError
+from cliffwatch.core.errors import ConfigError, DataError, _first_line
 from cliffwatch.core.files import require_regular
 from cliffwatch.core.metrics import Metric
 
@@ -159,8 +159,7 @@ def load_history(path: str | Path, lineage: str | None = None) -> pd.DataFrame:
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: unreadable history (not UTF-8 text at byte {err.start})") from None
     except (ValueError, OSError, RecursionError, pd.errors.ParserError) as err:
-        reason = str(err).splitlines()[0] if str(err) else err.__class__.__name__
-        raise DataError(f"{path}: unreadable history ({reason})") from None
+        raise DataError(f"{path}: unreadable history ({_first_line(err)})") from None
     return _tidy(frame, str(path))
 
 
