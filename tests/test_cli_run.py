@@ -126,3 +126,51 @@ def test_run_help_documents_every_option(monkeypatch, capsys):
     assert code == 0
     for option in ("--out", "--workers", "--overwrite", "--quiet"):
         assert option in stdout
+
+
+def _crash(*args, **kwargs):
+    raise ZeroDivisionError("a bug")
+
+
+@pytest.mark.parametrize("command", [["monitor", "h.csv"], ["audit", "m.jsonl", "--policy", "p.yaml"],
+                                     ["cliff", "runs/x"], ["report", "runs/x"]])
+def test_an_internal_error_exits_3_with_its_traceback_in_a_log_file(tmp_path, monkeypatch, capsys, command):
+    """A bug is neither a verdict (1) nor bad input (2): exit 3, one line naming the log file that
+    holds the traceback, and no traceback on the terminal."""
+    import tempfile
+
+    from cliffwatch import api
+
+    for name in ("monitor", "audit", "analyze", "summary", "report"):
+        monkeypatch.setattr(api, name, _crash)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code, stdout, stderr = invoke(monkeypatch, capsys, *command)
+    assert code == 3 and stdout == "" and len(stderr.strip().splitlines()) == 1
+    assert "internal error" in stderr and "ZeroDivisionError: a bug" in stderr and "Traceback" not in stderr
+    logs = list(tmp_path.glob("cliffwatch-error-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in stderr
+    assert "Traceback" in logs[0].read_text() and "ZeroDivisionError: a bug" in logs[0].read_text()
+
+
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)])
+@pytest.mark.parametrize("command", [["monitor", "h.csv"], ["audit", "m.jsonl", "--policy", "p.yaml"]])
+def test_sigint_and_sigterm_end_audit_and_monitor(monkeypatch, capsys, command, signum, code):
+    import os
+    import time
+
+    from cliffwatch import api
+
+    def interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signum)
+        time.sleep(30)  # the handler interrupts this at once
+        raise AssertionError("not interrupted")
+
+    monkeypatch.setattr(api, command[0], interrupted)
+    started = time.monotonic()
+    got, _, stderr = invoke(monkeypatch, capsys, *command)
+    assert got == code and "interrupted" in stderr and time.monotonic() - started < 10
+
+
+def test_help_points_to_the_exit_codes(monkeypatch, capsys):
+    code, stdout, _ = invoke(monkeypatch, capsys, "--help")
+    assert code == 0 and "Exit codes" in stdout and "3 internal error" in stdout and "README.md" in stdout

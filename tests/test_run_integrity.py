@@ -244,3 +244,67 @@ def test_a_worker_that_keeps_dying_is_reported_in_one_line_and_holds_no_lock(tmp
     result = api.run(cfg, tmp_path / "run", workers=1, progress=False)  # inline: the writes are counted here
     assert result.outcome.failed == {} and written == [(lineage, g) for g in range(2, SWEEP["generations"] + 1)]
     assert (tmp_path / "run" / "summary.json").exists()  # written only now that every lineage has finished
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda d: (d / "checksums.json").unlink(), "checksums.json: missing"),
+    (lambda d: (d / "checksums.json").write_text("[1, 2]"), "checksums.json: malformed"),
+    (lambda d: (d / "checksums.json").write_text('{"results.parquet": 3}'), "checksums.json: malformed"),
+    (lambda d: (d / "checksums.json").write_text('{"results.parquet": {"rows": true, "sha256": "x"}}'), "checksums.json: malformed"),
+    (lambda d: (d / "checksums.json").write_text("null"), "checksums.json: malformed"),
+])
+def test_checksums_missing_or_malformed_is_named_everywhere_and_recomputed(tmp_path, monkeypatch, capsys, reference,
+                                                                           damage, expected):
+    """Deleting checksums.json no longer turns the check off, and a wrong-shape one is one line in
+    cliff, report and monitor; the command that wrote the run recomputes the lineage."""
+    out = tmp_path / "run"
+    _sweep(out)
+    victim = RunStore.open(out).lineages()[0]
+    damage(victim.path)
+    for args in (["cliff", out], ["report", out], ["monitor", out, "--lineage", victim.path.name]):
+        code, _, err = invoke(monkeypatch, capsys, *args)
+        assert code == 2 and len(err.strip().splitlines()) == 1, (args, err)
+        assert f"lineages/{victim.path.name}/{expected}" in err and "rerun the same command" in err
+    config = tmp_path / "s.yaml"
+    config.write_text(yaml.safe_dump(SWEEP))
+    code, _, err = invoke(monkeypatch, capsys, "sweep", config, "--out", out, "-q", "-w", "1", "-e", "inline")
+    assert code == 0 and f"lineage {victim.path.name} was recomputed" in err and expected in err
+    pd.testing.assert_frame_equal(_table(out), reference, check_exact=True)
+
+
+@pytest.mark.parametrize("with_checksums", [True, False])
+def test_a_results_file_from_another_lineage_is_caught(tmp_path, reference, with_checksums):
+    """The lineage id is inside every results file: copying another lineage's results in (with its
+    checksums, or after deleting them) is named, never analysed as this lineage's."""
+    out = tmp_path / "run"
+    _sweep(out)
+    source, victim = RunStore.open(out).lineages()[:2]
+    (victim.path / "results.parquet").write_bytes((source.path / "results.parquet").read_bytes())
+    checksums = victim.path / "checksums.json"
+    if with_checksums:
+        checksums.write_bytes((source.path / "checksums.json").read_bytes())
+    else:
+        checksums.unlink()
+    with pytest.raises(RunStoreError) as info:
+        api.analyze(out)
+    expected = f"holds the results of lineage '{source.path.name}'" if with_checksums else "checksums.json: missing"
+    assert expected in str(info.value)
+    result = _sweep(out)
+    assert victim.path.name in result.outcome.repaired
+    pd.testing.assert_frame_equal(_table(out), reference, check_exact=True)
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda run, lin: (lin / "samples.jsonl").write_text("{not json\n"), "samples.jsonl: unreadable"),
+    (lambda run, lin: (lin / "samples.jsonl").write_text("[1]\n"), "samples.jsonl: damaged"),
+    (lambda run, lin: (run / "run.json").write_text(
+        '{"kind": "sweep", "metrics": [{"name": "wasserstein"}]}'), "run.json: damaged (malformed metric"),
+    (lambda run, lin: (run / "run.json").write_text('{"kind": "sweep", "metrics": 7}'), "run.json: damaged"),
+    (lambda run, lin: (lin / "lineage.json").write_text('{"seed": "zero"}'), "lineage.json: damaged"),
+])
+def test_damaged_side_files_are_one_line(tmp_path, monkeypatch, capsys, damage, expected):
+    out = tmp_path / "run"
+    _sweep(out)
+    damage(out, RunStore.open(out).lineages()[0].path)
+    code, _, err = invoke(monkeypatch, capsys, "report", out)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and expected in err, err

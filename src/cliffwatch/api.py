@@ -284,14 +284,16 @@ def audit(manifest: str | Path, policy: str | Path, *, mapping: list[str] | None
 
 def monitor(history: str | Path, *, tolerance: float = 0.1, quality: list[str] | None = None,
             indicator: list[str] | None = None, benchmark: list[str] | None = None, lineage: str | None = None,
-            horizon: int = 2, warn_fraction: float = 1.0, indicator_threshold: float = 0.25) -> Any:
+            horizon: int = 2, warn_fraction: float = 1.0, indicator_threshold: float = 0.25, only: bool = False) -> Any:
     """Early warning from the metrics of successive model generations (guard.monitor.MonitorResult;
-    ``.warning``): trends, forecasts of the τ-crossing, leading indicators, the gaming alarm."""
+    ``.warning``): trends, forecasts of the τ-crossing, leading indicators, the gaming alarm.
+    Metrics named in ``quality``, ``indicator`` and ``benchmark`` are added to the known ones in
+    the history; ``only=True`` uses just the named ones. ``.ignored`` lists the unused columns."""
     from cliffwatch.guard.monitor import Roles, load_history
     from cliffwatch.guard.monitor import monitor as run_monitor
 
     frame = load_history(history, lineage)
-    roles = Roles.parse(list(frame.columns), quality, indicator, benchmark)
+    roles = Roles.parse(list(frame.columns), quality, indicator, benchmark, declared=frame.attrs.get("metrics"), only=only)
     return run_monitor(frame, roles, tolerance, horizon, indicator_threshold, warn_fraction=warn_fraction)
 
 

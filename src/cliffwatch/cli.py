@@ -1,12 +1,20 @@
-"""The cliffwatch command line. Library errors become one-line messages here, and only here: exit 2
-for bad input or state; exit 1 when lineages ran and some failed (one line each, then a summary);
-130/143 when interrupted by SIGINT/SIGTERM."""
+"""The cliffwatch command line. Library errors become one-line messages here, and only here.
+
+Exit codes, the same on every command (README, "Exit codes"): 0 pass; 1 a verdict (a policy
+violated, a monitor warning, lineages that failed); 2 bad input or state, one line naming the file
+and what is wrong; 3 an internal error (a bug), its traceback written to a log file whose path is
+printed; 130/143 interrupted by SIGINT/SIGTERM. A traceback never reaches the terminal, and a
+crash never exits 1 (CI reads 1 as a verdict)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import tempfile
 import threading
+import time
+import traceback
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,8 +25,13 @@ from rich.console import Console
 
 from cliffwatch.core.errors import CliffwatchError, CliffwatchWarning, Interrupted, LineagesFailed, one_line
 
+EXIT_CODES = ("Exit codes (every command): 0 pass; 1 verdict (violation, warning, failed lineages); "
+              "2 bad input or state (one line naming the file); 3 internal error (traceback in the log file "
+              "named); 130/143 interrupted. See README.md, \"Exit codes\".")
+INTERNAL = 3
+
 app = typer.Typer(
-    help="Find the quality cliff of training AI on AI outputs before your users do.",
+    help="Find the quality cliff of training AI on AI outputs before your users do.\n\n" + EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -242,7 +255,8 @@ def audit(
     """Audit a training mix's provenance manifest against a data policy.
 
     Prints each rule (required, measured, pass or fail), the effective human fraction after
-    duplicate removal, and the rows without provenance. Exit 0 pass, 1 violation, 2 bad input."""
+    duplicate removal, and the rows without provenance. Exit 0 pass, 1 violation, 2 bad input
+    (one line naming the file), 3 internal error."""
     import json
 
     from cliffwatch import api
@@ -264,20 +278,23 @@ def audit(
 def monitor(
     history: Path = typer.Argument(..., help="Per-generation metrics: CSV or JSON (long: generation, metric, value; or wide), or a cliffwatch run directory."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (for CI)."),
-    tolerance: float = typer.Option(0.1, "--tolerance", "-t", min=0.0, help="τ, the largest acceptable quality loss ΔQ (relative to the first generation)."),
-    quality: Optional[list[str]] = typer.Option(None, "--quality", help="Human-anchored probe NAME[:lower|higher] (repeatable) [default: the known ones in the history]."),
-    indicator: Optional[list[str]] = typer.Option(None, "--indicator", help="Leading indicator NAME[:lower|higher|both] (repeatable) [default: the known ones]."),
-    benchmark: Optional[list[str]] = typer.Option(None, "--benchmark", help="Automated benchmark NAME[:lower|higher] (repeatable) [default: synthetic_ppl if present]."),
+    tolerance: float = typer.Option(0.1, "--tolerance", "-t", help="τ > 0, the largest acceptable quality loss ΔQ (relative to the first generation)."),
+    quality: Optional[list[str]] = typer.Option(None, "--quality", help="Human-anchored probe NAME[:lower|higher] (repeatable), added to the known ones in the history (heldout_ppl, wasserstein, ...)."),
+    indicator: Optional[list[str]] = typer.Option(None, "--indicator", help="Leading indicator NAME[:lower|higher|both] (repeatable), added to the known ones."),
+    benchmark: Optional[list[str]] = typer.Option(None, "--benchmark", help="Automated benchmark NAME[:lower|higher] (repeatable), added to the known ones (synthetic_ppl)."),
+    only_named: bool = typer.Option(False, "--only-named", help="Use only the metrics named by --quality, --indicator and --benchmark, not also the known ones in the history."),
     lineage: Optional[str] = typer.Option(None, "--lineage", help="For a sweep's run directory: the lineage to watch."),
     horizon: int = typer.Option(2, "--horizon", min=0, help="Warn when the ΔQ trend reaches ρτ this many generations ahead."),
-    warn_fraction: float = typer.Option(1.0, "--warn-fraction", min=0.0, help="ρ: the share of τ the forecast may reach before it warns."),
-    indicator_threshold: float = typer.Option(0.25, "--indicator-threshold", min=0.0, help="κ: relative worsening of a leading indicator that warns."),
+    warn_fraction: float = typer.Option(1.0, "--warn-fraction", help="ρ > 0: the share of τ the forecast may reach before it warns."),
+    indicator_threshold: float = typer.Option(0.25, "--indicator-threshold", help="κ > 0: relative worsening of a leading indicator that warns."),
 ) -> None:
     """Warn before the cliff from the metrics of successive model generations.
 
     Trend and forecast (with interval) of the generation where each human-anchored probe
     crosses τ, leading indicators that started moving, and a gaming alarm when an automated
-    benchmark improves while a human-anchored probe worsens. Exit 0 ok, 1 warning, 2 bad input."""
+    benchmark improves while a human-anchored probe worsens. Directions are the metrics' own
+    declarations (the run's, or the registered probes'); columns that play no role are listed.
+    Exit 0 ok, 1 warning, 2 bad input (one line naming the file), 3 internal error."""
     import json
 
     from cliffwatch import api
@@ -285,7 +302,7 @@ def monitor(
 
     result = api.monitor(history, tolerance=tolerance, quality=quality, indicator=indicator, benchmark=benchmark,
                          lineage=lineage, horizon=horizon, warn_fraction=warn_fraction,
-                         indicator_threshold=indicator_threshold)
+                         indicator_threshold=indicator_threshold, only=only_named)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -417,6 +434,24 @@ def _options(
     """Find the quality cliff of training AI on AI outputs before your users do."""
 
 
+def _internal_error(exc: BaseException) -> None:
+    """A bug, not a verdict or bad input: the traceback goes to a log file, one line to the terminal,
+    and the exit code is 3."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = "".join(traceback.format_exception(exc))
+    where = None
+    try:
+        fd, where = tempfile.mkstemp(prefix=f"cliffwatch-error-{stamp}-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(f"cliffwatch {' '.join(sys.argv[1:])}\n{text}")
+    except OSError as err:
+        where = f"(not written: {err.strerror or err.__class__.__name__})"
+    message = one_line(f"{exc.__class__.__name__}: {exc}", 200)
+    errors.print(f"internal error (a bug in cliffwatch, not a verdict): {message}; traceback in {where}; "
+                 "please report it with that file", highlight=False, markup=False, soft_wrap=True)
+    sys.exit(INTERNAL)
+
+
 INTERRUPTED = "interrupted; rerun the same command to resume"
 
 
@@ -478,9 +513,12 @@ def main() -> None:
             message = one_line(exc.format_message())
             errors.print(f"error: {message} (see cliffwatch --help)", highlight=False, markup=False, soft_wrap=True)
             sys.exit(exc.exit_code)
-        if hasattr(exc, "exit_code"):  # Exit / Abort
+        if type(exc).__name__ == "Abort":  # the framework's own Ctrl-C
+            errors.print(INTERRUPTED, highlight=False, markup=False)
+            sys.exit(130)
+        if hasattr(exc, "exit_code"):  # Exit
             sys.exit(exc.exit_code if isinstance(exc.exit_code, int) else 1)
-        raise
+        _internal_error(exc)
     sys.exit(code if isinstance(code, int) else 0)
 
 

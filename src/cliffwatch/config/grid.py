@@ -85,7 +85,7 @@ def grid_variants(config: SweepConfig, sweep: dict[str, list[Any]] | None = None
 def _grid_points(config: SweepConfig, grid: dict[str, list[Any]]) -> Variants:
     base = config.model_dump(mode="json", exclude=set(UNSWEPT) - {"name", "seeds", "probes"})
     paths = list(grid)
-    out = []
+    out, lineages = [], {}
     for values in itertools.product(*(grid[p] for p in paths)):
         raw = copy.deepcopy(base)
         for path, value in zip(paths, values):
@@ -94,6 +94,12 @@ def _grid_points(config: SweepConfig, grid: dict[str, list[Any]]) -> Variants:
             variant = ExperimentConfig.model_validate(raw)
         except ValidationError as err:
             raise ConfigError(f"sweep: grid point {point_name(paths, values)}: {describe_error(err, prefix='')}") from None
+        # compared as validated: two points that are one lineage would share its directory
+        key = stable_hash(variant.lineage_params())
+        if key in lineages:
+            raise ConfigError(f"sweep: grid points {lineages[key]} and {point_name(paths, values)} are the same lineage "
+                              "(the values are equal once validated, or the field does not change the experiment); drop one")
+        lineages[key] = point_name(paths, values)
         out.append(({label_name(p): v for p, v in zip(paths, values)}, variant))
     return out
 

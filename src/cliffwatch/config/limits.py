@@ -22,6 +22,8 @@ MAX_DIM = 4_096
 MAX_SUPPORT = 10_000_000
 MAX_ITEMS = 100  # routes, probes, filters, generators
 MAX_NAME = 100
+MAX_MAGNITUDE = 1e12  # any real-valued knob of the data, a family or a generator weight
+TEMPERATURE = (0.01, 100.0)
 
 WHY = {
     "generations": "every generation is a fit, a probe and a stored file",
@@ -33,6 +35,10 @@ WHY = {
     "dim": "a d x d covariance is fitted every generation",
     "support": "a probability per category is held in memory",
     "items": "more than this is a typo, not an experiment",
+    "magnitude": "float64 keeps 16 digits, so a larger scale leaves a sample no digits of its own and "
+                 "overflows the squares and sums the fits and probes take",
+    "temperature": "outside it every family samples one mode or uniformly, and the powers and "
+                   "scales it enters overflow",
 }
 
 

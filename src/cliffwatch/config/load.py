@@ -5,6 +5,7 @@ fields, then runs every cross-check on every grid point or route (config/validat
 
 from __future__ import annotations
 
+import re
 import stat
 import weakref
 from pathlib import Path
@@ -57,6 +58,21 @@ MAX_DEPTH = 32  # nesting of mappings and lists; deeper would exhaust the YAML c
 MAX_ALIASES = 100  # *references: a few kilobytes of them can expand into gigabytes ("billion laughs")
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2's scalars where 1.1 surprises: ``off``, ``no``, ``yes`` and ``on`` stay words (a
+    documented ``dedup: off`` is the word), only true/false are booleans; ``1e-3`` is a number, as
+    ``1.0e-3`` is. The strict configs then refuse a word where a number or a flag belongs."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                              list("-+0123456789"))
+
+
 def read_file_text(path: Path, what: str = "config", limit: int | None = MAX_CONFIG_BYTES) -> str:
     """A regular file's UTF-8 text; a FIFO, a device or a folder is refused before it is opened
     (reading one could block forever or never end). CRLF and CR line ends become LF."""
@@ -100,7 +116,7 @@ def read_yaml(path: str | Path) -> Any:
     text = read_file_text(path)
     try:
         _check_shape(text, path)
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

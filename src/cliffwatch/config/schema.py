@@ -24,7 +24,7 @@ from cliffwatch.core.errors import RegistryError
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 _NAME = re.compile(r"\w[\w.+=,@ -]*")
@@ -48,7 +48,7 @@ Items = at_most(MAX_ITEMS, WHY["items"])
 class ComponentSpec(BaseModel):
     """``{name: ..., knob: value}``: a registered component whose knobs its own strict Params check."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False, strict=True)
     name: str = Field(max_length=MAX_NAME)
     registry: ClassVar[str]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from cliffwatch.config.grid import (REFERENCE, UNSWEPT, grid_variants, point_name, route_points,
                                     route_variants)
-from cliffwatch.config.limits import MAX_LINEAGES, WHY
+from cliffwatch.config.limits import MAX_LINEAGES, MAX_MAGNITUDE, TEMPERATURE, WHY
 from cliffwatch.config.schema import FRACTION_PATH, CompareConfig, ExperimentConfig, SweepConfig
 from cliffwatch.core.errors import ConfigError, RegistryError
 from cliffwatch.core.metrics import Metric
@@ -29,7 +29,37 @@ def check(config: ExperimentConfig) -> None:
         check_sweep(config)
 
 
+def check_computable(config: ExperimentConfig) -> None:
+    """Numbers that pass their field's type but overflow the computation (a generator weight of
+    1e308 makes the shares inf/inf, a temperature of 1e300 an infinite covariance), refused at load
+    instead of after every lineage has run."""
+    low, high = TEMPERATURE
+    if not low <= config.policy.temperature <= high:
+        raise ConfigError(f"policy.temperature: {config.policy.temperature:g} is outside [{low:g}, {high:g}]: {WHY['temperature']}")
+    knobs = [("data", config.data.model_dump(mode="json")), ("family", config.family.params)]
+    for i, generator in enumerate(config.policy.generators or []):
+        knobs += [(f"policy.generators.{i}.weight", generator.weight), (f"policy.generators.{i}.family", generator.family.params)]
+    for where, value in knobs:
+        for path, number in _reals(value, where):
+            if abs(number) > MAX_MAGNITUDE:
+                raise ConfigError(f"{path}: {number:g} is beyond ±{MAX_MAGNITUDE:g}: {WHY['magnitude']}")
+
+
+def _reals(value: Any, where: str):
+    """(path, number) for every real number inside a config value (booleans and ints are not
+    reals; their own limits bound them)."""
+    if isinstance(value, float):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _reals(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _reals(item, f"{where}.{i}")
+
+
 def check_experiment(config: ExperimentConfig) -> None:
+    check_computable(config)
     source = SOURCES.get(config.data.source)
     modality = source.modality
     reason = source.check(config.data)
@@ -117,6 +147,9 @@ def check_sweep(config: SweepConfig) -> None:
                           "all-human run (s = 0)")
     if fractions is not None and not any(v == 0 and not isinstance(v, bool) for v in fractions):
         raise ConfigError(f"sweep.{FRACTION_PATH}: include 0, the all-human run every quality loss is measured against")
+    if fractions is not None and len({float(v) for v in fractions}) < 2:
+        raise ConfigError(f"sweep.{FRACTION_PATH}: add a fraction above 0; the cliff is where the quality loss "
+                          "crosses τ between fractions, so one fraction has none")
     _check_cliff(config, [v for _, v in variants])
 
 

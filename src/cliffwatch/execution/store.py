@@ -9,9 +9,13 @@ Layout::
       .lock                    held (flock) by the process writing the run
       lineages/<id>/
         lineage.json           seed, labels (policy, family), corpus fingerprint and provenance
-        checksums.json          rows and SHA-256 of every results file written, checked on resume
-                               and before analysis (a missing or damaged file is named, never skipped)
-        gen-000003.parquet     one generation's probe results (while the lineage runs)
+        checksums.json         rows and SHA-256 of every results file written, checked on resume
+                               and before analysis (a missing or damaged file is named, never
+                               skipped); it exists whenever a results file does, so a missing or
+                               malformed one is damage too, never "nothing to check"
+        gen-000003.parquet     one generation's probe results (while the lineage runs); every results
+                               file carries its lineage's id in its metadata, so one copied in from
+                               another lineage is caught even with its checksums
         checkpoint.npz         model + loop state after the last finished generation (while the
                                lineage runs; removed when it finishes)
         results.parquet        every generation's results, once the lineage has finished
@@ -25,6 +29,11 @@ Layout::
 Every file is written to a temporary name and renamed into place, so a crash never leaves
 a half-written file that a reader or a resume would trust; a resume removes leftover temporary
 files. A write that fails (disk full, read-only folder) raises StoreWriteError, which stops the run.
+
+Damage is never repaired by trusting what is left: a lineage whose results cannot be proved whole
+(a missing or malformed checksums.json, a file that fails its checksum, another lineage's file) is
+named, in one line, by every reader, and recomputed from generation 0 by the command that wrote it
+(lineages are deterministic, so the results are the same).
 """
 
 from __future__ import annotations
@@ -50,7 +59,7 @@ import yaml
 from cliffwatch.core.version import __version__
 from cliffwatch.core.errors import RunLockedError, RunStoreError, StoreWriteError
 from cliffwatch.core.files import replace_atomically
-from cliffwatch.core.metrics import Metric
+from cliffwatch.core.metrics import LOSSES, Metric
 from cliffwatch.loop.engine import RESULT_SCHEMA
 
 _HELD_LOCKS: set[int] = set()  # descriptors of run locks this process holds
@@ -108,6 +117,24 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def _checksums_problem(manifest: Any) -> str | None:
+    """Why a checksums.json is malformed, or None: {file name: {"rows": n >= 0, "sha256": 64 hex digits}}."""
+    if not isinstance(manifest, dict):
+        return f"not a mapping of file names (a JSON {type(manifest).__name__})"
+    for name, entry in manifest.items():
+        if not isinstance(entry, dict) or set(entry) != {"rows", "sha256"}:
+            return f"the entry of {name!r} is not {{rows, sha256}}"
+        rows, digest = entry["rows"], entry["sha256"]
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+            return f"the rows of {name!r} are not a count"
+        if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= _HEX:
+            return f"the sha256 of {name!r} is not a SHA-256 digest"
+    return None
+
+
 class LineageStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -117,7 +144,12 @@ class LineageStore:
         write_json(self.path / "lineage.json", meta)
 
     def meta(self) -> dict:
-        return _read_json(self.path / "lineage.json")
+        """lineage.json: its seed, labels and provenance; RunStoreError naming it if malformed."""
+        meta = _read_json(self.path / "lineage.json")
+        seed = meta.get("seed") if isinstance(meta, dict) else None
+        if (isinstance(seed, bool) or not isinstance(seed, int) or not isinstance(meta.get("labels", {}), dict)):
+            raise RunStoreError(f"{self.name}/lineage.json: damaged (no seed or labels)")
+        return meta
 
     @property
     def name(self) -> str:
@@ -125,8 +157,19 @@ class LineageStore:
         return f"{self.path.parent.name}/{self.path.name}"
 
     def _manifest(self) -> dict:
+        """checksums.json; empty before the first results file is written. RunStoreError naming it
+        if it is malformed, or missing while results files exist."""
         path = self.path / "checksums.json"
-        return _read_json(path) if path.exists() else {}
+        if not path.exists():
+            if self.finished or any(self.path.glob("gen-*.parquet")):
+                raise RunStoreError(f"{self.name}/checksums.json: missing, so the results files beside it cannot be "
+                                    "proved whole")
+            return {}
+        manifest = _read_json(path)
+        problem = _checksums_problem(manifest)
+        if problem:
+            raise RunStoreError(f"{self.name}/checksums.json: malformed ({problem})")
+        return manifest
 
     def _record(self, name: str, rows: int):
         """A ``written`` callback for atomic_write: enter the file's rows and checksum in the
@@ -164,18 +207,25 @@ class LineageStore:
             path, entry = self.path / name, manifest.get(name)
             if not path.is_file():
                 found.append(f"{self.name}/{name}: missing")
-            elif manifest and entry is None:
+            elif entry is None:
                 found.append(f"{self.name}/{name}: not in checksums.json")
-            elif entry is not None and _sha256(path) != entry["sha256"]:
+            elif _sha256(path) != entry["sha256"]:
                 found.append(f"{self.name}/{name}: damaged (checksum differs from the one recorded)")
             else:
                 try:
-                    rows = pq.read_metadata(path).num_rows
+                    metadata = pq.read_metadata(path)
                 except (OSError, pa.ArrowException) as err:
                     found.append(f"{self.name}/{name}: unreadable ({err.__class__.__name__})")
                     continue
-                if entry is not None and rows != entry["rows"]:
-                    found.append(f"{self.name}/{name}: {rows} rows, {entry['rows']} recorded")
+                owner = (metadata.metadata or {}).get(b"lineage")
+                if owner is None:
+                    found.append(f"{self.name}/{name}: carries no lineage id (written by an older cliffwatch, or "
+                                 "not by cliffwatch)")
+                elif owner.decode(errors="replace") != self.path.name:
+                    found.append(f"{self.name}/{name}: holds the results of lineage "
+                                 f"{owner.decode(errors='replace')[:40]!r}, not of this one")
+                elif metadata.num_rows != entry["rows"]:
+                    found.append(f"{self.name}/{name}: {metadata.num_rows} rows, {entry['rows']} recorded")
         return found
 
     def reset(self) -> None:
@@ -214,6 +264,7 @@ class LineageStore:
         """Results first, then the checkpoint (none after the last generation: the lineage is
         finished next): a crash in between only repeats this generation."""
         name = f"gen-{generation:06d}.parquet"
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"lineage": self.path.name})
         atomic_write(self.path / name, lambda tmp: pq.write_table(table, tmp), self._record(name, table.num_rows))
         if not checkpoint:
             return
@@ -230,11 +281,15 @@ class LineageStore:
             write_json(self.path / f"samples-{generation:06d}.json", {"generation": generation, "items": items})
 
     def samples(self) -> list[dict]:
-        """[{"generation": g, "items": [...]}, ...] in generation order (empty for runs without samples)."""
+        """[{"generation": g, "items": [...]}, ...] in generation order (empty for runs without samples);
+        RunStoreError naming a damaged file."""
         merged = self.path / "samples.jsonl"
         if merged.exists():
-            return [json.loads(line) for line in merged.read_text().splitlines() if line]
-        return [json.loads(p.read_text()) for p in sorted(self.path.glob("samples-*.json"))]
+            try:
+                return [_sample(json.loads(line), merged) for line in merged.read_text().splitlines() if line]
+            except (OSError, ValueError) as err:
+                raise RunStoreError(f"{self.name}/samples.jsonl: unreadable ({err.__class__.__name__})") from None
+        return [_sample(_read_json(p), p) for p in sorted(self.path.glob("samples-*.json"))]
 
     def write_artifacts(self, generation: int, arrays: dict[str, np.ndarray]) -> None:
         """Arrays probes kept beside one generation's results (nothing is written if there are none)."""
@@ -252,8 +307,11 @@ class LineageStore:
         """generation -> the arrays its probes kept."""
         out = {}
         for path in sorted((self.path / "artifacts").glob("gen-*.npz")):
-            with np.load(path, allow_pickle=False) as f:
-                out[int(path.stem.split("-")[1])] = {k: f[k] for k in f.files}
+            try:
+                with np.load(path, allow_pickle=False) as f:
+                    out[int(path.stem.split("-")[1])] = {k: f[k] for k in f.files}
+            except Exception as err:  # numpy raises many kinds on a damaged file
+                raise RunStoreError(f"{self.name}/artifacts/{path.name}: unreadable ({err.__class__.__name__})") from None
         return out
 
     def finish(self, last_generation: int) -> None:
@@ -261,10 +319,10 @@ class LineageStore:
         parts = sorted(self.path.glob("gen-*.parquet"))
         table = pa.concat_tables([pq.read_table(p) for p in parts]).cast(RESULT_SCHEMA)
         table = table.filter(pc.less_equal(table["generation"], last_generation))
-        table = table.replace_schema_metadata({"last_generation": str(last_generation)})
+        table = table.replace_schema_metadata({"last_generation": str(last_generation), "lineage": self.path.name})
         samples = sorted(self.path.glob("samples-*.json"))
         if samples:  # before results.parquet: once that exists the lineage counts as finished
-            kept = [d for d in (json.loads(p.read_text()) for p in samples) if d["generation"] <= last_generation]
+            kept = [d for d in (_sample(_read_json(p), p) for p in samples) if d["generation"] <= last_generation]
             lines = [json.dumps(d, ensure_ascii=False) for d in kept]
             atomic_write(self.path / "samples.jsonl", lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
         atomic_write(self.path / "results.parquet", lambda tmp: pq.write_table(table, tmp),
@@ -299,6 +357,14 @@ class LineageStore:
         except FileNotFoundError:  # compacted into results.parquet since the listing
             return self.results()
         return table.filter(pc.less_equal(table["generation"], -1 if last is None else last))
+
+
+def _sample(record: Any, path: Path) -> dict:
+    """One generation's samples record, {"generation": g, "items": [...]}; RunStoreError naming the file otherwise."""
+    if (not isinstance(record, dict) or isinstance(record.get("generation"), bool)
+            or not isinstance(record.get("generation"), int) or not isinstance(record.get("items"), list)):
+        raise RunStoreError(f"{path.parent.parent.name}/{path.parent.name}/{path.name}: damaged (not a generation's samples)")
+    return record
 
 
 class RunStore:
@@ -365,8 +431,20 @@ class RunStore:
         return bool(self.meta.get("adaptive", False))
 
     def metrics(self) -> dict[str, Metric]:
-        """Every metric the run's lineages report, with its direction, range and description."""
-        return {m["name"]: Metric.from_json(m) for m in self.meta.get("metrics", [])}
+        """Every metric the run's lineages report, with its direction, range and description;
+        RunStoreError naming run.json if they are malformed."""
+        declared = self.meta.get("metrics", [])
+        try:
+            if not isinstance(declared, list):
+                raise TypeError
+            metrics = [Metric.from_json(m) for m in declared]
+        except (TypeError, ValueError, KeyError, AttributeError):
+            raise RunStoreError(f"{self.path / self.MARKER}: damaged (malformed metric declarations)") from None
+        for m in metrics:
+            if (not isinstance(m.name, str) or m.higher_is_better not in (True, False, None)
+                    or m.loss not in LOSSES):
+                raise RunStoreError(f"{self.path / self.MARKER}: damaged (malformed declaration of metric {str(m.name)[:40]!r})")
+        return {m.name: m for m in metrics}
 
     def config(self) -> dict:
         path = self.path / "config.yaml"

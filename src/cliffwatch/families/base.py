@@ -18,7 +18,7 @@ from cliffwatch.core.modality import DataInfo, Modality, Sentences
 class Params(BaseModel):
     """Base for a family's knobs: strict, so a typo names the field."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class Model(ABC):

@@ -77,6 +77,8 @@ def monitor_tables(result: MonitorResult) -> list[Table]:
 
 def monitor_lines(result: MonitorResult) -> list[str]:
     head = f"warning score {result.score:.3g} (warns at 1)"
+    ignored = ([f"ignored (no role; name with --quality, --indicator or --benchmark): {', '.join(result.ignored)}"]
+               if result.ignored else [])
     if not result.warning:
-        return [f"ok: {head}; no warning"]
-    return [f"WARNING: {head}"] + [f"  - {w}" for w in result.warnings]
+        return ignored + [f"ok: {head}; no warning"]
+    return ignored + [f"WARNING: {head}"] + [f"  - {w}" for w in result.warnings]

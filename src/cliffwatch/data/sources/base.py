@@ -21,7 +21,7 @@ class SourceSpec(BaseModel):
     """A data source's config: ``{source: NAME, knob: value}``; each source extends it with its own
     knobs and ``source: Literal[NAME]``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
     source: str
 
 
