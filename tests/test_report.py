@@ -170,3 +170,37 @@ def test_report_renders_in_headless_chromium(sweep_report, tmp_path):
     shot = tmp_path / "report.png"
     subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 50_000, "a page with figures makes a sizeable screenshot"
+
+
+def test_cliff_section_shows_per_run_risk_level_and_seeds_needed(sweep_run, sweep_report):
+    """Every fraction's k of n runs over τ with its exact bound, the risk level, and the seeds that
+    would establish the mix only the risk bound holds back, in the terminal's words."""
+    from cliffwatch.report.prose import risk_text, seeds_sentence
+
+    page = html.unescape(sweep_report.read_text(encoding="utf-8"))
+    section = page[page.index("<h2>The cliff</h2>"):page.index("<h2>Quality loss over fraction")]
+    (cliff,) = api.analysis(sweep_run).cliffs
+    assert f"runs over τ: risk ≤ (level {cliff.risk_level:.0%})" in section
+    for i, s in enumerate(cliff.fractions[1:], 1):
+        assert risk_text(cliff.crossed[i], cliff.replicates, cliff.risk_high[i]) in section
+    # 3 seeds: even 0 of 3 crossing bounds the risk by 63% > 25%, so no mix past s = 0 is safe yet
+    assert cliff.replicates == 3 and np.isfinite(cliff.blocking)
+    seeds = cliff.seeds_to_reach(cliff.blocking)
+    assert seeds == 8  # 0 of 11 bounds it by 23.8%
+    assert seeds_sentence(cliff) in section and f"{seeds} more seeds at s = 0 … {cliff.blocking:g}" in section
+    # the same risk level again in the cost table, with each mix's bound
+    costs = page[page.index("<h2>Cost of each mix</h2>"):]
+    assert "runs over τ: risk ≤ (level 25%)" in costs and "risk level (25%)" in costs
+    assert "<th>crossed</th>" not in costs  # risk columns are not mistaken for swept labels
+
+
+def test_cliff_section_names_a_coarse_cell():
+    from cliffwatch.report.html import _risk_table
+    from test_cliff import _step_results
+
+    (coarse,) = analyze(_step_results([0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 1.0]), "heldout_ppl", 0.1)
+    table = html.unescape(_risk_table(coarse))
+    assert "The cliff lies in [0.6, 0.7]; the grid is too coarse to place it closer" in table
+    assert "0 of 5 runs crossed: risk ≤ 45%" in table and "5 of 5 runs crossed: risk ≤ 100%" in table
+    (fine,) = analyze(_step_results([0.0, 0.2, 0.4, 0.6, 0.65, 0.7, 0.8, 1.0], centre=0.9), "heldout_ppl", 0.1)
+    assert fine.coarse_cell is None and "too coarse" not in _risk_table(fine)

@@ -32,7 +32,7 @@ from cliffwatch.report.format import num_text, short as num_sig
 from cliffwatch.report.glance import glossary, key_fractions, key_numbers, samples_section
 from cliffwatch.report.plots import (cliff_figure, cliff_for, direction, fluency_truth, gaming_gap, group_of, heatmaps,
                                      note, parts, trajectories)
-from cliffwatch.report.prose import cliff_sentence, cost_sentence
+from cliffwatch.report.prose import cliff_sentence, cost_sentence, risk_text, seeds_sentence
 from cliffwatch.report.routes_section import routes_section
 from cliffwatch.report.style import CSS, FIGURE_CHECK
 
@@ -84,7 +84,7 @@ def _page(analysis: RunAnalysis) -> str:
     index = run_metrics(df)
     metrics = list(dict.fromkeys(df["metric"]))  # in the order the probes report them
     if cliffs:
-        body += ["<h2>The cliff</h2>", *(cliff_figure(c) for c in cliffs)]
+        body += ["<h2>The cliff</h2>", *(cliff_figure(c) + _risk_table(c) for c in cliffs)]
         body += ["<h2>Quality loss over fraction and generation</h2>", *heatmaps(df, cliffs[0], groups)]
     if comparison is not None:
         body.append(routes_section(comparison))
@@ -147,13 +147,64 @@ def _metric_table(df: pd.DataFrame, groups: list[str], index: dict[str, Metric],
 # ---- tables -----------------------------------------------------------------------------------
 
 
+_VERDICT = {"within": "yes", "over": "no", "unsure": "unsure (CI straddles τ)"}
+
+
+def _risk_table(c) -> str:
+    """Per fraction of one curve: mean ΔQ with its CI and verdict, how many runs (seeds) crossed τ
+    with the exact bound on a single run's risk, and whether it is safe or how many more seeds would
+    make it so; then the coarse cell and the seeds the blocked mix needs, in the terminal's words."""
+    where = "".join(f", {k} = {v}" for k, v in c.group.items())
+    risky = c.risk_high is not None and c.crossed is not None
+    mean_ok = np.cumprod(c.loss_high <= c.tolerance).astype(bool)
+    head = ["synthetic fraction s", "ΔQ [95% CI]", "within τ"]
+    if risky:
+        head += [f"runs over τ: risk ≤ (level {c.risk_level:.0%})", "safe mix?"]
+    rows = []
+    for i, (s, verdict) in enumerate(zip(c.fractions, c.verdicts)):
+        cells = [f"<td>{s:g}</td>", f"<td>{num_text(c.loss[i])} [{num_text(c.loss_low[i])}, {num_text(c.loss_high[i])}]</td>",
+                 f"<td class='text'>{_VERDICT[verdict]}</td>"]
+        if risky:
+            cells.append("<td class='text'>reference</td>" if s == 0 else
+                         f"<td class='text'>{_e(risk_text(c.crossed[i], c.replicates, c.risk_high[i]))}</td>")
+            if c.safe[i]:
+                status = "safe"
+            elif mean_ok[i]:  # only the risk bound holds it back
+                seeds = c.seeds_to_reach(float(s))
+                status = ("risk bound too high; no feasible number of seeds" if seeds is None else
+                          f"risk bound too high: {seeds} more seed{'s' * (seeds != 1)} at s = 0 … {s:g}")
+            else:
+                status = "no (mean ΔQ not within τ here or below)"
+            cells.append(f"<td class='text'>{_e(status)}</td>")
+        rows.append(f"<tr{' class=best' if s == c.safe_fraction else ''}>{''.join(cells)}</tr>")
+    notes = []
+    if c.coarse_cell is not None:
+        a, b = c.coarse_cell
+        notes.append(f"The cliff lies in [{a:g}, {b:g}]; the grid is too coarse to place it closer (the loss rises "
+                     "inside that one cell): add fractions inside it, or run sweep --adaptive --resolution.")
+    if risky:
+        notes.append(f"A mix is safe when the 95% Student-t interval of its mean ΔQ stays within τ = {c.tolerance:g} "
+                     "and the exact (Clopper–Pearson) 95% upper bound on the risk that a single run crosses τ stays "
+                     f"within the risk level {c.risk_level:.0%}, and so do every smaller fraction's; \"k of n\" counts "
+                     "the seeds (chains averaged) whose ΔQ exceeds τ.")
+        blocked = seeds_sentence(c)
+        if blocked:
+            notes.append(blocked)
+    return (f"<details open><summary>ΔQ and per-run risk by synthetic fraction{_e(where)} (generation {c.generation}, "
+            f"{c.replicates} seeds)</summary><table class='risk'><thead><tr>"
+            + "".join(f"<th>{_e(h)}</th>" for h in head) + f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            + "".join(f"<p>{_e(n)}</p>" for n in notes) + "</details>")
+
+
+
 def _cost_table(cost: CostPlan | None) -> str:
     if cost is None:
         return note("No cost plan: pricing the mixes needs a located cliff (a sweep over the synthetic fraction "
                      "that includes the all-human s = 0).")
     table = cost.table
-    labels = [c for c in table.columns if c not in {FRACTION, "cost", "loss", "loss_low", "loss_high", "tolerance", "safe"}]
-    head = "".join(f"<th>{_e(c)}</th>" for c in [*labels, "synthetic fraction s", "cost", "ΔQ [95% CI]", "within τ"])
+    labels = cost.labels
+    head = "".join(f"<th>{_e(c)}</th>" for c in [*labels, "synthetic fraction s", "cost", "ΔQ [95% CI]", "within τ",
+                                                  f"runs over τ: risk ≤ (level {cost.risk_level:.0%})", "safe"])
     rows = []
     for i, row in table.iterrows():
         low, high, tau = row["loss_low"], row["loss_high"], row["tolerance"]
@@ -164,10 +215,15 @@ def _cost_table(cost: CostPlan | None) -> str:
         best = cost.best is not None and i == cost.best.name
         cells = [f"<td class='text'>{_e(row[c])}</td>" for c in labels]
         cells += [f"<td>{row[FRACTION]:g}</td>", f"<td>{_e(cost.currency)}{row['cost']:,.0f}</td>",
-                  f"<td>{num_text(row['loss'])} [{num_text(low)}, {num_text(high)}]</td>", f"<td class='text'>{verdict}</td>"]
+                  f"<td>{num_text(row['loss'])} [{num_text(low)}, {num_text(high)}]</td>", f"<td class='text'>{verdict}</td>",
+                  "<td class='text'>reference</td>" if row[FRACTION] == 0 else
+                  f"<td class='text'>{_e(risk_text(row['crossed'], row['replicates'], row['risk_high']))}</td>",
+                  f"<td class='text'>{'yes' if row['safe'] else 'no'}</td>"]
         rows.append(f"<tr{' class=best' if best else ''}>{''.join(cells)}</tr>")
     return ("<p>Mixes sorted by the cost of the whole run (human and synthetic samples over every generation). A mix "
-            "counts as safe only when the upper end of its ΔQ CI stays within τ; the cheapest safe one is highlighted.</p>"
+            "counts as safe only when the upper end of its ΔQ CI stays within τ and the exact 95% bound on the risk that a "
+            f"single run crosses τ stays within the risk level ({cost.risk_level:.0%}), as at every smaller fraction; the "
+            "cheapest safe one is highlighted.</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 

@@ -90,6 +90,22 @@ def cost_sentence(plan: CostPlan) -> str:
     return text
 
 
+def seeds_sentence(c: Cliff) -> str:
+    """The mix of one curve that only the per-run risk bound holds back, and the seeds that would
+    establish it (the cliff section's form of cost_sentence's last sentence); "" when none is."""
+    if not np.isfinite(c.blocking):
+        return ""
+    s = c.blocking
+    i = list(c.fractions).index(s)
+    seeds = c.seeds_to_reach(s)
+    head = (f"At s = {s:g} the mean loss is within τ, as at every smaller fraction, but "
+            f"{risk_text(c.crossed[i], c.replicates, c.risk_high[i])} > the risk level {c.risk_level:.0%}")
+    if seeds is None:
+        return head + ": no feasible number of further seeds would establish it."
+    return (head + f": {seeds} more seed{'s' * (seeds != 1)} at s = 0 … {s:g}, none crossing τ, would establish it "
+            "(sweep --adaptive --max-seeds can add them).")
+
+
 def risk_text(crossed: int, runs: int, bound: float) -> str:
     """The per-run risk at one fraction: "0 of 3 runs crossed: risk ≤ 63%"."""
     return f"{int(crossed)} of {int(runs)} runs crossed: risk ≤ {bound:.0%}"
