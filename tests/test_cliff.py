@@ -255,3 +255,64 @@ def test_adaptive_refinement_spends_runs_only_inside_the_cliffs_cell():
     (coarse,) = analyze(_step_results([0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 1.0]), "heldout_ppl", 0.1)
     assert coarse.coarse_cell == (0.6, 0.7)
     assert "the cliff lies in [0.6, 0.7]; the grid is too coarse to place it closer" in cliff_sentence(coarse)
+
+
+SEEDS_SWEEP = {**SWEEP, "name": "gauss-seeds", "generations": 3, "seeds": 3, "chains": 6,
+               "cliff": {"metric": "wasserstein", "tolerance": 0.6, "adaptive_steps": 2},
+               "sweep": {"policy.synthetic_fraction": [0.0, 0.25, 0.5, 0.75, 1.0]}}
+
+
+@pytest.fixture(scope="module")
+def seeds_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("seeds") / "adaptive"
+    result = api.sweep(SweepConfig.model_validate(SEEDS_SWEEP), out, workers=1, progress=False, adaptive=True,
+                       max_seeds=10)
+    return out, result
+
+
+def test_adaptive_sweep_adds_the_seeds_the_risk_bound_asks_for(seeds_run):
+    out, result = seeds_run
+    results = load_results(out)
+    # what the config's 3 seeds found: s = 0.5 within τ on average, but 0 of 3 runs bounds the risk by 63%
+    (before,) = analyze(results[results["seed"].isin([0, 1, 2])], "wasserstein", 0.6)
+    assert before.safe_fraction == 0 and before.blocking == 0.5 and before.seeds_to_reach(0.5) == 8
+    # the search added exactly those 8 seeds (0 of 11 crossing bounds it by 24% ≤ 25%), at every fraction
+    (cliff,) = result.cliffs
+    fractions = [float(s) for s in cliff.fractions]
+    assert result.seeds.added == {(): list(range(3, 11))} and result.seeds.runs == 8 * len(fractions)
+    assert cliff.replicates == 11 and cliff.safe_fraction == 0.5
+    cells = results[["synthetic_fraction", "seed"]].drop_duplicates()
+    assert len(cells) == 11 * len(fractions), "every seed at every fraction: the analysis pairs them all"
+    # s = 0.75 is held back too, but needs more than the 2 seeds left of the budget: none are spent on it
+    assert result.seeds.short == {(): (0.75, 7)}
+    assert "Added 8 seeds (at most 10); the mix s = 0.75 is still held back" in result.seeds.lines()[0]
+    assert RunStore.open(out).adaptive and result.analysis.adaptive
+
+
+def test_added_seeds_resume_and_a_missing_one_is_refused_then_rerun(seeds_run, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import yaml
+
+    from cliffwatch.core.errors import IncompleteRunError
+    from cliffwatch.execution.plan import fraction_lineages
+
+    out, result = seeds_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    lineages = sorted(p.name for p in (copy / "lineages").iterdir())
+    # a sweep stopped while adding seeds: seed 7 never ran at s = 0.75
+    (gone,) = [lineage.id for lineage in fraction_lineages(SweepConfig.model_validate(SEEDS_SWEEP), {(): [0.75]}, {(): [7]})]
+    shutil.rmtree(copy / "lineages" / gone)
+    with pytest.raises(IncompleteRunError, match="seed 7 has no run at s = 0.75"):
+        api.analysis(copy)
+    # the same command again runs only that lineage, and reports the same seeds
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(SEEDS_SWEEP))
+    code, printed, _ = invoke(monkeypatch, capsys, "sweep", path, "--adaptive", "--max-seeds", "10", "-q",
+                              "--out", copy)
+    assert code == 0 and sorted(p.name for p in (copy / "lineages").iterdir()) == lineages
+    assert "Added 8 seeds (at most 10)" in printed and f"ran {result.seeds.runs} lineages" in printed
+    assert api.analysis(copy).cliffs[0].safe_fraction == 0.5
+    code, _, err = invoke(monkeypatch, capsys, "sweep", path, "--max-seeds", "3", "-q", "--out", tmp_path / "x")
+    assert code == 2 and "--adaptive" in err

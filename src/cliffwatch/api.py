@@ -21,11 +21,12 @@ them), rather than analyse fewer lineages than were configured.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from cliffwatch.analysis.adaptive import Bisection, planned_runs, refinements
+from cliffwatch.analysis.adaptive import Bisection, Combination, cliff_of, planned_runs, refinements, seeds_to_add
 from cliffwatch.analysis.cliff import Cliff
 from cliffwatch.analysis.cliff import analyze as analyze_results
 from cliffwatch.analysis.cost import CostPlan
@@ -34,7 +35,7 @@ from cliffwatch.analysis.run import CliffOptions, LineageRecord, RunAnalysis, an
 from cliffwatch.config.grid import compare_in_sweep
 from cliffwatch.config.load import checked, load_compare, load_config, load_sweep, parse
 from cliffwatch.config.schema import CompareConfig, ExperimentConfig, SweepConfig
-from cliffwatch.core.errors import AnalysisError, LineagesFailed
+from cliffwatch.core.errors import AnalysisError, IncompleteRunError, LineagesFailed
 from cliffwatch.execution import plan as planning
 from cliffwatch.execution.executors.base import Executor
 from cliffwatch.execution.runner import Outcome, execute, make_executor, prepare_run, preflight, require_finished
@@ -65,6 +66,7 @@ class SweepResult:
     run_dir: Path
     outcome: Outcome
     analysis: RunAnalysis
+    seeds: "AddedSeeds | None" = None  # sweep(adaptive=True, max_seeds=...): the seeds it added
 
     @property
     def cliffs(self) -> list[Cliff]:
@@ -73,6 +75,32 @@ class SweepResult:
     @property
     def cost(self) -> CostPlan | None:
         return self.analysis.cost
+
+
+@dataclass
+class AddedSeeds:
+    """What an adaptive sweep's seed budget bought, per combination of the other swept fields
+    (counted from the run directory, so a resumed sweep reports the same)."""
+
+    max_seeds: int  # the budget per combination
+    added: dict[Combination, list[int]]  # the seeds beyond the config's, each run at every fraction of its curve
+    runs: int  # lineages those seeds ran
+    short: dict[Combination, tuple[float, int | None]]  # a mix only the risk bound still holds back: seeds it needs
+
+    def lines(self) -> list[str]:
+        """In words, one line per combination that got seeds or still needs them."""
+        out = []
+        for combo in dict.fromkeys([*self.added, *self.short]):
+            where = "".join(f", {k} = {v}" for k, v in combo)
+            seeds = self.added.get(combo, [])
+            head = f"Added {len(seeds)} seed{'s' * (len(seeds) != 1)}{where} (at most {self.max_seeds})"
+            if combo in self.short:
+                s, need = self.short[combo]
+                more = "no feasible number of seeds" if need is None else f"{need} more"
+                out.append(f"{head}; the mix s = {s:g} is still held back by the per-run risk bound: it needs {more}.")
+            else:
+                out.append(head + ".")
+        return out + [f"The added seeds ran {self.runs} lineages (each at every fraction of its curve)."]
 
 
 @dataclass
@@ -105,17 +133,21 @@ def run(config: str | Path | ExperimentConfig, out: str | Path | None = None, *,
 def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, workers: int = 0,
           executor: str | None = None, address: str | None = None, adaptive: bool = False,
           overwrite: bool = False, progress: bool | Progress = True, tracking: str | None = None,
-          tracking_uri: str | None = None, resolution: float | None = None) -> SweepResult:
+          tracking_uri: str | None = None, resolution: float | None = None,
+          max_seeds: int | None = None) -> SweepResult:
     """Run (or resume) a sweep's grid x seeds, then locate the cliff and price the mixes.
     ``adaptive`` finds the τ-crossing by bisection on the synthetic fraction instead of the grid;
     with ``resolution`` it then splits the cliff's interval until it is at most that wide
-    (analysis.adaptive).
+    (analysis.adaptive). With ``max_seeds`` it then adds up to that many seeds per curve where only
+    the per-run risk bound holds a mix back, as many as would establish it (``SweepResult.seeds``).
     A compare config (routes:) is WrongWorkflowError: run it with :func:`compare`."""
     cfg = checked(config) if isinstance(config, SweepConfig) else load_sweep(config)
     compare_in_sweep(cfg)  # a CompareConfig is a SweepConfig too: its routes must not run as a grid
     out = _out(out, cfg)
     _check_tracking(tracking, tracking_uri)
     spec = cfg.cliff
+    if max_seeds is not None and (not adaptive or max_seeds < 1):
+        raise AnalysisError("max_seeds: at least 1 seed, and only for an adaptive sweep (adaptive=True)")
     if not adaptive:
         outcome = _execute(cfg, planning.sweep_lineages(cfg), out, "sweep", make_executor(executor, workers, address),
                            overwrite, progress, cfg.name, tracking, tracking_uri)
@@ -142,12 +174,22 @@ def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, wo
                 break
             execute(store, planning.fraction_lineages(cfg, proposal), runner, bar.advance if bar else None)
             cliffs = _search_cliffs(cfg, out)
+        # seeds added by an earlier call of this sweep, at every fraction the search has now run
+        rectangle = _seed_rectangle(cfg, out)
+        if rectangle:
+            total += len(rectangle) * (cfg.generations + 1)
+            if bar:
+                bar.start(f"{cfg.name} (adaptive)", total)
+            execute(store, rectangle, runner, bar.advance if bar else None)
+        if max_seeds is not None:
+            total = _add_seeds(cfg, out, store, runner, bar, max_seeds, total)
     finally:
         if bar:
             bar.stop()
     outcome = Outcome(store, finished=[p.path.name for p in store.lineages() if p.finished])
     _track(outcome, tracking, tracking_uri)
-    return SweepResult(out, outcome, _located(_summarised(out, cfg)))
+    result = _located(_summarised(out, cfg))
+    return SweepResult(out, outcome, result, None if max_seeds is None else _added_seeds(cfg, result, max_seeds))
 
 
 def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *, workers: int = 0,
@@ -196,8 +238,11 @@ def _analysis(run_dir: Path, config: ExperimentConfig | None, *, metric: str | N
     if config is None:
         config = parse(_CONFIGS[store.kind], raw, str(run_dir / "config.yaml"))
     require_finished(store, None if adaptive else planning.planned_lineages(config))
+    results = load_results(run_dir)
+    if adaptive:
+        _require_rectangle(run_dir, results)
     options = CliffOptions.of(config, metric, tolerance, generation, absolute, risk)
-    return analyze_run(run_dir, store.kind, adaptive, store.meta, raw, config, load_results(run_dir),
+    return analyze_run(run_dir, store.kind, adaptive, store.meta, raw, config, results,
                        _lineage_records(store), options)
 
 
@@ -410,10 +455,104 @@ def _track(outcome: Outcome, tracking: str | None, uri: str | None) -> None:
         track(outcome.store, tracking, uri)
 
 
-def _search_cliffs(config: SweepConfig, out: Path) -> list[Cliff]:
-    """The cliffs of what an adaptive search ran so far: where to bisect next."""
+def _search_cliffs(config: SweepConfig, out: Path, extra_seeds: bool = False) -> list[Cliff]:
+    """The cliffs of what an adaptive search ran so far: where to bisect next. The bisection sees
+    only the config's seeds, so a resumed search splits where the first call did, whatever seeds
+    that call added; the seed budget (``extra_seeds``) sees them all."""
     spec = config.cliff
-    return analyze_results(load_results(out), spec.metric, spec.tolerance, spec.relative, spec.generation)
+    results = load_results(out)
+    if not extra_seeds:
+        results = results[results["seed"].isin(config.seeds)]
+    return analyze_results(results, spec.metric, spec.tolerance, spec.relative, spec.generation, risk=spec.risk)
+
+
+def _runs_of(results, combo: Combination):
+    """The results rows of one combination of the swept fields other than s."""
+    rows = results
+    for key, value in combo:
+        rows = rows[rows[key] == value]
+    return rows
+
+
+def _seed_rectangle(config: SweepConfig, out: Path) -> list[Lineage]:
+    """Every (fraction, seed) lineage of each curve that its seeds and fractions so far call for: a
+    seed added by an earlier call needs the fractions the search ran since, so that no seed is
+    present at only some fractions (the cliff analysis pairs every seed across all of them)."""
+    from cliffwatch.analysis.quality_loss import FRACTION
+
+    results = load_results(out)
+    lineages = []
+    for combo in planning.combinations(config):
+        rows = _runs_of(results, combo)
+        extra = sorted(set(rows["seed"].unique()) - set(config.seeds))
+        if extra:
+            lineages += planning.fraction_lineages(config, {combo: sorted(rows[FRACTION].unique())},
+                                                   {combo: [int(s) for s in extra]})
+    return lineages
+
+
+def _add_seeds(config: SweepConfig, out: Path, store: RunStore, runner: Executor, bar: Progress | None,
+               max_seeds: int, total: int) -> int:
+    """Add seeds, at most ``max_seeds`` per curve, where only the per-run risk bound holds a mix
+    back: each round asks every curve for the seeds ``seeds_to_add`` says would establish its mix,
+    runs them at every fraction of the curve, and analyses again (new seeds may cross τ too)."""
+    from cliffwatch.analysis.quality_loss import FRACTION
+
+    while True:
+        cliffs = _search_cliffs(config, out, extra_seeds=True)
+        results = load_results(out)
+        lineages = []
+        for combo in planning.combinations(config):
+            cliff = cliff_of(cliffs, combo)
+            rows = _runs_of(results, combo)
+            seen = set(int(s) for s in rows["seed"].unique())
+            budget = max_seeds - len(seen - set(config.seeds))
+            ask = seeds_to_add(cliff, budget)
+            if ask is None:
+                continue
+            start = max(seen) + 1
+            lineages += planning.fraction_lineages(config, {combo: sorted(rows[FRACTION].unique())},
+                                                   {combo: list(range(start, start + ask[1]))})
+        if not lineages:
+            return total
+        total += len(lineages) * (config.generations + 1)
+        if bar:
+            bar.start(f"{config.name} (adaptive, more seeds)", total)
+        execute(store, lineages, runner, bar.advance if bar else None)
+
+
+def _added_seeds(config: SweepConfig, result: RunAnalysis, max_seeds: int) -> AddedSeeds:
+    """The seeds beyond the config's in a finished adaptive sweep, and the mixes still held back."""
+    from cliffwatch.analysis.quality_loss import FRACTION
+
+    added, short, runs = {}, {}, 0
+    for combo in planning.combinations(config):
+        rows = _runs_of(result.results, combo)
+        extra = sorted(int(s) for s in set(rows["seed"].unique()) - set(config.seeds))
+        if extra:
+            added[combo] = extra
+            runs += int(rows[rows["seed"].isin(extra)][[FRACTION, "seed"]].drop_duplicates().shape[0])
+        cliff = cliff_of(result.cliffs, combo)
+        if math.isfinite(cliff.blocking):
+            short[combo] = (cliff.blocking, cliff.seeds_to_reach(cliff.blocking))
+    return AddedSeeds(max_seeds, added, runs, short)
+
+
+def _require_rectangle(run_dir: Path, results) -> None:
+    """IncompleteRunError when a seed of an adaptive sweep lacks a fraction its curve ran (a sweep
+    stopped while adding seeds): the analysis pairs every seed across every fraction."""
+    from cliffwatch.analysis.quality_loss import FRACTION, group_columns
+
+    keys = group_columns(results)
+    for combo, rows in (results.groupby(keys) if keys else [((), results)]):
+        have = rows[[FRACTION, "seed"]].drop_duplicates()
+        fractions, seeds = sorted(have[FRACTION].unique()), sorted(have["seed"].unique())
+        if len(have) < len(fractions) * len(seeds):
+            done = set(map(tuple, have.to_numpy().tolist()))
+            s, seed = next((s, seed) for s in fractions for seed in seeds if (s, seed) not in done)
+            raise IncompleteRunError(
+                f"{run_dir}: seed {seed} has no run at s = {s:g} ({len(fractions) * len(seeds) - len(have)} such gaps): "
+                "an adaptive sweep stopped while adding seeds; rerun the command that wrote it to finish them")
 
 
 def load(path: str | Path) -> ExperimentConfig:

@@ -111,6 +111,7 @@ def sweep(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="With --tracking: where to log [default: ./mlruns]."),
     adaptive: bool = typer.Option(False, "--adaptive", help="Find the τ-crossing by bisection on the synthetic fraction instead of running the whole fraction grid."),
     resolution: Optional[float] = typer.Option(None, "--resolution", min=0.0, max=1.0, help="With --adaptive: then split the cliff's 95% interval, running new fractions only inside it, until it is at most this wide (a collapse between two grid points narrows with every split; one limited by noise needs more seeds instead) [default: bisection steps only]."),
+    max_seeds: Optional[int] = typer.Option(None, "--max-seeds", min=1, max=1000, help="With --adaptive: then add up to this many seeds per curve where only the per-run risk bound holds a mix back, as many as would establish it; each new seed runs at every fraction the search ran (the cliff analysis pairs every seed across all of them) [default: add none]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -127,7 +128,9 @@ def sweep(
 
     if resolution is not None and not adaptive:
         raise typer.BadParameter("--resolution refines an adaptive search: add --adaptive", param_hint="--resolution")
-    result = api.sweep(config, out, workers=workers, executor=executor, address=address, adaptive=adaptive, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri, resolution=resolution)
+    if max_seeds is not None and not adaptive:
+        raise typer.BadParameter("--max-seeds adds seeds in an adaptive search: add --adaptive", param_hint="--max-seeds")
+    result = api.sweep(config, out, workers=workers, executor=executor, address=address, adaptive=adaptive, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri, resolution=resolution, max_seeds=max_seeds)
     out = result.run_dir
     _report_repairs(result.outcome)
     _print_cliffs(result.cliffs, result.cost)
@@ -136,6 +139,8 @@ def sweep(
 
         for cliff in result.cliffs:
             console.print(adaptive_sentence(cliff), highlight=False)
+    for line in result.seeds.lines() if result.seeds is not None else []:
+        console.print(line, highlight=False)
     console.print(f"results: {out}   next: cliffwatch report {out}", highlight=False)
 
 

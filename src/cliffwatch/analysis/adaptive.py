@@ -14,8 +14,14 @@ split halves it, so runs are spent only there. It stops when the interval is at 
 ``resolution`` wide, or after ``refinements(resolution)`` steps (an interval limited by noise
 rather than by the grid does not narrow with more fractions: it needs more seeds).
 
-This module only proposes fractions from the cliffs analysed so far; the workflow (api.sweep)
-runs them and analyses again.
+With a seed budget (``sweep --adaptive --max-seeds``), the search then adds seeds where only the
+per-run risk bound holds a mix back: ``seeds_to_add`` asks for as many new seeds as
+``Cliff.seeds_to_reach`` says would establish the largest such mix within the budget. Each new
+seed runs at every fraction of its curve, so the seeds × fractions matrix the cliff interval, the
+knee and the paired ΔQ are computed from stays complete.
+
+This module only proposes fractions and seeds from the cliffs analysed so far; the workflow
+(api.sweep) runs them and analyses again.
 """
 
 from __future__ import annotations
@@ -48,14 +54,14 @@ def grid_fractions(width: float) -> int:
     return math.ceil(1 / width - 1e-9) + 1
 
 
-def _cliff_of(cliffs: list[Cliff], combo: Combination) -> Cliff:
+def cliff_of(cliffs: list[Cliff], combo: Combination) -> Cliff:
     labels = dict(combo)
     return next(c for c in cliffs if all(labels.get(k) == v for k, v in c.group.items()))
 
 
 def _loss_at(cliffs: list[Cliff], combo: Combination, fraction: float) -> float:
     """Mean ΔQ at one fraction on the curve of one combination (its varying labels are the cliff's group)."""
-    cliff = _cliff_of(cliffs, combo)
+    cliff = cliff_of(cliffs, combo)
     return float(cliff.loss[list(cliff.fractions).index(fraction)])
 
 
@@ -100,8 +106,20 @@ class Bisection:
             if lo < mid < hi:
                 self.brackets[c] = (lo, mid) if _loss_at(cliffs, c, mid) > self.tolerance else (mid, hi)
         if self.resolution is not None and self._mids:
-            splits = {c: _split(_cliff_of(cliffs, c), self.resolution) for c in self.active}
+            splits = {c: _split(cliff_of(cliffs, c), self.resolution) for c in self.active}
             self._mids = {c: s for c, s in splits.items() if s is not None}
         else:
             self._mids = {c: round(sum(self.brackets[c]) / 2, 6) for c in self.active}
         return {c: [m] for c, m in self._mids.items()}
+
+
+def seeds_to_add(cliff: Cliff, budget: int) -> tuple[float, int] | None:
+    """(fraction, seeds): the largest fraction past the safe mix that only the per-run risk bound
+    holds back and whose ``Cliff.seeds_to_reach`` fits within ``budget`` more seeds, with that
+    number; None when no such fraction is (none is held back, or each needs more than the budget)."""
+    mean_ok = np.cumprod(cliff.loss_high <= cliff.tolerance).astype(bool)
+    for s in cliff.fractions[mean_ok & ~cliff.safe][::-1]:
+        need = cliff.seeds_to_reach(float(s))
+        if need is not None and 0 < need <= budget:
+            return float(s), need
+    return None

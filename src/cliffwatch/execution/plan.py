@@ -55,15 +55,19 @@ def combinations(config: SweepConfig) -> list[tuple[tuple[str, Any], ...]]:
     return [tuple(sorted(labels.items())) for labels, _ in grid_variants(config, others)]
 
 
-def fraction_lineages(config: SweepConfig, fractions: dict[tuple, list[float]]) -> list[Lineage]:
-    """Lineages at the given fractions of each combination (adaptive search)."""
+def fraction_lineages(config: SweepConfig, fractions: dict[tuple, list[float]],
+                      seeds: dict[tuple, list[int]] | None = None) -> list[Lineage]:
+    """Lineages at the given fractions of each combination (adaptive search), for the config's
+    seeds or, with ``seeds``, for those given per combination (seeds an adaptive sweep adds)."""
     others = {k: v for k, v in config.sweep.items() if k != FRACTION_PATH}
     out = []
     for labels, variant in grid_variants(config, others):
         tags = tuple((k, v) for k, v in labels.items() if f"policy.{k}" not in others)
-        for fraction in fractions.get(tuple(sorted(labels.items())), []):
+        combination = tuple(sorted(labels.items()))
+        for fraction in fractions.get(combination, []):
             at = at_fraction(variant, fraction)
-            out.extend(Lineage(at, seed, tags) for seed in at.seeds)
+            chosen = at.seeds if seeds is None else seeds.get(combination, [])
+            out.extend(Lineage(at, seed, tags) for seed in chosen)
     return out
 
 
