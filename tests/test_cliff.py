@@ -10,7 +10,7 @@ from cliffwatch.analysis.quality_loss import loss_table
 from cliffwatch.analysis.cost import plan
 from cliffwatch.loop.mixing import mix_cost
 from cliffwatch.config.schema import CostSpec, ExperimentConfig, SweepConfig
-from cliffwatch.core.errors import AnalysisError, LineagesFailed
+from cliffwatch.core.errors import AnalysisError, ConfigError, LineagesFailed
 from conftest import invoke
 from cliffwatch.execution.store import RunStore, load_results
 from cliffwatch import api
@@ -140,13 +140,18 @@ def test_cliff_cli_rejects_a_directory_that_is_not_a_run(tmp_path, monkeypatch, 
     assert code == 2 and "not a cliffwatch run" in err
 
 
-def test_one_fraction_says_no_cliff_can_be_located(tmp_path, monkeypatch, capsys):
+def test_one_fraction_is_refused_before_any_lineage_runs(tmp_path, monkeypatch, capsys):
+    import yaml
+
     one = {**SWEEP, "sweep": {"policy.synthetic_fraction": [0.0]}, "seeds": 1, "generations": 1}
-    with pytest.raises(AnalysisError, match="only one synthetic fraction"):
-        api.sweep(SweepConfig.model_validate(one), tmp_path / "one", workers=1, progress=False).outcome
-        analyze(load_results(tmp_path / "one"), "wasserstein")
-    code, _, err = invoke(monkeypatch, capsys, "cliff", tmp_path / "one")
-    assert code == 2 and "only one synthetic fraction" in err
+    with pytest.raises(ConfigError, match="add a fraction above 0"):
+        api.sweep(SweepConfig.model_validate(one), tmp_path / "one", workers=1, progress=False)
+    assert not (tmp_path / "one").exists()
+    path = tmp_path / "one.yaml"
+    path.write_text(yaml.safe_dump(one))
+    code, _, err = invoke(monkeypatch, capsys, "sweep", path, "-o", tmp_path / "cli", "-q")
+    assert code == 2 and "add a fraction above 0" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "cli").exists()
 
 
 def test_bad_data_fails_before_anything_is_written(tmp_path, monkeypatch, capsys):
