@@ -10,7 +10,7 @@ from cliffwatch.analysis.quality_loss import loss_table
 from cliffwatch.analysis.cost import plan
 from cliffwatch.loop.mixing import mix_cost
 from cliffwatch.config.schema import CostSpec, ExperimentConfig, SweepConfig
-from cliffwatch.core.errors import AnalysisError, ConfigError, LineagesFailed
+from cliffwatch.core.errors import ConfigError, LineagesFailed
 from conftest import invoke
 from cliffwatch.execution.store import RunStore, load_results
 from cliffwatch import api
