@@ -8,8 +8,15 @@
 
 Every function takes a config (a path to YAML, or a loaded config) and an output directory
 (default ``runs/<config name>``); an existing run of the same config is resumed. Progress goes to
-a rich bar on stderr by default; pass ``progress=False`` for none, or any object with
-``start(description, total)``, ``advance(n)`` and ``stop()``.
+stderr by default: first a plan line (lineages, generations, where the results go), then a rich bar
+on a terminal, or a plain log line per finished lineage and every 30 s elsewhere (CI, nohup,
+notebooks), with done/total and an ETA. Pass ``progress=False`` for none, or any object with
+``start(description, total)``, ``advance(n)`` and ``stop()`` (and, if it wants them, ``plan(text,
+lineages)``, ``resumed(n)`` and ``lineage_finished(label, stored)``).
+
+``dry_run(config)`` tells what a workflow would run without running it (``cliffwatch ... --dry-run``);
+``limit=N`` makes a smoke run that caps every lineage at N generations, in its own directory
+(``runs/<name>-limit<N>``): its results are not the experiment's.
 
 When any lineage fails, run, sweep and compare raise ``LineagesFailed`` (``.failed``: lineage id ->
 reason, ``.lines()``, ``.outcome``) once the others are done: what finished stays stored, and the
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,9 +43,10 @@ from cliffwatch.analysis.run import CliffOptions, LineageRecord, RunAnalysis, an
 from cliffwatch.config.grid import compare_in_sweep
 from cliffwatch.config.load import checked, load_compare, load_config, load_sweep, parse
 from cliffwatch.config.schema import CompareConfig, ExperimentConfig, SweepConfig
-from cliffwatch.core.errors import AnalysisError, IncompleteRunError, LineagesFailed
+from cliffwatch.core.errors import AnalysisError, ConfigError, IncompleteRunError, LineagesFailed
 from cliffwatch.execution import plan as planning
 from cliffwatch.execution.executors.base import Executor
+from cliffwatch.execution.outline import RunPlan, outline
 from cliffwatch.execution.runner import Outcome, execute, make_executor, prepare_run, preflight, require_finished
 from cliffwatch.execution.store import RunStore, load_results
 from cliffwatch.loop.lineage import Lineage
@@ -59,6 +68,8 @@ class RunResult:
     run_dir: Path
     outcome: Outcome
     analysis: RunAnalysis  # what every output of the run renders
+    plan: RunPlan | None = None  # what ran (plan.limit: a smoke run)
+    elapsed: float = 0.0  # seconds the call took
 
 
 @dataclass
@@ -66,6 +77,8 @@ class SweepResult:
     run_dir: Path
     outcome: Outcome
     analysis: RunAnalysis
+    plan: RunPlan | None = None
+    elapsed: float = 0.0
     seeds: "AddedSeeds | None" = None  # sweep(adaptive=True, max_seeds=...): the seeds it added
 
     @property
@@ -108,6 +121,8 @@ class CompareResult:
     run_dir: Path
     outcome: Outcome
     analysis: RunAnalysis
+    plan: RunPlan | None = None
+    elapsed: float = 0.0
 
     @property
     def comparison(self) -> RouteComparison | None:
@@ -119,90 +134,129 @@ class CompareResult:
 
 def run(config: str | Path | ExperimentConfig, out: str | Path | None = None, *, workers: int = 1,
         executor: str | None = None, address: str | None = None, overwrite: bool = False,
-        progress: bool | Progress = True, tracking: str | None = None, tracking_uri: str | None = None) -> RunResult:
+        progress: bool | Progress = True, tracking: str | None = None, tracking_uri: str | None = None,
+        limit: int | None = None) -> RunResult:
     """Run (or resume) every seed's lineage of one experiment. ``tracking="mlflow"`` also logs every
-    finished lineage to ``tracking_uri`` (default ./mlruns)."""
+    finished lineage to ``tracking_uri`` (default ./mlruns). ``limit``: a smoke run of generations
+    0..limit only, in its own directory."""
+    started = time.monotonic()
     cfg = checked(config) if isinstance(config, ExperimentConfig) else load_config(config)
-    out = _out(out, cfg)
+    cfg, out, full = _limited(cfg, out, limit)
     _check_tracking(tracking, tracking_uri)
-    outcome = _execute(cfg, planning.experiment_lineages(cfg), out, "run", make_executor(executor, workers, address),
-                       overwrite, progress, cfg.name, tracking, tracking_uri)
-    return RunResult(out, outcome, _summarised(out, cfg))
+    outcome, the_plan = _execute(cfg, planning.experiment_lineages(cfg), out, "run",
+                                 make_executor(executor, workers, address), overwrite, progress, cfg.name, tracking,
+                                 tracking_uri, limit, full)
+    return RunResult(out, outcome, _summarised(out, cfg), the_plan, time.monotonic() - started)
 
 
 def sweep(config: str | Path | SweepConfig, out: str | Path | None = None, *, workers: int = 0,
           executor: str | None = None, address: str | None = None, adaptive: bool = False,
           overwrite: bool = False, progress: bool | Progress = True, tracking: str | None = None,
           tracking_uri: str | None = None, resolution: float | None = None,
-          max_seeds: int | None = None) -> SweepResult:
+          max_seeds: int | None = None, limit: int | None = None) -> SweepResult:
     """Run (or resume) a sweep's grid x seeds, then locate the cliff and price the mixes.
     ``adaptive`` finds the τ-crossing by bisection on the synthetic fraction instead of the grid;
     with ``resolution`` it then splits the cliff's interval until it is at most that wide
     (analysis.adaptive). With ``max_seeds`` it then adds up to that many seeds per curve where only
     the per-run risk bound holds a mix back, as many as would establish it (``SweepResult.seeds``).
+    ``limit``: a smoke run of generations 0..limit only, in its own directory.
     A compare config (routes:) is WrongWorkflowError: run it with :func:`compare`."""
+    started = time.monotonic()
     cfg = checked(config) if isinstance(config, SweepConfig) else load_sweep(config)
     compare_in_sweep(cfg)  # a CompareConfig is a SweepConfig too: its routes must not run as a grid
-    out = _out(out, cfg)
+    cfg, out, full = _limited(cfg, out, limit)
     _check_tracking(tracking, tracking_uri)
     spec = cfg.cliff
     if max_seeds is not None and (not adaptive or max_seeds < 1):
         raise AnalysisError("max_seeds: at least 1 seed, and only for an adaptive sweep (adaptive=True)")
     if not adaptive:
-        outcome = _execute(cfg, planning.sweep_lineages(cfg), out, "sweep", make_executor(executor, workers, address),
-                           overwrite, progress, cfg.name, tracking, tracking_uri)
-        return SweepResult(out, outcome, _located(_summarised(out, cfg)))
+        outcome, the_plan = _execute(cfg, planning.sweep_lineages(cfg), out, "sweep",
+                                     make_executor(executor, workers, address), overwrite, progress, cfg.name,
+                                     tracking, tracking_uri, limit, full)
+        return SweepResult(out, outcome, _located(_summarised(out, cfg)), the_plan, time.monotonic() - started)
 
     bisection = Bisection(planning.combinations(cfg), spec.tolerance, resolution)
     steps = refinements(spec.adaptive_steps, resolution)
     per_fraction = len(planning.fraction_lineages(cfg, {c: [0.0] for c in bisection.combinations}))
-    total = per_fraction * planned_runs(steps) * (cfg.generations + 1)
-    bar = _progress(progress)
+    runs = per_fraction * planned_runs(steps)
+    total = runs * (cfg.generations + 1)
+    bar = _Reporter(_progress(progress))
     try:
-        if bar:
-            bar.start(f"{cfg.name} (adaptive)", total)
         lineages = planning.fraction_lineages(cfg, bisection.first())
-        preflight(lineages)
+        sources = preflight(lineages, warn=False)
         store = prepare_run(out, cfg.model_dump(mode="json"), "sweep", planning.run_metrics(lineages), overwrite,
                             adaptive=True)
+        the_plan = outline(cfg, lineages, out, "sweep", sources=sources, limit=limit, adaptive=True,
+                           full_steps=full and runs * (full + 1))
+        the_plan.lineages, the_plan.steps = runs, total
+        bar.announce(the_plan)
+        bar.start(f"{cfg.name} (adaptive)", total)
         runner = make_executor(executor, workers, address)
-        execute(store, lineages, runner, bar.advance if bar else None)
+        execute(store, lineages, runner, **bar.callbacks())
         cliffs = _search_cliffs(cfg, out)
         for _ in range(steps):
             proposal = bisection.next(cliffs)
             if not proposal:
                 break
-            execute(store, planning.fraction_lineages(cfg, proposal), runner, bar.advance if bar else None)
+            execute(store, planning.fraction_lineages(cfg, proposal), runner, **bar.callbacks())
             cliffs = _search_cliffs(cfg, out)
         # seeds added by an earlier call of this sweep, at every fraction the search has now run
         rectangle = _seed_rectangle(cfg, out)
         if rectangle:
             total += len(rectangle) * (cfg.generations + 1)
-            if bar:
-                bar.start(f"{cfg.name} (adaptive)", total)
-            execute(store, rectangle, runner, bar.advance if bar else None)
+            bar.start(f"{cfg.name} (adaptive)", total)
+            execute(store, rectangle, runner, **bar.callbacks())
         if max_seeds is not None:
-            total = _add_seeds(cfg, out, store, runner, bar, max_seeds, total)
+            total = _add_seeds(cfg, out, store, runner, bar.progress, max_seeds, total)
     finally:
-        if bar:
-            bar.stop()
+        bar.stop()
     outcome = Outcome(store, finished=[p.path.name for p in store.lineages() if p.finished])
     _track(outcome, tracking, tracking_uri)
     result = _located(_summarised(out, cfg))
-    return SweepResult(out, outcome, result, None if max_seeds is None else _added_seeds(cfg, result, max_seeds))
+    return SweepResult(out, outcome, result, the_plan, time.monotonic() - started,
+                       None if max_seeds is None else _added_seeds(cfg, result, max_seeds))
 
 
 def compare(config: str | Path | CompareConfig, out: str | Path | None = None, *, workers: int = 0,
             executor: str | None = None, address: str | None = None, overwrite: bool = False,
             progress: bool | Progress = True, tracking: str | None = None,
-            tracking_uri: str | None = None) -> CompareResult:
-    """Run (or resume) every escape route and the all-human reference, then measure each route."""
+            tracking_uri: str | None = None, limit: int | None = None) -> CompareResult:
+    """Run (or resume) every escape route and the all-human reference, then measure each route.
+    ``limit``: a smoke run of generations 0..limit only, in its own directory."""
+    started = time.monotonic()
     cfg = checked(config) if isinstance(config, CompareConfig) else load_compare(config)
-    out = _out(out, cfg)
+    cfg, out, full = _limited(cfg, out, limit)
     _check_tracking(tracking, tracking_uri)
-    outcome = _execute(cfg, planning.compare_lineages(cfg), out, "compare", make_executor(executor, workers, address),
-                       overwrite, progress, cfg.name, tracking, tracking_uri)
-    return CompareResult(out, outcome, _summarised(out, cfg))
+    outcome, the_plan = _execute(cfg, planning.compare_lineages(cfg), out, "compare",
+                                 make_executor(executor, workers, address), overwrite, progress, cfg.name, tracking,
+                                 tracking_uri, limit, full)
+    return CompareResult(out, outcome, _summarised(out, cfg), the_plan, time.monotonic() - started)
+
+
+def dry_run(config: str | Path | ExperimentConfig, out: str | Path | None = None, *, limit: int | None = None,
+            adaptive: bool = False) -> RunPlan:
+    """What ``run``, ``sweep`` or ``compare`` (by the config's kind: ``routes:`` compare, ``sweep:``
+    sweep, else run) would compute, without computing it: lineages, generations, lineages already
+    finished in ``out``, the data bought and drawn, its price at the config's own prices, and a
+    warning when a finite human pool cannot supply the draws. Reads the data; writes nothing.
+    ``str(plan)`` is what ``--dry-run`` prints."""
+    cfg = checked(config) if isinstance(config, ExperimentConfig) else load(config)
+    kind = "compare" if isinstance(cfg, CompareConfig) else "sweep" if isinstance(cfg, SweepConfig) else "run"
+    cfg, out, full = _limited(cfg, out, limit)
+    adaptive = adaptive and kind == "sweep"
+    if adaptive:
+        bisection = Bisection(planning.combinations(cfg), cfg.cliff.tolerance)
+        lineages = planning.fraction_lineages(cfg, bisection.first())
+    else:
+        lineages = planning.planned_lineages(cfg)
+    the_plan = outline(cfg, lineages, out, kind, finished=_finished_count(out, cfg, lineages),
+                       sources=_sources(lineages), limit=limit, adaptive=adaptive,
+                       full_steps=full and len(lineages) * (full + 1))
+    if adaptive:
+        per_fraction = len(planning.fraction_lineages(cfg, {c: [0.0] for c in bisection.combinations}))
+        the_plan.lineages = per_fraction * planned_runs(cfg.cliff.adaptive_steps)
+        the_plan.steps = the_plan.lineages * (cfg.generations + 1)
+    return the_plan
 
 
 def demo_config() -> SweepConfig:
@@ -368,34 +422,104 @@ def _out(out: str | Path | None, config: ExperimentConfig) -> Path:
     return Path(out) if out is not None else Path("runs") / config.name
 
 
+def _limited(config: ExperimentConfig, out: str | Path | None, limit: int | None
+             ) -> tuple[ExperimentConfig, Path, int | None]:
+    """(the config capped at ``limit`` generations, its run directory, the full run's generations):
+    a smoke run gets its own default directory, so it never mixes with the real run's."""
+    if limit is None:
+        return config, _out(out, config), None
+    if limit < 1:
+        raise ConfigError(f"limit: at least 1 generation after generation 0, got {limit}")
+    raw = config.model_dump(mode="json")
+    raw["generations"] = min(limit, config.generations)
+    if isinstance(raw.get("cliff"), dict) and raw["cliff"].get("generation") is not None:
+        raw["cliff"]["generation"] = min(raw["cliff"]["generation"], raw["generations"])
+    capped = parse(type(config), raw, f"{config.name} (--limit {limit})")
+    where = Path(out) if out is not None else Path("runs") / f"{config.name}-limit{limit}"
+    return capped, where, config.generations
+
+
 def _progress(progress: bool | Progress) -> Progress | None:
     if progress is True:
-        from cliffwatch.report.progress import ProgressBar
+        from cliffwatch.report.progress import auto_progress
 
-        return ProgressBar()
+        return auto_progress()
     return progress or None
+
+
+class _Reporter:
+    """Hands the work's events to a Progress, calling the optional methods only where it has them."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+
+    def announce(self, the_plan: RunPlan) -> None:
+        if self.progress is not None and hasattr(self.progress, "plan"):
+            self.progress.plan(the_plan.line(), the_plan.lineages)
+
+    def start(self, description: str, total: int) -> None:
+        if self.progress is not None:
+            self.progress.start(description, total)
+
+    def callbacks(self) -> dict[str, Any]:
+        p = self.progress
+        if p is None:
+            return {}
+        return {"progress": p.advance, "stored": getattr(p, "resumed", None),
+                "finished": getattr(p, "lineage_finished", None)}
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _sources(lineages: list[Lineage]) -> dict[int, Any]:
+    """One human source per data set of ``lineages`` (their pools' sizes), loading nothing else."""
+    from cliffwatch.loop.engine import make_source
+
+    out: dict[int, Any] = {}
+    for lineage in lineages:
+        if lineage.data_key not in out:
+            out[lineage.data_key] = make_source(lineage)
+    return out
+
+
+def _finished_count(out: Path, config: ExperimentConfig, lineages: list[Lineage]) -> int:
+    """Lineages of ``lineages`` an earlier run of the same config finished in ``out``."""
+    from cliffwatch.core.errors import RunStoreError
+
+    try:
+        store = RunStore.open(out)
+        if store.config() != config.model_dump(mode="json"):
+            return 0
+    except (RunStoreError, OSError):
+        return 0
+    return sum(store.lineage(lin.id).finished for lin in lineages)
 
 
 def _execute(config: ExperimentConfig, lineages: list[Lineage], out: Path, kind: str, executor: Executor,
              overwrite: bool, progress: bool | Progress, description: str, tracking: str | None,
-             tracking_uri: str | None) -> Outcome:
-    """Check the data, create (or reopen) the run directory, run what is unfinished, and log what
-    finished to the tracker (also when other lineages failed)."""
-    bar = _progress(progress)
+             tracking_uri: str | None, limit: int | None = None, full: int | None = None
+             ) -> tuple[Outcome, RunPlan]:
+    """Check the data, create (or reopen) the run directory, say what will run, run what is
+    unfinished, and log what finished to the tracker (also when other lineages failed)."""
+    bar = _Reporter(_progress(progress))
     try:
-        preflight(lineages)  # bad data fails here, with nothing written
+        sources = preflight(lineages)  # bad data fails here, with nothing written
+        finished = _finished_count(out, config, lineages)
         store = prepare_run(out, config.model_dump(mode="json"), kind, planning.run_metrics(lineages), overwrite)
-        if bar:
-            bar.start(description, len(lineages) * (config.generations + 1))
-        outcome = execute(store, lineages, executor, bar.advance if bar else None)
+        the_plan = outline(config, lineages, out, kind, finished=finished, sources=sources, limit=limit,
+                           full_steps=full and len(lineages) * (full + 1))
+        bar.announce(the_plan)
+        bar.start(description, len(lineages) * (config.generations + 1))
+        outcome = execute(store, lineages, executor, **bar.callbacks())
     except LineagesFailed as failure:
         _track(failure.outcome, tracking, tracking_uri)
         raise
     finally:
-        if bar:
-            bar.stop()
+        bar.stop()
     _track(outcome, tracking, tracking_uri)
-    return outcome
+    return outcome, the_plan
 
 
 _CONFIGS = {"run": ExperimentConfig, "sweep": SweepConfig, "compare": CompareConfig}

@@ -41,11 +41,33 @@ console = Console()
 errors = Console(stderr=True)
 
 
-def _bar(quiet: bool):
-    """The progress the api draws: a rich bar on stderr, or none."""
-    from cliffwatch.report.progress import ProgressBar
+def _bar(quiet: bool, every: float = 30.0):
+    """The progress the api draws on stderr: a rich bar on a terminal, log lines elsewhere, or none."""
+    from cliffwatch.report.progress import auto_progress
 
-    return False if quiet else ProgressBar(errors)
+    return False if quiet else auto_progress(sys.stderr, every)
+
+
+def _dry_run(config, out, limit, adaptive: bool = False) -> None:
+    """Print what the command would compute, and exit 0 without computing it."""
+    from cliffwatch import api
+
+    for line in api.dry_run(config, out, limit=limit, adaptive=adaptive).lines():
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _smoke(result) -> None:
+    estimate = result.plan.smoke_estimate(result.elapsed) if result.plan else None
+    if estimate:
+        console.print(estimate, highlight=False, markup=False, soft_wrap=True)
+
+
+DRY_RUN_HELP = ("Print the plan (lineages, generations, where results go), the data it buys and draws, its price "
+                "at the config's prices, and pool warnings; run nothing.")
+LIMIT_HELP = ("Smoke run: every lineage stops after generation N, in its own directory [default: "
+              "runs/<name>-limit<N>]; prints the full run's time extrapolated from it. Its results are not the "
+              "experiment's.")
+LOG_EVERY_HELP = "Off a terminal: a progress line every this many seconds (and one per finished lineage)."
 
 
 def _report_repairs(outcome) -> None:
@@ -63,7 +85,10 @@ def run(
     tracking: Optional[str] = typer.Option(None, "--tracking", help="Also log every finished lineage (config, per-generation probes) to: mlflow (extra `mlflow`)."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="With --tracking: where to log [default: ./mlruns]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or progress lines."),
+    dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
+    log_every: float = typer.Option(30.0, "--log-every", min=0.0, help=LOG_EVERY_HELP),
 ) -> None:
     """Run one experiment and print a summary table.
 
@@ -79,7 +104,10 @@ def run(
     from cliffwatch.report.terminal import summary_table
 
     cfg = load_config(config)
-    result = api.run(cfg, out, workers=workers, executor=executor, address=address, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri)
+    if dry_run:
+        return _dry_run(cfg, out, limit)
+    result = api.run(cfg, out, workers=workers, executor=executor, address=address, overwrite=overwrite,
+                     progress=_bar(quiet, log_every), tracking=tracking, tracking_uri=tracking_uri, limit=limit)
     out = result.run_dir
     _report_repairs(result.outcome)
     summary = result.analysis.changes
@@ -87,6 +115,7 @@ def run(
              f"{cfg.policy.mode}, {len(cfg.seeds)} seed(s) × {cfg.chains} chain(s)")
     console.print(summary_table(summary, title))
     console.print(f"results: {out}  (load with cliffwatch.load_results({str(out)!r}))", highlight=False)
+    _smoke(result)
 
 
 def _print_cliffs(cliffs, cost=None) -> None:
@@ -113,7 +142,10 @@ def sweep(
     resolution: Optional[float] = typer.Option(None, "--resolution", min=0.0, max=1.0, help="With --adaptive: then split the cliff's 95% interval, running new fractions only inside it, until it is at most this wide (a collapse between two grid points narrows with every split; one limited by noise needs more seeds instead) [default: bisection steps only]."),
     max_seeds: Optional[int] = typer.Option(None, "--max-seeds", min=1, max=1000, help="With --adaptive: then add up to this many seeds per curve where only the per-run risk bound holds a mix back, as many as would establish it; each new seed runs at every fraction the search ran (the cliff analysis pairs every seed across all of them) [default: add none]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or progress lines."),
+    dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
+    log_every: float = typer.Option(30.0, "--log-every", min=0.0, help=LOG_EVERY_HELP),
 ) -> None:
     """Sweep the synthetic fraction x seeds, locate the cliff, price the mixes.
 
@@ -125,12 +157,18 @@ def sweep(
     command retries the failed ones); 2 bad input; 130/143 interrupted (rerun to resume).
     """
     from cliffwatch import api
+    from cliffwatch.config.load import load_sweep
 
     if resolution is not None and not adaptive:
         raise typer.BadParameter("--resolution refines an adaptive search: add --adaptive", param_hint="--resolution")
     if max_seeds is not None and not adaptive:
         raise typer.BadParameter("--max-seeds adds seeds in an adaptive search: add --adaptive", param_hint="--max-seeds")
-    result = api.sweep(config, out, workers=workers, executor=executor, address=address, adaptive=adaptive, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri, resolution=resolution, max_seeds=max_seeds)
+    cfg = load_sweep(config)
+    if dry_run:
+        return _dry_run(cfg, out, limit, adaptive)
+    result = api.sweep(cfg, out, workers=workers, executor=executor, address=address, adaptive=adaptive,
+                       overwrite=overwrite, progress=_bar(quiet, log_every), tracking=tracking, tracking_uri=tracking_uri,
+                       limit=limit, resolution=resolution, max_seeds=max_seeds)
     out = result.run_dir
     _report_repairs(result.outcome)
     _print_cliffs(result.cliffs, result.cost)
@@ -142,6 +180,7 @@ def sweep(
     for line in result.seeds.lines() if result.seeds is not None else []:
         console.print(line, highlight=False)
     console.print(f"results: {out}   next: cliffwatch report {out}", highlight=False)
+    _smoke(result)
 
 
 @app.command()
@@ -154,7 +193,10 @@ def compare(
     tracking: Optional[str] = typer.Option(None, "--tracking", help="Also log every finished lineage (config, per-generation probes) to: mlflow (extra `mlflow`)."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="With --tracking: where to log [default: ./mlruns]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run directory at --out first."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or progress lines."),
+    dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
+    log_every: float = typer.Option(30.0, "--log-every", min=0.0, help=LOG_EVERY_HELP),
 ) -> None:
     """Run escape routes side by side on one setup and measure each one.
 
@@ -165,14 +207,20 @@ def compare(
     draws it. Exit 0 done; 1 some lineages failed (one line each; the others are kept, and the same
     command retries the failed ones); 2 bad input; 130/143 interrupted (rerun to resume)."""
     from cliffwatch import api
+    from cliffwatch.config.load import load_compare
     from cliffwatch.report.prose import route_sentences
 
-    result = api.compare(config, out, workers=workers, executor=executor, address=address, overwrite=overwrite, progress=_bar(quiet), tracking=tracking, tracking_uri=tracking_uri)
+    cfg = load_compare(config)
+    if dry_run:
+        return _dry_run(cfg, out, limit)
+    result = api.compare(cfg, out, workers=workers, executor=executor, address=address, overwrite=overwrite,
+                         progress=_bar(quiet, log_every), tracking=tracking, tracking_uri=tracking_uri, limit=limit)
     out = result.run_dir
     _report_repairs(result.outcome)
     for line in route_sentences(result.comparison):
         console.print(line, highlight=False)
     console.print(f"results: {out}   next: cliffwatch report {out}", highlight=False)
+    _smoke(result)
 
 
 @app.command()
@@ -181,7 +229,9 @@ def demo(
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Local worker processes [default: 0 = one per core]."),
     executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Where lineages run: processes (local), inline (this process), or a registered one such as ray [default: processes, inline for one worker]."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start the demo run afresh."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or progress lines."),
+    dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
+    log_every: float = typer.Option(30.0, "--log-every", min=0.0, help=LOG_EVERY_HELP),
 ) -> None:
     """The main job on the built-in default: sweep, cliff, report.
 
@@ -194,7 +244,9 @@ def demo(
     console.print(f"cliffwatch demo: {cfg.family.name} (order {cfg.family.params['order']}) on {cfg.data.corpus}, "
                   f"{len(cfg.sweep['policy.synthetic_fraction'])} synthetic fractions x {len(cfg.seeds)} seeds x "
                   f"{cfg.generations} generations", highlight=False)
-    result = api.sweep(cfg, out, workers=workers, executor=executor, overwrite=overwrite, progress=_bar(quiet))
+    if dry_run:
+        return _dry_run(cfg, out, None)
+    result = api.sweep(cfg, out, workers=workers, executor=executor, overwrite=overwrite, progress=_bar(quiet, log_every))
     _report_repairs(result.outcome)
     _print_cliffs(result.cliffs, result.cost)
     path = api.report(result.analysis)
@@ -405,7 +457,10 @@ def list_components() -> None:
 
 
 def _unavailable(err: Exception) -> str:
-    return f"[yellow]unavailable:[/yellow] {err}"
+    from rich.markup import escape
+
+    # escaped: an install hint such as pip install 'cliffwatch[neural]' is text, not rich markup
+    return f"[yellow]unavailable:[/yellow] {escape(str(err))}"
 
 
 def _component_cells(registry, name: str, entry, n: int) -> list[str]:

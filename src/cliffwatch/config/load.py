@@ -129,20 +129,55 @@ def read_yaml(path: str | Path) -> Any:
     return raw
 
 
+def read_config(path: str | Path) -> dict:
+    """A config file's fields, with the data's relative file paths resolved against the file's
+    folder (not the working directory): a config names its data where it lies beside it."""
+    raw = read_yaml(path)
+    base = Path(path).parent.resolve()
+    data = raw.get("data")
+    spec = _source_spec(data)
+    if spec is not None:
+        raw["data"] = spec.resolve_paths(data, base)
+    sweep = raw.get("sweep")
+    if spec is not None and isinstance(sweep, dict):
+        for key, values in sweep.items():
+            if isinstance(key, str) and key.startswith("data.") and isinstance(values, list):
+                name = key[len("data."):]
+                sweep[key] = [spec.resolve_paths({**data, name: v}, base).get(name, v) for v in values]
+    return raw
+
+
+def _source_spec(data: Any) -> Any:
+    """The registered spec class a ``data:`` mapping names (None if it names none: validation says why)."""
+    if not isinstance(data, dict) or not isinstance(data.get("source"), str):
+        return None
+    from cliffwatch.core.errors import RegistryError
+    from cliffwatch.core.registry import SOURCES
+
+    try:
+        return SOURCES.get(data["source"]).Spec
+    except RegistryError:
+        return None
+
+
 def load(path: str | Path) -> ExperimentConfig:
     """A config file as the model its fields ask for: compare (routes:), sweep (sweep:) or experiment."""
-    raw = read_yaml(path)
+    raw = read_config(path)
     return parse(config_class(raw), raw, str(path))
 
 
 def _load_as(model: type[M], path: str | Path) -> M:
     """A config file of one workflow; a file written for another is WrongWorkflowError naming its command."""
-    raw = read_yaml(path)
+    raw = read_config(path)
     written = config_class(raw)
     if written is not model and not (model is SweepConfig and written is ExperimentConfig):  # the default grid
         command = COMMANDS[written]
         raise WrongWorkflowError(f"{path}: a {command} config (it has {MARKS[written]}), not a {COMMANDS[model]} "
                                  f"config; run it with `cliffwatch {command} {path}`")
+    sweep_only = [k for k in ("cliff", "cost") if k in raw]
+    if model is ExperimentConfig and sweep_only:  # a sweep's blocks in a run config
+        raise WrongWorkflowError(f"{path}: `{sweep_only[0]}:` belongs to a sweep config, not a run config; run it "
+                                 f"with `cliffwatch sweep {path}`")
     return parse(model, raw, str(path))
 
 

@@ -11,6 +11,7 @@ class Advanced:
 
     lineage: str
     generations: int
+    stored: bool = False  # found in the lineage's checkpoint (an earlier run computed them)
 
 
 @dataclass(frozen=True)

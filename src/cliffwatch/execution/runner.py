@@ -16,6 +16,7 @@ from cliffwatch.core.metrics import Metric
 from cliffwatch.core.registry import EXECUTORS
 from cliffwatch.execution.events import Advanced, Failed, Finished
 from cliffwatch.execution.executors.base import Executor, Job
+from cliffwatch.execution.outline import pool_shortfalls
 from cliffwatch.execution.plan import describe, expected_work
 from cliffwatch.execution.store import RunStore
 from cliffwatch.loop.engine import LineageRunner
@@ -60,28 +61,36 @@ def bound_workers(requested: int, jobs: int, local: bool) -> int:
 
 
 def execute(store: RunStore, lineages: list[Lineage], executor: Executor,
-            progress: Callable[[int], None] | None = None) -> Outcome:
-    """Run every unfinished lineage. ``progress(n)`` is called as generations finish. If any lineage
-    fails, LineagesFailed (with this Outcome) once the others are done: what finished is stored.
+            progress: Callable[[int], None] | None = None, *, stored: Callable[[int], None] | None = None,
+            finished: Callable[[str, bool], None] | None = None) -> Outcome:
+    """Run every unfinished lineage. ``progress(n)`` is called as generations finish, ``stored(n)``
+    too for the ones an earlier run had stored, and ``finished(label, was_stored)`` per finished
+    lineage (its label tells it apart: ``synthetic_fraction 0.5, seed 1``). If any lineage fails,
+    LineagesFailed (with this Outcome) once the others are done: what finished is stored.
 
     Under the run's lock, every stored lineage is verified first: one whose results are missing or
     damaged (or whose checkpoint is unreadable) is recomputed from generation 0, and the damage is
     reported in ``Outcome.repaired``; lineages are deterministic, so the results are the same."""
     outcome = Outcome(store)
+    labels = describe(_labels(lineages)) if finished else {}
     with store.lock():
         jobs = []
         for lineage in lineages:
-            stored = store.lineage(lineage.id)
-            damage = stored.problems() if stored.path.exists() else []
+            kept = store.lineage(lineage.id)
+            damage = kept.problems() if kept.path.exists() else []
             if damage:
                 outcome.repaired[lineage.id] = "; ".join(damage)
-                stored.reset()
-            if stored.finished:
+                kept.reset()
+            if kept.finished:
                 outcome.finished.append(lineage.id)
                 if progress:
                     progress(lineage.config.generations + 1)
+                if stored:
+                    stored(lineage.config.generations + 1)
+                if finished:
+                    finished(labels[lineage.id], True)
             else:
-                jobs.append(Job(lineage, str(stored.path)))
+                jobs.append(Job(lineage, str(kept.path)))
         if jobs:
             jobs.sort(key=lambda job: -expected_work(job.lineage))  # stable: ties keep the plan's order
             executor.workers = bound_workers(getattr(executor, "requested", executor.workers), len(jobs),
@@ -92,8 +101,12 @@ def execute(store: RunStore, lineages: list[Lineage], executor: Executor,
                     if isinstance(event, Advanced):
                         if progress:
                             progress(event.generations)
+                        if stored and event.stored:
+                            stored(event.generations)
                     elif isinstance(event, Finished):
                         outcome.finished.append(event.lineage)
+                        if finished:
+                            finished(labels[event.lineage], False)
                     elif isinstance(event, Failed):
                         if event.fatal:  # the run directory cannot be written: no lineage can go on
                             raise RunStoreError(event.reason)
@@ -140,12 +153,13 @@ def require_finished(store: RunStore, lineages: list[Lineage] | None) -> None:
         "it (same config and --out) to finish them")
 
 
-def preflight(lineages: list[Lineage]) -> None:
+def preflight(lineages: list[Lineage], *, warn: bool = True) -> dict[int, object]:
     """Build one runner per distinct variant before anything is written: bad data (a missing or too
     small corpus) or an inapplicable filter fails here, with nothing on disk. It also loads the
     corpus, and what the probes derive from each seed's human data, into this process, so forked
-    workers inherit them instead of each computing them again."""
-    variants, human_data = set(), set()
+    workers inherit them instead of each computing them again. Warns (CliffwatchWarning) when a
+    finite human pool cannot supply what a policy draws from it. Returns data key -> source."""
+    variants, human_data, sources = set(), set(), {}
     for lineage in lineages:
         if lineage.key in variants and (lineage.data_key, lineage.seed) in human_data:
             continue
@@ -155,9 +169,14 @@ def preflight(lineages: list[Lineage]) -> None:
             where = ", ".join(f"{k} {v}" for k, v in lineage.tags)
             raise type(err)(f"{where}: {err}" if where else str(err)) from None
         variants.add(lineage.key)
+        sources.setdefault(lineage.data_key, runner.source)
         if (lineage.data_key, lineage.seed) not in human_data:
             human_data.add((lineage.data_key, lineage.seed))
             runner.prepare()
+    if warn:
+        for shortfall in pool_shortfalls(lineages, sources):
+            warnings.warn(shortfall.message(), CliffwatchWarning, stacklevel=2)
+    return sources
 
 
 def prepare_run(out: str | Path, snapshot: dict, kind: str, metrics: list[Metric], overwrite: bool = False,

@@ -32,7 +32,7 @@ def run_lineage(lineage: Lineage, path: str) -> Iterator[Event]:
         done = store.checkpoint_generation()
         resume = (done, store.load_checkpoint()) if done is not None else None
         if done is not None:
-            yield Advanced(lineage.id, done + 1)
+            yield Advanced(lineage.id, done + 1, stored=True)
         for output in runner.generations(resume):
             if lineage.config.manifests:
                 # the manifest first: a crash before the checkpoint repeats the generation and rewrites it

@@ -16,7 +16,9 @@ from cliffwatch.core.seeding import rng, stable_hash
 class Lineage:
     """One lineage = (config, seed). Human data draws are keyed by the data spec (so lineages that
     differ only in policy see the same human data for the same seed: common random numbers, which
-    makes the quality loss between fractions a paired comparison); model draws by the lineage."""
+    makes the quality loss between fractions a paired comparison); model draws by the lineage.
+    A source that reads a user's file keys it by its content (``HumanSource.key_params``), so the
+    same data under another path or format gives the same lineage."""
 
     config: ExperimentConfig
     seed: int
@@ -24,11 +26,17 @@ class Lineage:
 
     @cached_property  # hashed once: every random draw derives its stream from it
     def key(self) -> int:
-        return stable_hash(self.config.lineage_params())
+        return stable_hash(self._by_content(self.config.lineage_params()))
 
     @cached_property
     def data_key(self) -> int:
-        return stable_hash(self.config.data_params())
+        return stable_hash(self._by_content(self.config.data_params()))
+
+    def _by_content(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with the data spec as its source keys it (a file: by its content, not its path)."""
+        from cliffwatch.core.registry import SOURCES
+
+        return {**params, "data": SOURCES.get(self.config.data.source).key_params(self.config.data)}
 
     @property
     def id(self) -> str:

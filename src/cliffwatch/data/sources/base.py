@@ -8,6 +8,7 @@ training pool; human draws come from the pool.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,6 +25,12 @@ class SourceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
     source: str
 
+    @classmethod
+    def resolve_paths(cls, raw: dict[str, Any], base: Path) -> dict[str, Any]:
+        """``raw`` (this spec as a config file writes it) with its file paths made relative to
+        ``base``, the config file's folder; a source without paths returns it unchanged."""
+        return raw
+
 
 class HumanSource(ABC):
     """Registered with ``@register_source(name)``. ``reference`` is the held-out human data;
@@ -35,6 +42,12 @@ class HumanSource(ABC):
     fingerprint: str = ""
     provenance: dict = {}
     facts: Any = None
+
+    @classmethod
+    def key_params(cls, spec: SourceSpec) -> dict[str, Any]:
+        """What of ``spec`` determines the data, for the lineage key (and so every random stream):
+        by default the spec itself; a source that reads files keys them by content instead."""
+        return spec.model_dump(mode="json")
 
     @classmethod
     def check(cls, spec: SourceSpec) -> str | None:

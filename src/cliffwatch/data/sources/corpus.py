@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+import os
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -21,17 +24,66 @@ class CorpusData(SourceSpec):
     field: str = Field("text", min_length=1, max_length=200)
     max_sentences: int | None = Field(None, ge=1)
 
+    @classmethod
+    def resolve_paths(cls, raw: dict[str, Any], base: Path) -> dict[str, Any]:
+        """A relative corpus path is relative to the config file's folder (a built-in name is not a path)."""
+        corpus = raw.get("corpus")
+        if not isinstance(corpus, str) or not corpus or _is_builtin(corpus) or "\x00" in corpus:
+            return raw
+        path = Path(corpus).expanduser()
+        return raw if path.is_absolute() else {**raw, "corpus": str((base / path).resolve())}
+
+
+def _is_builtin(name: str) -> bool:
+    from cliffwatch.data.corpora import BUILTIN_CORPORA
+
+    return name in BUILTIN_CORPORA or ("+" in name and all(p in BUILTIN_CORPORA for p in name.split("+")))
+
+
+def _corpus(spec: CorpusData) -> Any:
+    """The corpus of ``spec``; a file is read once per process while it is unchanged (every lineage,
+    and the lineage key, ask for it)."""
+    from cliffwatch.data.corpora import load_corpus
+
+    if _is_builtin(spec.corpus):
+        return load_corpus(spec.corpus, field=spec.field, max_sentences=spec.max_sentences)
+    try:
+        info = os.stat(spec.corpus)
+        signature = (os.path.abspath(spec.corpus), info.st_mtime_ns, info.st_size, info.st_ino)
+    except (OSError, ValueError):
+        signature = None  # load_corpus says what is wrong
+    if signature is None:
+        return load_corpus(spec.corpus, field=spec.field, max_sentences=spec.max_sentences)
+    return _file_corpus(signature, spec.corpus, spec.field, spec.max_sentences)
+
+
+@functools.lru_cache(maxsize=4)
+def _file_corpus(signature: tuple, path: str, field: str, max_sentences: int | None) -> Any:
+    from cliffwatch.data.corpora import load_corpus
+
+    return load_corpus(path, field=field, max_sentences=max_sentences)
+
 
 @register_source("corpus")
 class TextSource(PoolSource):
     Spec = CorpusData
     modality = TEXT
 
-    def __init__(self, spec: CorpusData, holdout: int, rng: np.random.Generator) -> None:
-        from cliffwatch.data.corpora import load_corpus
-
+    @classmethod
+    def key_params(cls, spec: CorpusData) -> dict[str, Any]:
+        """A user's file is keyed by its sentences' fingerprint, not by its path or format: the same
+        sentences as .txt, .jsonl or .parquet, anywhere, give the same random streams and results."""
+        if _is_builtin(spec.corpus):
+            return spec.model_dump(mode="json")
         try:
-            corpus = load_corpus(spec.corpus, field=spec.field, max_sentences=spec.max_sentences)
+            fingerprint = _corpus(spec).fingerprint
+        except DataError as err:
+            raise DataError(f"data.corpus: {err}") from None
+        return {"source": spec.source, "content": fingerprint}
+
+    def __init__(self, spec: CorpusData, holdout: int, rng: np.random.Generator) -> None:
+        try:
+            corpus = _corpus(spec)
             self.corpus = corpus
             self.fingerprint = corpus.fingerprint
             self.provenance = corpus.provenance
