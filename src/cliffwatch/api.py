@@ -381,6 +381,29 @@ def audit(manifest: str | Path, policy: str | Path, *, mapping: list[str] | None
     return result
 
 
+def policy(run_dir: str | Path, out: str | Path | None = None, *, metric: str | None = None,
+           tolerance: float | None = None, generation: int | None = None, absolute: bool = False,
+           dedup: str = "exact") -> Any:
+    """The audit policy a finished sweep supports (guard.from_run.RunPolicy: ``.policy``, ``.yaml()``):
+    ``min_human_fraction`` from the conservative end of the safe mix, mapped from the per-generation
+    synthetic share to the effective human fraction after dedup; ``max_depth`` the generation the
+    cliff was measured at. ``out``: also write the policy file there (YAML, with its derivation in
+    comments). The options override the sweep's ``cliff:`` settings as in :func:`analyze`."""
+    from cliffwatch import __version__
+    from cliffwatch.core.files import replace_atomically
+    from cliffwatch.guard.from_run import policy_from_cliffs
+
+    result = analyze(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute)
+    if result.config is None:
+        raise AnalysisError(f"{run_dir}: a single run; a policy needs a sweep over the synthetic fraction "
+                            "(`cliffwatch sweep`)")
+    derived = policy_from_cliffs(result.cliffs, result.config, str(run_dir), dedup)
+    if out is not None:
+        text = derived.yaml(__version__)
+        replace_atomically(Path(out), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return derived
+
+
 def monitor(history: str | Path, *, tolerance: float = 0.1, quality: list[str] | None = None,
             indicator: list[str] | None = None, benchmark: list[str] | None = None, lineage: str | None = None,
             horizon: int = 2, warn_fraction: float = 1.0, indicator_threshold: float = 0.25, only: bool = False) -> Any:

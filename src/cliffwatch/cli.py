@@ -262,13 +262,17 @@ def cliff(
     absolute: bool = typer.Option(False, "--absolute", help="Quality loss as a difference instead of a ratio to the all-human run."),
     as_json: bool = typer.Option(False, "--json", help="Print what summary.json holds (every quality metric's cliff, knee and safe mix with intervals and methods) as JSON."),
     risk: Optional[float] = typer.Option(None, "--risk", min=0.0, max=1.0, help="The safe mix needs the exact 95% upper bound on the chance that a single run (seed) crosses τ to be at most this; '0 of 3 runs crossed' bounds it by 63%, 11 seeds with none crossing by 25% [default: the sweep's cliff.risk, else 0.25]."),
+    fail_if_unsafe: Optional[float] = typer.Option(None, "--fail-if-unsafe", min=0.0, max=1.0, metavar="S", help="CI gate: exit 1 unless the mix with synthetic share S is safe (S at most the largest grid fraction whose 95% interval of ΔQ, and every smaller one's, stays within τ) on every curve."),
+    fail_if_cliff_below: Optional[float] = typer.Option(None, "--fail-if-cliff-below", min=0.0, max=1.0, metavar="S", help="CI gate: exit 1 when a cliff's 95% interval starts below S (or the cliff is undetermined)."),
 ) -> None:
     """Locate the cliff in a sweep's results.
 
     The cliff is the smallest synthetic fraction whose quality loss exceeds τ, with a 95%
     interval; also the knee of a two-segment fit and the cheapest safe mix. Every lineage the
     sweep planned must have finished: otherwise the error names the missing ones (an analysis of
-    the others would be a smaller experiment than the one configured)."""
+    the others would be a smaller experiment than the one configured). With --fail-if-unsafe or
+    --fail-if-cliff-below it is a CI gate: one pass/FAIL line per curve and check (on stderr
+    with --json), exit 0 pass, 1 fail, 2 bad input."""
     from cliffwatch import api
 
     if as_json:
@@ -277,9 +281,54 @@ def cliff(
         summary = api.summary(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute,
                               risk=risk)
         typer.echo(json.dumps(summary, indent=1, allow_nan=False))
-        return
-    result = api.analyze(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute, risk=risk)
-    _print_cliffs(result.cliffs, result.cost)
+    result = None
+    if not as_json or fail_if_unsafe is not None or fail_if_cliff_below is not None:
+        result = api.analyze(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute,
+                             risk=risk)
+    if not as_json:
+        _print_cliffs(result.cliffs, result.cost)
+    if fail_if_unsafe is not None or fail_if_cliff_below is not None:
+        from cliffwatch.guard.from_run import gate
+
+        verdict = gate(result.cliffs, fail_if_unsafe, fail_if_cliff_below)
+        for line in verdict.lines:
+            (errors if as_json else console).print(f"gate: {line}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(0 if verdict.passed else 1)
+
+
+@app.command()
+def policy(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `cliffwatch sweep`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Policy file to write (YAML) [default: print it]."),
+    metric: Optional[str] = typer.Option(None, "--metric", "-m", help="Quality metric [default: the sweep's cliff.metric]."),
+    tolerance: Optional[float] = typer.Option(None, "--tolerance", "-t", min=0.0, help="τ [default: the sweep's, else 0.1]."),
+    generation: Optional[int] = typer.Option(None, "--generation", "-g", min=0, help="Generation the mix must stay safe at [default: the last]."),
+    dedup: str = typer.Option("exact", "--dedup", help="Duplicate removal the audit applies: off, exact or near."),
+    as_json: bool = typer.Option(False, "--json", help="Print the policy and its derivation as JSON."),
+) -> None:
+    """Write the audit policy a measured sweep supports (for `cliffwatch audit`).
+
+    min_human_fraction comes from the conservative end of the safe mix: the smaller of the largest
+    safe synthetic fraction and the lower end of the cliff's 95% interval, s*. The run's s is a
+    per-generation synthetic share; the audit measures the effective human fraction after
+    dedup, so s* is mapped to the human share a training set mixed at s* audits at (1 - s* in
+    replace mode; accumulate modes: docs/guard.md). max_depth is the generation measured. The
+    derivation is written as comments in the file."""
+    from cliffwatch import __version__, api
+
+    if dedup not in ("off", "exact", "near"):
+        raise typer.BadParameter(f"{dedup!r}; use off, exact or near", param_hint="--dedup")
+    derived = api.policy(run_dir, out, metric=metric, tolerance=tolerance, generation=generation, dedup=dedup)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(derived.to_dict(), indent=1, allow_nan=False))
+    elif out is None:
+        typer.echo(derived.yaml(__version__), nl=False)
+    else:
+        console.print(f"policy: {out}  (min_human_fraction {derived.policy.min_human_fraction}, max_depth "
+                      f"{derived.policy.max_depth}; gate with: cliffwatch audit MANIFEST --policy {out})",
+                      highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
