@@ -389,7 +389,7 @@ def monitor(
     indicator: Optional[list[str]] = typer.Option(None, "--indicator", help="Leading indicator NAME[:lower|higher|both] (repeatable), added to the known ones."),
     benchmark: Optional[list[str]] = typer.Option(None, "--benchmark", help="Automated benchmark NAME[:lower|higher] (repeatable), added to the known ones (synthetic_ppl)."),
     only_named: bool = typer.Option(False, "--only-named", help="Use only the metrics named by --quality, --indicator and --benchmark, not also the known ones in the history."),
-    lineage: Optional[str] = typer.Option(None, "--lineage", help="For a sweep's run directory: the lineage to watch."),
+    lineage: Optional[str] = typer.Option(None, "--lineage", help="For a sweep's run directory: the lineage to watch, by id or by labels KEY=VALUE,... (e.g. \"s=0.3,seed=0\"; s is the synthetic fraction; a route: route=NAME)."),
     horizon: int = typer.Option(2, "--horizon", min=0, help="Warn when the ΔQ trend reaches ρτ this many generations ahead."),
     warn_fraction: float = typer.Option(1.0, "--warn-fraction", help="ρ > 0: the share of τ the forecast may reach before it warns."),
     indicator_threshold: float = typer.Option(0.25, "--indicator-threshold", help="κ > 0: relative worsening of a leading indicator that warns."),

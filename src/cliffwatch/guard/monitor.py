@@ -202,16 +202,16 @@ def _json_frame(raw, path: Path) -> pd.DataFrame:
 
 
 def _from_run(path: Path, lineage: str | None) -> pd.DataFrame:
+    from cliffwatch.execution.selection import lineage_labels, listing, select_lineage
     from cliffwatch.execution.store import load_results
 
     results = load_results(path)
-    if lineage is not None:
-        if lineage not in set(results["lineage"]):
-            raise DataError(f"{path}: no lineage {lineage!r} (lineages: {', '.join(sorted(set(results['lineage'])))})")
-        results = results[results["lineage"] == lineage]
+    if lineage is not None:  # an id, or labels such as s=0.3,seed=0
+        results = results[results["lineage"] == select_lineage(path, lineage)]
     elif "synthetic_fraction" in results and results.drop(columns=["seed", "lineage"]).filter(
             items=["synthetic_fraction", "family", "human", "mode", "generators", "filters"]).drop_duplicates().shape[0] > 1:
-        raise DataError(f"{path}: a sweep of several settings; pick one with --lineage (lineages: {', '.join(sorted(set(results['lineage'])))})")
+        raise DataError(f"{path}: a sweep of several settings; pick one with --lineage, by id or by labels such as "
+                        f"s=0.3,seed=0 (lineages: {listing(lineage_labels(path))})")
     frame = _tidy(results[["generation", "metric", "value"]], str(path))
     frame.attrs["metrics"] = results.attrs.get("metrics", {})
     return frame
