@@ -126,11 +126,11 @@ GAUSS = {"name": "g", "family": {"name": "gaussian"}, "data": {"source": "gaussi
 
 
 @pytest.mark.parametrize("command, raw, says", [
-    ("run", {**GAUSS, "sweep": {"policy.synthetic_fraction": [0, 1]}}, "a sweep config (it has `sweep:`); run it with `cliffwatch sweep"),
-    ("run", {**GAUSS, "routes": {"a": {}}}, "a comparison config (it has `routes:`); run it with `cliffwatch compare"),
-    ("run", {**GAUSS, "cost": {"human_price": 1}}, "`cost:` belongs to a sweep config; run it with `cliffwatch sweep"),
-    ("sweep", {**GAUSS, "routes": {"a": {}}}, "a comparison config (it has `routes:`); run it with `cliffwatch compare"),
-    ("compare", {**GAUSS, "sweep": {"policy.synthetic_fraction": [0, 1]}}, "no `routes:`, so not a comparison config; run a sweep with `cliffwatch sweep"),
+    ("run", {**GAUSS, "sweep": {"policy.synthetic_fraction": [0, 1]}}, "a sweep config (it has sweep:), not a run config; run it with `cliffwatch sweep"),
+    ("run", {**GAUSS, "routes": {"a": {}}}, "a compare config (it has routes:), not a run config; run it with `cliffwatch compare"),
+    ("run", {**GAUSS, "cost": {"human_price": 1}}, "`cost:` belongs to a sweep config, not a run config; run it with `cliffwatch sweep"),
+    ("run", {**GAUSS, "cliff": {"tolerance": 0.2}}, "`cliff:` belongs to a sweep config, not a run config; run it with `cliffwatch sweep"),
+    ("sweep", {**GAUSS, "routes": {"a": {}}}, "a compare config (it has routes:), not a sweep config; run it with `cliffwatch compare"),
 ])
 def test_a_config_of_the_wrong_kind_names_the_right_command(tmp_path, monkeypatch, capsys, command, raw, says):
     path = _write(tmp_path / "c.yaml", raw)
@@ -141,5 +141,5 @@ def test_a_config_of_the_wrong_kind_names_the_right_command(tmp_path, monkeypatc
 
 def test_the_wrong_kind_through_python(tmp_path):
     path = _write(tmp_path / "c.yaml", {**GAUSS, "sweep": {"policy.synthetic_fraction": [0, 1]}})
-    with pytest.raises(ConfigError, match=r"cliffwatch\.api\.sweep"):
+    with pytest.raises(ConfigError, match="run it with `cliffwatch sweep"):
         api.run(path, tmp_path / "r", progress=False)

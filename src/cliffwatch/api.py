@@ -394,9 +394,6 @@ def policy(run_dir: str | Path, out: str | Path | None = None, *, metric: str | 
     from cliffwatch.guard.from_run import policy_from_cliffs
 
     result = analyze(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute)
-    if result.config is None:
-        raise AnalysisError(f"{run_dir}: a single run; a policy needs a sweep over the synthetic fraction "
-                            "(`cliffwatch sweep`)")
     derived = policy_from_cliffs(result.cliffs, result.config, str(run_dir), dedup)
     if out is not None:
         text = derived.yaml(__version__)
@@ -529,7 +526,7 @@ def _execute(config: ExperimentConfig, lineages: list[Lineage], out: Path, kind:
     bar = _Reporter(_progress(progress))
     try:
         sources = preflight(lineages)  # bad data fails here, with nothing written
-        finished = _finished_count(out, config, lineages)
+        finished = 0 if overwrite else _finished_count(out, config, lineages)
         store = prepare_run(out, config.model_dump(mode="json"), kind, planning.run_metrics(lineages), overwrite)
         the_plan = outline(config, lineages, out, kind, finished=finished, sources=sources, limit=limit,
                            full_steps=full and len(lineages) * (full + 1))

@@ -275,21 +275,23 @@ def cliff(
     with --json), exit 0 pass, 1 fail, 2 bad input."""
     from cliffwatch import api
 
+    gating = fail_if_unsafe is not None or fail_if_cliff_below is not None
     if as_json:
         import json
 
-        summary = api.summary(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute,
+        result = api.analysis(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute,
                               risk=risk)
-        typer.echo(json.dumps(summary, indent=1, allow_nan=False))
-    result = None
-    if not as_json or fail_if_unsafe is not None or fail_if_cliff_below is not None:
+        typer.echo(json.dumps(api.summary(result), indent=1, allow_nan=False))
+    else:
         result = api.analyze(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute,
                              risk=risk)
-    if not as_json:
         _print_cliffs(result.cliffs, result.cost)
-    if fail_if_unsafe is not None or fail_if_cliff_below is not None:
+    if gating:
+        from cliffwatch.core.errors import AnalysisError
         from cliffwatch.guard.from_run import gate
 
+        if not result.cliffs:  # a gate with nothing to check must not pass
+            raise AnalysisError(f"{run_dir}: no cliff to gate on: {result.problem or 'not a sweep'}")
         verdict = gate(result.cliffs, fail_if_unsafe, fail_if_cliff_below)
         for line in verdict.lines:
             (errors if as_json else console).print(f"gate: {line}", highlight=False, markup=False, soft_wrap=True)
