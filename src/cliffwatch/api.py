@@ -389,7 +389,7 @@ def policy(run_dir: str | Path, out: str | Path | None = None, *, metric: str | 
     synthetic share to the effective human fraction after dedup; ``max_depth`` the generation the
     cliff was measured at. ``out``: also write the policy file there (YAML, with its derivation in
     comments). The options override the sweep's ``cliff:`` settings as in :func:`analyze`."""
-    from cliffwatch import __version__
+    from cliffwatch.core.version import __version__
     from cliffwatch.core.files import replace_atomically
     from cliffwatch.guard.from_run import policy_from_cliffs
 

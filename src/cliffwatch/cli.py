@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 
 from cliffwatch.core.errors import CliffwatchError, CliffwatchWarning, Interrupted, LineagesFailed, one_line
+from cliffwatch.core.provenance import rounded
 
 EXIT_CODES = ("Exit codes (every command): 0 pass; 1 verdict (violation, warning, failed lineages); "
               "2 bad input or state (one line naming the file); 3 internal error (traceback in the log file "
@@ -70,6 +71,52 @@ LIMIT_HELP = ("Smoke run: every lineage stops after generation N, in its own dir
 LOG_EVERY_HELP = "Off a terminal: a progress line every this many seconds (and one per finished lineage)."
 
 
+FORMATS = ("text", "markdown", "json")
+FORMAT_HELP = ("Output: text (tables for a terminal; off a terminal at full width), markdown (pipe tables, "
+               "plain lines), or json")
+OFF_TERMINAL_WIDTH = 10_000  # a log or a pipe has no width: never cut a name or split an interval
+_output = {"format": "text", "tables": [], "lines": []}
+
+
+def _use_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"{fmt!r}; use {', '.join(FORMATS)}", param_hint="--format")
+    _output.update(format=fmt, tables=[], lines=[])
+    return fmt
+
+
+def _show(item) -> None:
+    """A rich table or a line of text, in the command's --format (json: kept for _flush)."""
+    from rich.table import Table
+
+    fmt = _output["format"]
+    if fmt == "text":
+        console.print(item, highlight=False)
+        return
+    from cliffwatch.report.tables import plain, to_markdown, to_records
+
+    if fmt == "markdown":
+        typer.echo((to_markdown(item) if isinstance(item, Table) else plain(item)) + "\n")
+    elif isinstance(item, Table):
+        _output["tables"].append(to_records(item))
+    else:
+        _output["lines"].append(plain(item))
+
+
+def _flush() -> None:
+    """--format json: everything _show was given, as one JSON document."""
+    if _output["format"] == "json":
+        import json
+
+        typer.echo(json.dumps({"tables": _output["tables"], "lines": _output["lines"]}, indent=1))
+
+
+def _echo_json(data) -> None:
+    import json
+
+    typer.echo(json.dumps(rounded(data), indent=1, allow_nan=False))
+
+
 def _report_repairs(outcome) -> None:
     for lineage_id, damage in outcome.repaired.items():
         errors.print(f"warning: lineage {lineage_id} was recomputed: {damage}", highlight=False, markup=False)
@@ -89,6 +136,7 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
     log_every: float = typer.Option(30.0, "--log-every", min=0.0, help=LOG_EVERY_HELP),
+    fmt: str = typer.Option("text", "--format", help=FORMAT_HELP + " (json: what summary.json holds)."),
 ) -> None:
     """Run one experiment and print a summary table.
 
@@ -103,6 +151,7 @@ def run(
     from cliffwatch.config.load import load_config
     from cliffwatch.report.terminal import summary_table
 
+    _use_format(fmt)
     cfg = load_config(config)
     if dry_run:
         return _dry_run(cfg, out, limit)
@@ -113,8 +162,10 @@ def run(
     summary = result.analysis.changes
     title = (f"{cfg.name}: {cfg.family.name} on {cfg.data.source}, s = {cfg.policy.synthetic_fraction:g}, "
              f"{cfg.policy.mode}, {len(cfg.seeds)} seed(s) × {cfg.chains} chain(s)")
-    console.print(summary_table(summary, title))
-    console.print(f"results: {out}  (load with cliffwatch.load_results({str(out)!r}))", highlight=False)
+    if fmt == "json":
+        return _echo_json(api.summary(result.analysis))
+    _show(summary_table(summary, title))
+    _show(f"results: {out}  (load with cliffwatch.load_results({str(out)!r}))")
     _smoke(result)
 
 
@@ -123,10 +174,10 @@ def _print_cliffs(cliffs, cost=None) -> None:
     from cliffwatch.report.terminal import cliff_table
 
     for cliff in cliffs:
-        console.print(cliff_table(cliff, cost))
-        console.print(cliff_sentence(cliff), highlight=False)
+        _show(cliff_table(cliff, cost))
+        _show(cliff_sentence(cliff))
     if cost is not None:
-        console.print(cost_sentence(cost), highlight=False)
+        _show(cost_sentence(cost))
 
 
 @app.command()
@@ -146,6 +197,7 @@ def sweep(
     dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
     log_every: float = typer.Option(30.0, "--log-every", min=0.0, help=LOG_EVERY_HELP),
+    fmt: str = typer.Option("text", "--format", help=FORMAT_HELP + " (json: what summary.json holds)."),
 ) -> None:
     """Sweep the synthetic fraction x seeds, locate the cliff, price the mixes.
 
@@ -159,6 +211,7 @@ def sweep(
     from cliffwatch import api
     from cliffwatch.config.load import load_sweep
 
+    _use_format(fmt)
     if resolution is not None and not adaptive:
         raise typer.BadParameter("--resolution refines an adaptive search: add --adaptive", param_hint="--resolution")
     if max_seeds is not None and not adaptive:
@@ -171,15 +224,17 @@ def sweep(
                        limit=limit, resolution=resolution, max_seeds=max_seeds)
     out = result.run_dir
     _report_repairs(result.outcome)
+    if fmt == "json":
+        return _echo_json(api.summary(result.analysis))
     _print_cliffs(result.cliffs, result.cost)
     if adaptive:
         from cliffwatch.report.prose import adaptive_sentence
 
         for cliff in result.cliffs:
-            console.print(adaptive_sentence(cliff), highlight=False)
+            _show(adaptive_sentence(cliff))
     for line in result.seeds.lines() if result.seeds is not None else []:
-        console.print(line, highlight=False)
-    console.print(f"results: {out}   next: cliffwatch report {out}", highlight=False)
+        _show(line)
+    _show(f"results: {out}   next: cliffwatch report {out}")
     _smoke(result)
 
 
@@ -197,6 +252,7 @@ def compare(
     dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
     log_every: float = typer.Option(30.0, "--log-every", min=0.0, help=LOG_EVERY_HELP),
+    fmt: str = typer.Option("text", "--format", help=FORMAT_HELP + " (json: what summary.json holds)."),
 ) -> None:
     """Run escape routes side by side on one setup and measure each one.
 
@@ -210,6 +266,7 @@ def compare(
     from cliffwatch.config.load import load_compare
     from cliffwatch.report.prose import route_sentences
 
+    _use_format(fmt)
     cfg = load_compare(config)
     if dry_run:
         return _dry_run(cfg, out, limit)
@@ -217,9 +274,11 @@ def compare(
                          progress=_bar(quiet, log_every), tracking=tracking, tracking_uri=tracking_uri, limit=limit)
     out = result.run_dir
     _report_repairs(result.outcome)
+    if fmt == "json":
+        return _echo_json(api.summary(result.analysis))
     for line in route_sentences(result.comparison):
-        console.print(line, highlight=False)
-    console.print(f"results: {out}   next: cliffwatch report {out}", highlight=False)
+        _show(line)
+    _show(f"results: {out}   next: cliffwatch report {out}")
     _smoke(result)
 
 
@@ -264,6 +323,7 @@ def cliff(
     risk: Optional[float] = typer.Option(None, "--risk", min=0.0, max=1.0, help="The safe mix needs the exact 95% upper bound on the chance that a single run (seed) crosses τ to be at most this; '0 of 3 runs crossed' bounds it by 63%, 11 seeds with none crossing by 25% [default: the sweep's cliff.risk, else 0.25]."),
     fail_if_unsafe: Optional[float] = typer.Option(None, "--fail-if-unsafe", min=0.0, max=1.0, metavar="S", help="CI gate: exit 1 unless the mix with synthetic share S is safe (S at most the largest grid fraction whose 95% interval of ΔQ, and every smaller one's, stays within τ) on every curve."),
     fail_if_cliff_below: Optional[float] = typer.Option(None, "--fail-if-cliff-below", min=0.0, max=1.0, metavar="S", help="CI gate: exit 1 when a cliff's 95% interval starts below S (or the cliff is undetermined)."),
+    fmt: str = typer.Option("text", "--format", help=FORMAT_HELP + " (json: the same as --json)."),
 ) -> None:
     """Locate the cliff in a sweep's results.
 
@@ -276,6 +336,7 @@ def cliff(
     from cliffwatch import api
 
     gating = fail_if_unsafe is not None or fail_if_cliff_below is not None
+    as_json = as_json or _use_format(fmt) == "json"
     if as_json:
         import json
 
@@ -316,7 +377,8 @@ def policy(
     dedup, so s* is mapped to the human share a training set mixed at s* audits at (1 - s* in
     replace mode; accumulate modes: docs/guard.md). max_depth is the generation measured. The
     derivation is written as comments in the file."""
-    from cliffwatch import __version__, api
+    from cliffwatch import api
+    from cliffwatch.core.version import __version__
 
     if dedup not in ("off", "exact", "near"):
         raise typer.BadParameter(f"{dedup!r}; use off, exact or near", param_hint="--dedup")
@@ -324,7 +386,7 @@ def policy(
     if as_json:
         import json
 
-        typer.echo(json.dumps(derived.to_dict(), indent=1, allow_nan=False))
+        typer.echo(json.dumps(rounded(derived.to_dict()), indent=1, allow_nan=False))
     elif out is None:
         typer.echo(derived.yaml(__version__), nl=False)
     else:
@@ -359,6 +421,7 @@ def audit(
     mapping: Optional[list[str]] = typer.Option(None, "--mapping", "-m", help="FIELD=COLUMN, or a preset: distilabel (rows without model_name are human), hf-card (the dataset card's creator tags), croissant (rows without prov:wasGeneratedBy are human) (repeatable)."),
     croissant: Optional[Path] = typer.Option(None, "--croissant", help="Also write the audited summary as Croissant metadata (JSON-LD) here."),
     estimate: Optional[Path] = typer.Option(None, "--estimate", help="JSON of 'cliffwatch estimate --out' on the text of the rows without provenance (policy rule min_estimated_human_share)."),
+    fmt: str = typer.Option("text", "--format", help=FORMAT_HELP + " (json: the same as --json)."),
 ) -> None:
     """Audit a training mix's provenance manifest against a data policy.
 
@@ -370,15 +433,16 @@ def audit(
     from cliffwatch import api
     from cliffwatch.report.guard import audit_lines, audit_table
 
+    as_json = as_json or _use_format(fmt) == "json"
     result = api.audit(manifest, policy, mapping=mapping, croissant=croissant, estimate=estimate)
     if as_json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps(rounded(result.to_dict()), indent=2))
     else:
-        console.print(audit_table(result))
+        _show(audit_table(result))
         for line in audit_lines(result):
-            console.print(line, highlight=False)
+            _show(line)
         if croissant is not None:
-            console.print(f"croissant: {croissant}", highlight=False)
+            _show(f"croissant: {croissant}")
     raise typer.Exit(0 if result.passed else 1)
 
 
@@ -395,6 +459,7 @@ def monitor(
     horizon: int = typer.Option(2, "--horizon", min=0, help="Warn when the ΔQ trend reaches ρτ this many generations ahead."),
     warn_fraction: float = typer.Option(1.0, "--warn-fraction", help="ρ > 0: the share of τ the forecast may reach before it warns."),
     indicator_threshold: float = typer.Option(0.25, "--indicator-threshold", help="κ > 0: relative worsening of a leading indicator that warns."),
+    fmt: str = typer.Option("text", "--format", help=FORMAT_HELP + " (json: the same as --json)."),
 ) -> None:
     """Warn before the cliff from the metrics of successive model generations.
 
@@ -408,16 +473,17 @@ def monitor(
     from cliffwatch import api
     from cliffwatch.report.guard import monitor_lines, monitor_tables
 
+    as_json = as_json or _use_format(fmt) == "json"
     result = api.monitor(history, tolerance=tolerance, quality=quality, indicator=indicator, benchmark=benchmark,
                          lineage=lineage, horizon=horizon, warn_fraction=warn_fraction,
                          indicator_threshold=indicator_threshold, only=only_named)
     if as_json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps(rounded(result.to_dict()), indent=2))
     else:
         for table in monitor_tables(result):
-            console.print(table)
+            _show(table)
         for line in monitor_lines(result):
-            console.print(line, highlight=False)
+            _show(line)
     raise typer.Exit(1 if result.warning else 0)
 
 
@@ -474,7 +540,9 @@ def estimate(
 
 
 @app.command("list")
-def list_components() -> None:
+def list_components(
+    fmt: str = typer.Option("text", "--format", help=FORMAT_HELP + " (json: each table's rows)."),
+) -> None:
     """List the registered families, probes, filters, data sources and executors.
 
     Components whose optional extra is not installed are listed with the command that installs
@@ -484,6 +552,7 @@ def list_components() -> None:
     from cliffwatch.core.errors import RegistryError
     from cliffwatch.core.registry import EXECUTORS, FAMILIES, FILTERS, PROBES, SOURCES
 
+    _use_format(fmt)
     for registry, columns in ((FAMILIES, ("modality", "knobs")), (SOURCES, ("modality", "knobs")),
                               (FILTERS, ("applies to", "knobs")), (EXECUTORS, ())):
         table = Table(title=f"{registry.kind} components")
@@ -492,7 +561,7 @@ def list_components() -> None:
         for name, entry in sorted(registry.entries().items()):
             cells = _component_cells(registry, name, entry, len(columns))
             table.add_row(name, *cells, entry.package)
-        console.print(table)
+        _show(table)
     probes = Table(title="probes")
     for col in ("probe", "modality", "metric", "better", "meaning"):
         probes.add_column(col)
@@ -504,7 +573,8 @@ def list_components() -> None:
             continue
         for m in probe.metrics:
             probes.add_row(name, str(probe.modality), m.name, {True: "higher", False: "lower", None: "–"}[m.higher_is_better], m.description)
-    console.print(probes)
+    _show(probes)
+    _flush()
 
 
 def _unavailable(err: Exception) -> str:
@@ -598,6 +668,8 @@ _python_showwarning = warnings.showwarning
 
 def main() -> None:
     warnings.showwarning = _show_warning
+    for out in (console, errors):  # rich cuts at 80 columns where it cannot ask a terminal
+        out.width = OFF_TERMINAL_WIDTH if not out.is_terminal else None
     try:
         with _signals_stop_work():
             code = app(standalone_mode=False)

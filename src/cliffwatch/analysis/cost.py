@@ -33,6 +33,7 @@ class CostPlan:
     currency: str
     risk_level: float = RISK_LEVEL
     more_seeds: tuple[pd.Series, int] | None = None  # the cheapest mix only the risk bound holds back; seeds it needs
+    default_prices: bool = False  # the config set no prices of its own: the costs are placeholders
 
     @property
     def labels(self) -> list[str]:
@@ -69,4 +70,5 @@ def plan(cliffs: list[Cliff], samples: int, prices: CostSpec, human: str = "fixe
         row = table[match].iloc[0]
         if (best is None or row["cost"] < best["cost"]) and (more is None or row["cost"] < more[0]["cost"]):
             more = (row, seeds)
-    return CostPlan(table, best, all_human, prices.currency, cliffs[0].risk_level if cliffs else RISK_LEVEL, more)
+    return CostPlan(table, best, all_human, prices.currency, cliffs[0].risk_level if cliffs else RISK_LEVEL, more,
+                    prices == CostSpec())

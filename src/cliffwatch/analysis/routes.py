@@ -104,6 +104,7 @@ class RouteComparison:
     routes: list[RouteResult]
     losses: dict[str, pd.DataFrame]  # metric -> ΔQ at G per seed (chains averaged) x route
     trajectories: pd.DataFrame  # route, generation, loss, low, high: primary ΔQ at each route's fraction
+    default_prices: bool = False  # the config set no prices of its own: the costs are placeholders
 
     def route(self, name: str) -> RouteResult:
         return next(r for r in self.routes if r.name == name)
@@ -197,7 +198,7 @@ def analyze_routes(config: CompareConfig, df: pd.DataFrame) -> RouteComparison:
     return RouteComparison(
         config.name, metric, direction(metric, run_metrics(df)), loss_kind(metric, run_metrics(df), spec.relative) != "difference",
         generation, spec.tolerance, baseline, config.cost.currency, mean_ci(ref_at_g), results, at_g,
-        pd.concat(trajectories, ignore_index=True) if trajectories else empty,
+        pd.concat(trajectories, ignore_index=True) if trajectories else empty, config.cost == CostSpec(),
     )
 
 

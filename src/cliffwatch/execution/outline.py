@@ -11,19 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cliffwatch.core.labels import clock
 from cliffwatch.config.schema import CompareConfig, ExperimentConfig, SweepConfig
 from cliffwatch.loop import mixing
 from cliffwatch.loop.lineage import Lineage
-
-
-def clock(seconds: float) -> str:
-    """``1h02m``, ``3m05s``, ``42s``."""
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Any
 from cliffwatch.config.grid import ROUTE, at_fraction, grid_variants, route_variants
 from cliffwatch.config.schema import FRACTION_PATH, CompareConfig, ExperimentConfig, SweepConfig
 from cliffwatch.config.validate import metrics_for
+from cliffwatch.core.labels import describe  # noqa: F401 (the runner and the selection use it from here)
 from cliffwatch.core.metrics import Metric
 from cliffwatch.loop.engine import loop_metrics
 from cliffwatch.loop.lineage import Lineage
@@ -38,15 +39,6 @@ def planned_lineages(config: ExperimentConfig) -> list[Lineage]:
     if isinstance(config, SweepConfig):
         return sweep_lineages(config)
     return experiment_lineages(config)
-
-
-def describe(labels: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """Lineage id -> the labels that tell it apart from the others given (the swept values, the
-    route; those all share are left out) and its seed, e.g. ``synthetic_fraction 0.5, seed 1``.
-    ``labels``: lineage id -> its labels with its ``seed``."""
-    keys = dict.fromkeys(k for row in labels.values() for k in row if k != "seed")
-    varying = [k for k in keys if len({repr(row.get(k)) for row in labels.values()}) > 1]
-    return {i: ", ".join([*(f"{k} {row.get(k)}" for k in varying), f"seed {row['seed']}"]) for i, row in labels.items()}
 
 
 def combinations(config: SweepConfig) -> list[tuple[tuple[str, Any], ...]]:

@@ -81,7 +81,8 @@ def key_numbers(cliffs: list[Cliff], cost: CostPlan | None) -> str:
     if cost is not None and cost.best is not None:
         best = cost.best
         rows.append(f"<tr><td class='text'><b>cheapest safe mix</b></td><td class='num'>s = {best[FRACTION]:g}</td>"
-                    f"<td>{_e(money(cost.currency, best['cost']))}</td><td class='text method'>the cheapest mix whose "
+                    f"<td>{_e(money(cost.currency, best['cost']))}{' at the default prices' if cost.default_prices else ''}"
+                    "</td><td class='text method'>the cheapest mix whose "
                     "whole ΔQ interval stays within τ (table: Cost of each mix)</td></tr>")
     return f"<table class='keys'>{''.join(rows)}</table>"
 

@@ -28,7 +28,8 @@ from cliffwatch.core.metrics import Metric
 from cliffwatch.core.version import __version__
 from cliffwatch.report.figures import SVG_RC
 from cliffwatch.report.figures import escape as _e
-from cliffwatch.report.format import num_text, short as num_sig
+from cliffwatch.config.schema import CostSpec
+from cliffwatch.report.format import money, num_text, short as num_sig
 from cliffwatch.report.glance import glossary, key_fractions, key_numbers, samples_section
 from cliffwatch.report.plots import (cliff_figure, cliff_for, direction, fluency_truth, gaming_gap, group_of, heatmaps,
                                      note, parts, trajectories)
@@ -220,7 +221,11 @@ def _cost_table(cost: CostPlan | None) -> str:
                   f"<td class='text'>{_e(risk_text(row['crossed'], row['replicates'], row['risk_high']))}</td>",
                   f"<td class='text'>{'yes' if row['safe'] else 'no'}</td>"]
         rows.append(f"<tr{' class=best' if best else ''}>{''.join(cells)}</tr>")
-    return ("<p>Mixes sorted by the cost of the whole run (human and synthetic samples over every generation). A mix "
+    prices = (f"<p><b>At the default prices</b> ({_e(money(cost.currency, CostSpec().human_price))} per new human "
+              f"sample, {_e(money(cost.currency, CostSpec().synthetic_price))} per synthetic sample), not prices of this "
+              "run's config: set <code>cost: {human_price, synthetic_price}</code> in the sweep config to price your "
+              "own data.</p>") if cost.default_prices else ""
+    return (prices + "<p>Mixes sorted by the cost of the whole run (human and synthetic samples over every generation). A mix "
             "counts as safe only when the upper end of its ΔQ CI stays within τ and the exact 95% bound on the risk that a "
             f"single run crosses τ stays within the risk level ({cost.risk_level:.0%}), as at every smaller fraction; the "
             "cheapest safe one is highlighted.</p>"

@@ -18,7 +18,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from cliffwatch.execution.outline import clock
+from cliffwatch.core.labels import clock
 
 LOG_EVERY = 30.0  # seconds between log lines while no lineage finishes
 

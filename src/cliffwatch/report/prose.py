@@ -75,15 +75,21 @@ def adaptive_sentence(c: Cliff) -> str:
             f"{width:.3g} wide; a uniform grid with cells that narrow takes {grid} fractions ({grid * c.replicates} runs).")
 
 
+NO_PRICES = ("no prices are set (`cost: {human_price: ..., synthetic_price: ...}` in the sweep config), so no mix "
+             "is priced")
+
+
 def cost_sentence(plan: CostPlan) -> str:
-    """The cheapest safe mix and what it saves, or that no mix is safe."""
+    """The cheapest safe mix and what it saves, or that no mix is safe. Without prices of the config's
+    own: the largest safe synthetic share instead, and no money. When the cheapest is all human: why."""
     c = plan.currency
     text = _cost_head(plan)
     if plan.more_seeds is not None:
         row, seeds = plan.more_seeds
         extra = "".join(f", {k} = {row[k]}" for k in plan.labels)
         s = row[FRACTION]
-        text += (f" At s = {s:g}{extra} ({c}{row['cost']:,.0f}) the mean loss is within τ, as at every smaller fraction, "
+        price = "" if plan.default_prices else f" ({c}{row['cost']:,.0f})"
+        text += (f" At s = {s:g}{extra}{price} the mean loss is within τ, as at every smaller fraction, "
                  f"but {risk_text(row['crossed'], row['replicates'], row['risk_high'])} > the risk level "
                  f"{plan.risk_level:.0%}: {seeds} more seed{'s' * (seeds != 1)} at s = 0 … {s:g}, none crossing τ, "
                  "would establish it.")
@@ -116,14 +122,42 @@ def _cost_head(plan: CostPlan) -> str:
     if plan.best is None:
         return ("No swept mix keeps the quality loss within τ, and the risk that a single run crosses it within "
                 f"{plan.risk_level:.0%}, with confidence; only more human data is safe.")
+    safe = plan.table[plan.table["safe"]]
+    if plan.default_prices:  # no prices of the config's own: the share, not placeholder money
+        top = safe.sort_values(FRACTION, kind="stable").iloc[-1]
+        extra = "".join(f", {k} = {top[k]}" for k in plan.labels)
+        return (f"Largest safe synthetic share: s = {top[FRACTION]:g}{extra}, ΔQ = {top['loss']:.3f} "
+                f"[{top['loss_low']:.3f}, {top['loss_high']:.3f}] ≤ τ = {top['tolerance']:g}"
+                + ("" if top[FRACTION] == 0 else
+                   f"; {risk_text(top['crossed'], top['replicates'], top['risk_high'])} (risk level {plan.risk_level:.0%})")
+                + f"; {NO_PRICES}.")
     extra = "".join(f", {k} = {plan.best[k]}" for k in plan.labels)
     saving = 1 - plan.best["cost"] / plan.all_human["cost"] if plan.all_human["cost"] > 0 else 0.0
-    return (f"Cheapest safe mix: s = {plan.best[FRACTION]:g}{extra}: {c}{plan.best['cost']:,.0f} for the run "
+    text = (f"Cheapest safe mix: s = {plan.best[FRACTION]:g}{extra}: {c}{plan.best['cost']:,.0f} for the run "
             f"(vs {c}{plan.all_human['cost']:,.0f} all-human, {saving:.0%} less), ΔQ = {plan.best['loss']:.3f} "
             f"[{plan.best['loss_low']:.3f}, {plan.best['loss_high']:.3f}] ≤ τ = {plan.best['tolerance']:g}"
             + ("" if plan.best[FRACTION] == 0 else  # the all-human reference itself: no risk to bound
                f"; {risk_text(plan.best['crossed'], plan.best['replicates'], plan.best['risk_high'])} "
                f"(risk level {plan.risk_level:.0%})") + ".")
+    return text + _why_all_human(plan, safe) if plan.best[FRACTION] == 0 else text
+
+
+def _why_all_human(plan: CostPlan, safe) -> str:
+    """Why the cheapest safe mix has no synthetic data: none is safe, or synthetic data costs more here."""
+    if not (safe[FRACTION] > 0).any():
+        above = plan.table[plan.table[FRACTION] > 0].sort_values(FRACTION, kind="stable")
+        if above.empty:
+            return ""
+        first = above.iloc[0]
+        if first["loss_high"] > first["tolerance"]:
+            why = f"the ΔQ interval already reaches {first['loss_high']:.3f} > τ"
+        else:
+            why = f"{risk_text(first['crossed'], first['replicates'], first['risk_high'])} > the risk level {plan.risk_level:.0%}"
+        return f" It is all human because no mix with synthetic data is safe: at s = {first[FRACTION]:g} {why}."
+    top = safe.sort_values(FRACTION, kind="stable").iloc[-1]
+    return (f" It is all human although mixes up to s = {top[FRACTION]:g} are safe, because at these prices "
+            "synthetic data adds cost instead of saving it (with a fixed anchor the human data is bought once, at "
+            "generation 0, whatever s).")
 
 
 def route_sentences(c: RouteComparison) -> list[str]:
@@ -167,6 +201,10 @@ def _route_sentence(c: RouteComparison, r: RouteResult) -> str:
 
 def _cost_phrase(c: RouteComparison, r: RouteResult) -> str:
     extra, human = r.extra_cost, r.extra_human_samples
+    if c.default_prices:  # no prices of the config's own: the data, not money
+        if np.isfinite(human) and human != 0:
+            return f"with {abs(human):,.0f} {'more' if human > 0 else 'fewer'} human samples per loop"
+        return "with the same human data"
     if not np.isfinite(extra) or abs(extra) < 0.005:
         text = "at the same cost"
     else:

@@ -18,7 +18,9 @@ from rich.text import Text
 
 from cliffwatch.analysis.routes import RouteComparison
 from cliffwatch.analysis.run import RunAnalysis
+from cliffwatch.config.schema import CostSpec
 from cliffwatch.core.files import write_shared_text
+from cliffwatch.core.provenance import git_commit, package_versions, rounded
 from cliffwatch.report.terminal import verdict
 
 SCHEMA = 1
@@ -38,12 +40,42 @@ CHANGE_METHOD = ("per-replicate log ratio (difference if a value is not positive
 
 
 def run_summary(analysis: RunAnalysis) -> dict[str, Any]:
-    """The summary of one run's analysis: each section a function of it, so a field is added in one place."""
+    """The summary of one run's analysis: each section a function of it, so a field is added in one
+    place. Numbers are rounded to 12 significant digits (no binary floating-point noise)."""
     out = {"schema": SCHEMA, "primary_metric": analysis.primary, "tolerance": analysis.options.tolerance,
            "swept_fraction": analysis.swept, "metrics": _metrics(analysis)}
     if analysis.comparison is not None:
         out["routes"] = _routes(analysis.comparison)
-    return out
+    out["run"] = _described(analysis)
+    return rounded(out)
+
+
+def _described(analysis: RunAnalysis) -> dict[str, Any]:
+    """What the run was and what wrote it, so this one file stands on its own: the config, when the
+    run was created and by which cliffwatch, the cliffwatch that wrote this summary (with its git
+    commit when run from a checkout) and the package versions, the human data's content fingerprint
+    and provenance, and each lineage's labels next to its id. (No clock time of its own: the summary
+    is a function of the analysis, so summary.json and `cliff --json` agree.)"""
+    from cliffwatch.core.version import __version__
+    from cliffwatch.core.labels import describe
+
+    data: dict[str, dict[str, Any]] = {}
+    for record in analysis.lineages:
+        key = record.fingerprint or json.dumps(record.provenance, sort_keys=True, default=str)
+        data.setdefault(key, {"fingerprint": record.fingerprint, "provenance": record.provenance})
+    labels = describe({r.id: {**r.labels, "seed": r.seed} for r in analysis.lineages})
+    return {
+        "kind": analysis.kind, "name": analysis.snapshot.get("name"), "adaptive": analysis.adaptive,
+        "config": analysis.snapshot,
+        "created": analysis.meta.get("created"), "created_by": {"cliffwatch": analysis.meta.get("cliffwatch")},
+        "written_by": {"cliffwatch": __version__, "git": git_commit(), **package_versions()},
+        "data": list(data.values()),
+        **({"prices": {**analysis.snapshot["cost"],
+                       "default": analysis.snapshot["cost"] == CostSpec().model_dump(mode="json")}}
+           if isinstance(analysis.snapshot.get("cost"), dict) else {}),
+        "lineages": [{"id": r.id, "label": labels[r.id], "seed": r.seed, "labels": r.labels}
+                     for r in sorted(analysis.lineages, key=lambda r: labels[r.id])],
+    }
 
 
 def _metrics(analysis: RunAnalysis) -> dict[str, Any]:

@@ -66,6 +66,7 @@ def cliff_table(cliff, plan=None) -> Table:
     if risky:
         table.add_column(f"runs over τ: risk ≤ (level {cliff.risk_level:.0%})", justify="right")
     prices = {}
+    plan = plan if plan is not None and not plan.default_prices else None  # no placeholder money
     if plan is not None:
         table.add_column("cost", justify="right")
         for _, row in plan.table.iterrows():
