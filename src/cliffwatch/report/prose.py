@@ -130,7 +130,7 @@ def _cost_head(plan: CostPlan) -> str:
                 f"[{top['loss_low']:.3f}, {top['loss_high']:.3f}] ≤ τ = {top['tolerance']:g}"
                 + ("" if top[FRACTION] == 0 else
                    f"; {risk_text(top['crossed'], top['replicates'], top['risk_high'])} (risk level {plan.risk_level:.0%})")
-                + f"; {NO_PRICES}.")
+                + f"; {NO_PRICES}." + (_why_all_human(plan, safe) if top[FRACTION] == 0 else ""))
     extra = "".join(f", {k} = {plan.best[k]}" for k in plan.labels)
     saving = 1 - plan.best["cost"] / plan.all_human["cost"] if plan.all_human["cost"] > 0 else 0.0
     text = (f"Cheapest safe mix: s = {plan.best[FRACTION]:g}{extra}: {c}{plan.best['cost']:,.0f} for the run "
