@@ -3,6 +3,8 @@ show each lineage's labels next to its id."""
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import invoke
 from cliffwatch import api
@@ -60,3 +62,14 @@ def test_monitor_by_labels_cli_and_python(run, monkeypatch, capsys):
     assert code in (0, 1) and '"generations"' in stdout
     code, _, stderr = invoke(monkeypatch, capsys, "monitor", run)
     assert code == 2 and "(synthetic_fraction 0.5, seed 1)" in stderr and "s=0.3,seed=0" in stderr
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(selector=st.text(max_size=40))
+def test_any_selector_picks_one_lineage_or_says_why(run, selector):
+    try:
+        chosen = select_lineage(run, selector)
+    except DataError as err:
+        assert "\n" not in str(err)
+    else:
+        assert chosen in lineage_labels(run)
