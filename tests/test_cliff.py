@@ -101,7 +101,7 @@ def test_cost_of_a_mix():
 
 def test_plan_picks_the_cheapest_mix_whose_ci_and_risk_bound_are_within(grid_run):
     df = load_results(grid_run)
-    lenient = plan(analyze(df, "wasserstein", tolerance=0.5, risk=0.6), 40, CostSpec(), "fresh")
+    lenient = plan(analyze(df, "wasserstein", tolerance=0.5, risk=0.6), 40, CostSpec(human_price=2.5), "fresh")
     table = lenient.table.sort_values("synthetic_fraction")
     ok = np.cumprod((table["loss_high"] <= 0.5) & (table["risk_high"] <= 0.6)).astype(bool)
     assert lenient.best["cost"] == table[ok.to_numpy()]["cost"].min() and lenient.best["synthetic_fraction"] > 0
@@ -109,17 +109,21 @@ def test_plan_picks_the_cheapest_mix_whose_ci_and_risk_bound_are_within(grid_run
     # the default risk level (25%) needs 11 seeds with no crossing: 4 seeds leave only the all-human mix,
     # and the plan says how many more seeds at the cheapest mix held back by the bound would do
     cliffs = analyze(df, "wasserstein", tolerance=0.5)
-    strict = plan(cliffs, 40, CostSpec(), "fresh")
+    strict = plan(cliffs, 40, CostSpec(human_price=2.5), "fresh")
     assert strict.best["synthetic_fraction"] == 0 and strict.risk_level == 0.25
     row, seeds = strict.more_seeds
     assert seeds == 7 and row["synthetic_fraction"] == cliffs[0].blocking == lenient.best["synthetic_fraction"]
     assert f"7 more seeds at s = 0 … {cliffs[0].blocking:g}, none crossing τ, would establish it" in cost_sentence(strict)
+    # at the default prices (none set in the config) no mix is priced: the largest safe share instead
+    unpriced = plan(analyze(df, "wasserstein", tolerance=0.5, risk=0.6), 40, CostSpec(), "fresh")
+    assert unpriced.default_prices and "Largest safe synthetic share" in cost_sentence(unpriced)
+    assert "$" not in cost_sentence(unpriced)
 
 
 def test_cliff_cli_on_the_grid(grid_run, monkeypatch, capsys):
     code, out, _ = invoke(monkeypatch, capsys, "cliff", grid_run)
     out = " ".join(out.split())  # the terminal wraps lines
-    assert code == 0 and "quality holds up to s =" in out and "Cheapest safe mix: s = 0:" in out
+    assert code == 0 and "quality holds up to s =" in out and "Largest safe synthetic share: s = 0," in out
     assert "0 of 4: 53%" in out and "7 more seeds at s = 0 …" in out  # per-run risk per fraction; seeds the default needs
     code, out, _ = invoke(monkeypatch, capsys, "cliff", grid_run, "--risk", "0.6")
     out = " ".join(out.split())
