@@ -54,7 +54,9 @@ from cliffwatch.report.prose import cliff_sentence
 
 
 class Progress(Protocol):
-    """Told the total work once per phase, then each finished generation."""
+    """Told the total work once per phase, then each finished generation. Optional, called when
+    present: ``plan(text, lineages)`` (the plan line, before any work), ``resumed(n)`` (n of the
+    generations advanced were stored by an earlier run) and ``lineage_finished(label, stored)``."""
 
     def start(self, description: str, total: int) -> None: ...
 

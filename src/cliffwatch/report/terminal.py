@@ -58,7 +58,8 @@ def cliff_table(cliff, plan=None) -> Table:
     """ΔQ by synthetic fraction at the cliff's generation, with CIs (and prices, if planned)."""
     where = "".join(f", {k} = {v}" for k, v in cliff.group.items())
     kind = "relative" if cliff.relative else "absolute"
-    table = Table(title=f"quality loss ΔQ ({kind}) of {cliff.metric} at generation {cliff.generation}{where}; τ = {cliff.tolerance:g}")
+    title = f"quality loss ΔQ ({kind}) of {cliff.metric} at generation {cliff.generation}{where}; τ = {cliff.tolerance:g}"
+    table = Table(title=title, min_width=len(title))  # the title on one line, not wrapped at the table's width
     table.add_column("synthetic fraction", justify="right")
     table.add_column("ΔQ [95% CI]", justify="right")
     table.add_column("within τ", justify="center")
