@@ -385,7 +385,7 @@ def audit(manifest: str | Path, policy: str | Path, *, mapping: list[str] | None
 
 def policy(run_dir: str | Path, out: str | Path | None = None, *, metric: str | None = None,
            tolerance: float | None = None, generation: int | None = None, absolute: bool = False,
-           dedup: str = "exact") -> Any:
+           risk: float | None = None, dedup: str = "exact") -> Any:
     """The audit policy a finished sweep supports (guard.from_run.RunPolicy: ``.policy``, ``.yaml()``):
     ``min_human_fraction`` from the conservative end of the safe mix, mapped from the per-generation
     synthetic share to the effective human fraction after dedup; ``max_depth`` the generation the
@@ -395,7 +395,7 @@ def policy(run_dir: str | Path, out: str | Path | None = None, *, metric: str | 
     from cliffwatch.core.files import replace_atomically
     from cliffwatch.guard.from_run import policy_from_cliffs
 
-    result = analyze(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute)
+    result = analyze(run_dir, metric=metric, tolerance=tolerance, generation=generation, absolute=absolute, risk=risk)
     derived = policy_from_cliffs(result.cliffs, result.config, str(run_dir), dedup)
     if out is not None:
         text = derived.yaml(__version__)

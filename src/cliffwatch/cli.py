@@ -321,7 +321,7 @@ def cliff(
     absolute: bool = typer.Option(False, "--absolute", help="Quality loss as a difference instead of a ratio to the all-human run."),
     as_json: bool = typer.Option(False, "--json", help="Print what summary.json holds (every quality metric's cliff, knee and safe mix with intervals and methods) as JSON."),
     risk: Optional[float] = typer.Option(None, "--risk", min=0.0, max=1.0, help="The safe mix needs the exact 95% upper bound on the chance that a single run (seed) crosses τ to be at most this; '0 of 3 runs crossed' bounds it by 63%, 11 seeds with none crossing by 25% [default: the sweep's cliff.risk, else 0.25]."),
-    fail_if_unsafe: Optional[float] = typer.Option(None, "--fail-if-unsafe", min=0.0, max=1.0, metavar="S", help="CI gate: exit 1 unless the mix with synthetic share S is safe (S at most the largest grid fraction whose 95% interval of ΔQ, and every smaller one's, stays within τ) on every curve."),
+    fail_if_unsafe: Optional[float] = typer.Option(None, "--fail-if-unsafe", min=0.0, max=1.0, metavar="S", help="CI gate: exit 1 unless the mix with synthetic share S is safe on every curve: S at most the largest safe grid fraction (its 95% interval of ΔQ within τ and its per-run risk bound within the risk level, as every smaller one's)."),
     fail_if_cliff_below: Optional[float] = typer.Option(None, "--fail-if-cliff-below", min=0.0, max=1.0, metavar="S", help="CI gate: exit 1 when a cliff's 95% interval starts below S (or the cliff is undetermined)."),
     fmt: str = typer.Option("text", "--format", help=FORMAT_HELP + " (json: the same as --json)."),
 ) -> None:
@@ -366,6 +366,7 @@ def policy(
     metric: Optional[str] = typer.Option(None, "--metric", "-m", help="Quality metric [default: the sweep's cliff.metric]."),
     tolerance: Optional[float] = typer.Option(None, "--tolerance", "-t", min=0.0, help="τ [default: the sweep's, else 0.1]."),
     generation: Optional[int] = typer.Option(None, "--generation", "-g", min=0, help="Generation the mix must stay safe at [default: the last]."),
+    risk: Optional[float] = typer.Option(None, "--risk", min=0.0, max=1.0, help="The risk level a safe mix's per-run risk bound must stay within [default: the sweep's, as in `cliffwatch cliff`]."),
     dedup: str = typer.Option("exact", "--dedup", help="Duplicate removal the audit applies: off, exact or near."),
     as_json: bool = typer.Option(False, "--json", help="Print the policy and its derivation as JSON."),
 ) -> None:
@@ -382,7 +383,7 @@ def policy(
 
     if dedup not in ("off", "exact", "near"):
         raise typer.BadParameter(f"{dedup!r}; use off, exact or near", param_hint="--dedup")
-    derived = api.policy(run_dir, out, metric=metric, tolerance=tolerance, generation=generation, dedup=dedup)
+    derived = api.policy(run_dir, out, metric=metric, tolerance=tolerance, generation=generation, risk=risk, dedup=dedup)
     if as_json:
         import json
 

@@ -53,7 +53,7 @@ class SafeMix:
     """One curve's conservative synthetic share and what it requires of a training mix."""
 
     group: dict[str, Any]
-    safe_fraction: float  # largest grid s whose 95% interval of ΔQ (and every smaller s's) stays within τ
+    safe_fraction: float  # largest grid s the analysis calls safe (Cliff.safe: ΔQ interval and per-run risk bound)
     cliff_low: float  # lower end of the cliff's 95% interval (nan: undetermined)
     fraction: float  # s*: the smaller of the two
     mode: str
@@ -103,8 +103,8 @@ class RunPolicy:
             f"{self.generation}, {self.replicates} replicates.",
             *(f"#   {m.describe()}" for m in self.mixes),
             "# s*, the conservative end of the safe mix: the smaller of the largest safe grid fraction (its whole",
-            "# 95% interval of the quality loss, and every smaller fraction's, within tau) and the lower end of the",
-            "# cliff's 95% interval.",
+            "# 95% interval of the quality loss within tau, the exact 95% bound on the risk that one run crosses tau",
+            "# within the risk level, and so every smaller fraction's) and the lower end of the cliff's 95% interval.",
             f"# min_human_fraction: the run's s is a per-generation synthetic share by count; the audit counts distinct",
             f"# items after dedup. A {b.mode} training set mixed at s* = {b.fraction:.3g} "
             + (f"holds a human share of {share:.3g} by count,"
