@@ -2,6 +2,7 @@
 the same sentences in any format give the same lineages and results, a warning when a finite pool
 cannot supply the draws, and a config of the wrong kind names the command that runs it."""
 
+import gzip
 import json
 import warnings
 
@@ -31,6 +32,11 @@ def write_formats(folder, texts):
     (folder / "notes.txt").write_text(" ".join(texts))  # running text: split into sentences
     (folder / "notes.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
     pq.write_table(pa.table({"text": texts}), folder / "notes.parquet")
+    (folder / "notes.jsonl.gz").write_bytes(gzip.compress((folder / "notes.jsonl").read_bytes()))
+    (folder / "shards").mkdir()
+    half = len(texts) // 2
+    pq.write_table(pa.table({"text": texts[:half]}), folder / "shards" / "train-00000-of-00002.parquet")
+    pq.write_table(pa.table({"text": texts[half:]}), folder / "shards" / "train-00001-of-00002.parquet")
 
 
 def config(corpus: str, **policy) -> dict:
@@ -69,7 +75,8 @@ def test_the_same_sentences_in_any_format_or_place_give_the_same_lineages_and_re
     write_formats(tmp_path / "elsewhere", texts)
     runs = {}
     for name, corpus in [("txt", tmp_path / "a" / "notes.txt"), ("jsonl", tmp_path / "a" / "notes.jsonl"),
-                         ("parquet", tmp_path / "a" / "notes.parquet"), ("moved", tmp_path / "elsewhere" / "notes.txt")]:
+                         ("parquet", tmp_path / "a" / "notes.parquet"), ("gzipped", tmp_path / "a" / "notes.jsonl.gz"),
+                         ("shards", tmp_path / "a" / "shards"), ("moved", tmp_path / "elsewhere" / "notes.txt")]:
         cfg = api.load(_write(tmp_path / f"{name}.yaml", config(str(corpus))))
         result = api.run(cfg, tmp_path / name, progress=False)
         runs[name] = (sorted(result.outcome.finished), api.results(result.run_dir)["value"].to_numpy())
