@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cliffwatch import api
@@ -109,6 +109,8 @@ def test_hostile_json_histories(tmp_path, raw):
 @given(rows=st.lists(st.lists(st.one_of(SCALARS.map(str), st.sampled_from(["", "nan", "inf", "1.5", "true"])),
                               min_size=2, max_size=2), max_size=6),
        header=st.sampled_from([["generation", "heldout_ppl"], ["generation", "metric"], ["gen", "heldout_ppl"]]))
+@example(rows=[["18446744073709551616", "None"]], header=["generation", "heldout_ppl"])  # past int64
+@example(rows=[["0", "1" + "0" * 400]], header=["generation", "heldout_ppl"])  # past a float
 def test_hostile_csv_histories(tmp_path, rows, header):
     import csv
 

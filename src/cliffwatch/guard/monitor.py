@@ -57,6 +57,7 @@ OWN_METRICS = {m.name: m for m in (
 )}
 TOLERANCE = 0.1
 WINDOW = 5
+MAX_GENERATION = 1_000_000  # a history is model generations: past this a number is damage, not a generation
 # Defaults, not a calibration: the best settings differ by model family (benchmarks/bench_monitor.py
 # calibrates them per family on simulated lineages; docs/guard.md), so a team should calibrate
 # them on its own stable histories and pass them in.
@@ -221,6 +222,14 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
+def _fits_a_float(value) -> bool:
+    try:
+        float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return False
+    return True
+
+
 def _check_generations(column: pd.Series, where: str) -> pd.Series:
     for row, value in enumerate(column.tolist()):
         if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -229,6 +238,8 @@ def _check_generations(column: pd.Series, where: str) -> pd.Series:
             raise DataError(f"{where}: row {row + 1}: generation {value!r} is not a whole number")
         if value < 0:
             raise DataError(f"{where}: negative generation {int(value)}")
+        if value > MAX_GENERATION:
+            raise DataError(f"{where}: row {row + 1}: generation {int(value)} is past {MAX_GENERATION:,}")
     return column.astype("int64")
 
 
@@ -238,7 +249,7 @@ def _check_readings(frame: pd.DataFrame, columns: list, where: str, generations:
         if pd.api.types.is_float_dtype(values) or pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
             continue
         for row, value in enumerate(values.tolist()):
-            if value is None or _is_number(value):
+            if value is None or _is_number(value) and _fits_a_float(value):
                 continue
             raise DataError(f"{where}: generation {generations.iloc[row]}, {column}: {value!r} is not a number")
 
