@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
+import importlib.metadata
 import io
 import json
+import sys
 import sysconfig
 import tokenize as pytokenize
 from dataclasses import dataclass, replace
@@ -36,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from cliffwatch.core.errors import DataError
+from cliffwatch.core.files import replace_atomically
 from cliffwatch.data.facts import (
     HEAD_MIN_MENTIONS,
     TEMPLATES,
@@ -60,7 +64,7 @@ from cliffwatch.data.task_checks import (
 from cliffwatch.data.text import Sentences, Vocab, tokenize
 
 TASKS_SEED = 0  # the fixed seed of the reasoning problems and of the code items' popularity order
-REASONING_ITEMS = 3_000  # distinct word problems made
+REASONING_ITEMS = 20_000  # distinct word problems made (a source may take fewer: `items`)
 CODE_MAX_TOKENS = 40  # longest function kept (Python tokens, markers included)
 NAMES = ("ann", "bob", "cara", "dev", "eli", "fay", "gus", "hana", "ivo", "jun")
 THINGS = ("apples", "pens", "books", "coins", "cards", "shells", "stamps", "marbles")
@@ -187,7 +191,33 @@ def code_tokens(function: ast.FunctionDef) -> list[str] | None:
 @functools.lru_cache(maxsize=None)
 def code_items() -> tuple[TaskItem, ...]:
     """Short, self-contained functions of the standard library's top-level modules, one item per
-    distinct signature (the prompt must have one right body), in a seeded popularity order."""
+    distinct signature (the prompt must have one right body), in a seeded popularity order. Reading
+    and checking the library takes seconds, so the items are kept in the corpus cache, keyed by this
+    Python, pyflakes and the code that makes them."""
+    from cliffwatch.data.corpora import cache_dir
+
+    folder = cache_dir()
+    if folder is None:
+        return _read_code_items()
+    key = json.dumps([sys.version, importlib.metadata.version("pyflakes"),
+                      *(hashlib.sha256((Path(__file__).parent / name).read_bytes()).hexdigest()
+                        for name in ("tasks.py", "task_checks.py"))])
+    path = folder / f"code-items-{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+    try:
+        return tuple(TaskItem(t, tuple(p), tuple(a), tuple(c), k, int(m))
+                     for t, p, a, c, k, m in json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):  # absent or damaged: read the library again
+        items = _read_code_items()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        blob = json.dumps([[i.task, i.prompt, i.answer, i.closing, i.kind, i.mentions] for i in items])
+        replace_atomically(path, lambda tmp: Path(tmp).write_text(blob, encoding="utf-8"))
+    except OSError:  # a read-only or full disk: the cache is an optimisation
+        pass
+    return items
+
+
+def _read_code_items() -> tuple[TaskItem, ...]:
     root = Path(sysconfig.get_paths()["stdlib"])
     by_prompt: dict[tuple[str, ...], tuple[str, ...] | None] = {}
     for path in sorted(root.glob("*.py")):
@@ -197,6 +227,9 @@ def code_items() -> tuple[TaskItem, ...]:
             continue
         for node in ast.walk(tree):
             if not isinstance(node, ast.FunctionDef) or node.decorator_list:
+                continue
+            # every statement and expression node is at least one token: skip the long ones unwritten
+            if sum(1 for stmt in node.body for _ in ast.walk(stmt)) > 3 * CODE_MAX_TOKENS:
                 continue
             tokens = code_tokens(node)
             if tokens is None or len(tokens) > CODE_MAX_TOKENS:
@@ -248,7 +281,7 @@ def read_task_file(path: Path) -> list[TaskItem]:
         raise DataError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: unreadable ({err.__class__.__name__})") from None
-    items = []
+    items, numbers = [], []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -275,13 +308,14 @@ def read_task_file(path: Path) -> list[TaskItem]:
         if not isinstance(kind, str) or not kind:
             raise DataError(f"{where}: kind must be a non-empty string")
         items.append(_file_item(task, raw["prompt"], raw["answer"], kind, mentions, where))
+        numbers.append(number)
     if not items:
         raise DataError(f"{path}: no task items")
     by_kind: dict[str, set[str]] = {}
     for item in items:
         by_kind.setdefault(item.kind, set()).add(" ".join(item.answer))
-    for number, item in enumerate(items, 1):
-        _verify(item, f"{path}: item {number}", frozenset(by_kind[item.kind]))
+    for number, item in zip(numbers, items):
+        _verify(item, f"{path}: item on line {number}", frozenset(by_kind[item.kind]))
     return items
 
 
