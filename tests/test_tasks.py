@@ -214,3 +214,18 @@ def test_task_filters_need_a_task_source():
         facts = None
 
     assert "source: tasks" in SurfaceCritic.check(Corpus())
+
+
+def test_tiny_task_run_writes_task_panels_and_items(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    config = tmp_path / "tasks.yaml"
+    config.write_text(yaml.safe_dump({"name": "tasks-tiny", **TINY, "seeds": 2,
+                                      "policy": {"synthetic_fraction": 1.0, "samples": 300}}))
+    code, _, err = invoke(monkeypatch, capsys, "run", config, "--out", tmp_path / "run", "-q")
+    assert code == 0, err
+    code, _, err = invoke(monkeypatch, capsys, "report", tmp_path / "run")
+    assert code == 0, err
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "Tasks: form and substance" in page and "shape w/o substance" in page
+    assert page.count("<th>reference</th>") == 3  # sample items of each task
