@@ -222,7 +222,7 @@ def test_tiny_task_run_writes_task_panels_and_items(tmp_path, monkeypatch, capsy
     config = tmp_path / "tasks.yaml"
     config.write_text(yaml.safe_dump({"name": "tasks-tiny", **TINY, "seeds": 2,
                                       "policy": {"synthetic_fraction": 1.0, "samples": 300}}))
-    code, _, err = invoke(monkeypatch, capsys, "run", config, "--out", tmp_path / "run", "-q")
+    code, _, err = invoke(monkeypatch, capsys, "run", config, "--out", tmp_path / "run", "-q", "--workers", "1")
     assert code == 0, err
     code, _, err = invoke(monkeypatch, capsys, "report", tmp_path / "run")
     assert code == 0, err

