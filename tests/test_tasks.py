@@ -229,3 +229,20 @@ def test_tiny_task_run_writes_task_panels_and_items(tmp_path, monkeypatch, capsy
     page = (tmp_path / "run" / "report.html").read_text()
     assert "Tasks: form and substance" in page and "shape w/o substance" in page
     assert page.count("<th>reference</th>") == 3  # sample items of each task
+
+
+def test_undefined_names_match_plain_pyflakes():
+    import ast
+
+    from pyflakes import messages
+    from pyflakes.checker import Checker
+
+    from cliffwatch.data.task_checks import detokenize_code, undefined_names
+
+    sources = [detokenize_code(list(i.prompt[2:] + i.answer)) for i in code_items()[:150]]
+    sources += ["def f(x):\n    return len(x) + y\n", "def f(x):\n    print(z)\n    z = 1\n", "def f():\n    return __name__\n"]
+    for source in sources:
+        tree = ast.parse(source)
+        plain = [m.message_args[0] for m in Checker(tree).messages
+                 if isinstance(m, (messages.UndefinedName, messages.UndefinedLocal))]
+        assert undefined_names(tree) == plain, source
