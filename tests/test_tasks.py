@@ -246,3 +246,14 @@ def test_undefined_names_match_plain_pyflakes():
         plain = [m.message_args[0] for m in Checker(tree).messages
                  if isinstance(m, (messages.UndefinedName, messages.UndefinedLocal))]
         assert undefined_names(tree) == plain, source
+
+
+def test_demo_tasks_track_is_a_valid_task_sweep():
+    from cliffwatch import api
+    from cliffwatch.core.errors import ConfigError
+
+    demo = api.demo_config("tasks")
+    assert demo.data.source == "tasks" and len(demo.sweep["policy.synthetic_fraction"]) >= 6 and len(demo.seeds) >= 3
+    assert {"task_reasoning", "task_code", "task_facts"} <= set(demo.probes)
+    with pytest.raises(ConfigError, match="unknown demo track"):
+        api.demo_config("poetry")
