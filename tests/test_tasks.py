@@ -257,3 +257,14 @@ def test_demo_tasks_track_is_a_valid_task_sweep():
     assert {"task_reasoning", "task_code", "task_facts"} <= set(demo.probes)
     with pytest.raises(ConfigError, match="unknown demo track"):
         api.demo_config("poetry")
+
+
+def test_majority_baseline_counts_the_most_common_answer_per_kind():
+    from types import SimpleNamespace
+
+    from cliffwatch.probes.task_common import majority_accuracy
+
+    tasks = SimpleNamespace(kind=np.array(["capital", "capital", "capital", "currency"]),
+                            answer_tokens=(("paris",), ("paris",), ("lima",), ("euro",)))
+    assert majority_accuracy(tasks, np.arange(4)) == pytest.approx(3 / 4)
+    assert np.isnan(majority_accuracy(tasks, np.zeros(0, dtype=int)))

@@ -43,6 +43,8 @@ def task_metrics(task: str, what: str) -> tuple[Metric, ...]:
         Metric(f"{task}_right_confidence", None, f"mean confidence in right {what} answers", 0.0, 1.0),
         *(Metric(f"{task}_accuracy_{b}", True, f"deep accuracy on {b} {what} (by mentions in the corpus)", 0.0, 1.0)
           for b in ("head", "tail")),
+        Metric(f"{task}_majority", None, f"the trivial baseline: deep accuracy of always giving the most common "
+               f"reference answer of the item's kind (a relation, for facts) on the scored {what}", 0.0, 1.0),
         Metric(f"{task}_scored", None, f"{what} scored: in the training pool, at most {MAX_ITEMS_PER_BUCKET} per bucket", 0.0),
     )
 
@@ -128,10 +130,24 @@ def task_values(ctx: ProbeContext, task: str) -> dict[str, np.ndarray]:
         f"{task}_wrong_confidence": _mean(confidence[~deep]),
         f"{task}_right_confidence": _mean(confidence[deep]),
         **{f"{task}_accuracy_{b}": _mean(deep[bucket == b]) for b in ("head", "tail")},
+        f"{task}_majority": majority_accuracy(tasks, index),
         f"{task}_scored": float(len(index)),
     }
     ctx.artifacts[f"task_items_{task}"] = _samples(tasks, index, given, verdicts)
     return {name: np.array([value]) for name, value in values.items()}
+
+
+def majority_accuracy(tasks: Any, index: np.ndarray) -> float:
+    """Share of the items whose reference is the most common reference answer of their kind."""
+    if not len(index):
+        return float("nan")
+    kinds = tasks.kind[index]
+    answers = np.array([" ".join(tasks.answer_tokens[i]) for i in index.tolist()], dtype=object)
+    hits = 0
+    for kind in np.unique(kinds):
+        _, counts = np.unique(answers[kinds == kind].astype(str), return_counts=True)
+        hits += int(counts.max())
+    return hits / len(index)
 
 
 def _samples(tasks: Any, index: np.ndarray, given: list[list[str]], verdicts: list[Verdict]) -> np.ndarray:
