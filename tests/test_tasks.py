@@ -268,3 +268,18 @@ def test_majority_baseline_counts_the_most_common_answer_per_kind():
                             answer_tokens=(("paris",), ("paris",), ("lima",), ("euro",)))
     assert majority_accuracy(tasks, np.arange(4)) == pytest.approx(3 / 4)
     assert np.isnan(majority_accuracy(tasks, np.zeros(0, dtype=int)))
+
+
+def test_task_panels_hold_intervals_per_curve_and_generation():
+    import pandas as pd
+
+    from cliffwatch.analysis.tasks import task_panels
+
+    rows = [{"metric": f"facts_{m}", "value": v + 0.1 * seed, "generation": g, "seed": seed, "chain": 0,
+             "lineage": f"l{seed}", "synthetic_fraction": 1.0}
+            for g in (0, 3) for seed in range(3) for m, v in (("accuracy", 0.5), ("surface", 0.9))]
+    panels = task_panels(pd.DataFrame(rows))
+    assert list(panels) == ["facts"] and [r.generation for r in panels["facts"]] == [0, 3]
+    mean, low, high = panels["facts"][0].cells["accuracy"]
+    assert mean == pytest.approx(0.6) and low < mean < high
+    assert np.isnan(panels["facts"][0].cells["ece"][0])  # not measured: nan, not zero

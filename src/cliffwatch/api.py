@@ -574,8 +574,19 @@ def _lineage_records(store: RunStore) -> list[LineageRecord]:
             first[key] = i
     shown = set(first.values())
     return [LineageRecord(lineage.path.name, meta["seed"], meta.get("labels", {}), meta.get("fingerprint"),
-                          meta.get("provenance", {}), lineage.samples() if i in shown else None)
+                          meta.get("provenance", {}), lineage.samples() if i in shown else None,
+                          _task_items(lineage) if i in shown else None)
             for i, (lineage, meta) in enumerate(stored)]
+
+
+def _task_items(lineage) -> dict[str, list[list[str]]] | None:
+    """The task probes' sample items of the lineage's last generation (None if it kept none)."""
+    kept = lineage.artifacts()
+    if not kept:
+        return None
+    arrays = kept[max(kept)]
+    items = {key.removeprefix("task_items_"): arrays[key].tolist() for key in arrays if key.startswith("task_items_")}
+    return items or None
 
 
 def _located(result: RunAnalysis) -> RunAnalysis:

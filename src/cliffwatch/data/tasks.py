@@ -61,7 +61,8 @@ from cliffwatch.data.task_checks import (
     FactIndex,
     check_answer,
 )
-from cliffwatch.data.text import Sentences, Vocab, tokenize
+from cliffwatch.core.modality import Sentences
+from cliffwatch.data.text import Vocab, tokenize
 
 TASKS_SEED = 0  # the fixed seed of the reasoning problems and of the code items' popularity order
 REASONING_ITEMS = 20_000  # distinct word problems made (a source may take fewer: `items`)
@@ -198,7 +199,7 @@ def code_items() -> tuple[TaskItem, ...]:
 def _kept(name: str, build) -> tuple[TaskItem, ...]:
     """``build()``, kept in the corpus cache (reading the library or the fact base takes seconds),
     keyed by this Python, the packages the items come from and the code that makes them."""
-    from cliffwatch.data.corpora import cache_dir
+    from cliffwatch.data.corpus_cache import cache_dir
 
     folder = cache_dir()
     if folder is None:

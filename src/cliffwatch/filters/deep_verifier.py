@@ -13,7 +13,7 @@ import numpy as np
 
 from cliffwatch.core.modality import TEXT
 from cliffwatch.core.registry import register_filter
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import Sentences
 from cliffwatch.filters.base import Filter, FilterContext
 from cliffwatch.filters.task_common import needs_tasks, verdicts
 

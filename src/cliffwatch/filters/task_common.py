@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from cliffwatch.data.task_checks import Verdict, check_sentence
-from cliffwatch.data.text import Sentences
+from cliffwatch.core.modality import Sentences
 
 
 def needs_tasks(source: Any) -> str | None:
