@@ -19,7 +19,11 @@ PROBLEM = tokenize("problem : ann has 7 pens . they buy 5 more . they give away 
 
 
 def words(text: str) -> list[str]:
-    return text.split()
+    """Space-separated tokens, with <nl> <in> <de> standing for the code markers."""
+    from cliffwatch.data.task_checks import DEDENT, INDENT, NEWLINE
+
+    marks = {"<nl>": NEWLINE, "<in>": INDENT, "<de>": DEDENT}
+    return [marks.get(w, w) for w in text.split()]
 
 
 # ------------------------------------------------------------------------------------------- checks
@@ -47,6 +51,8 @@ def test_code_checks_tell_form_from_substance():
     unused = check_code(signature, words("<in> return x <nl> <de>"))
     assert unused.surface and not unused.deep and "'y'" in unused.failed
     assert check_code(signature, words("<in> return len ( x ) + y <nl> <de>")).deep  # builtins are defined
+    # names keep their underscores as hyphens, operators split by the corpus tokenizer come back whole
+    assert check_code(words("def f ( is-a , b ) : <nl>"), words("<in> return is-a * * 2 = = b <nl> <de>")).deep
 
 
 def test_fact_checks_and_fact_sentences():
@@ -115,6 +121,16 @@ def test_task_file_reads_items(tmp_path):
     items = read_task_file(write_items(tmp_path, GOOD_LINES))
     assert [i.task for i in items] == ["reasoning", "code", "facts"]
     assert items[1].prompt[:3] == ("code", ":", "def") and items[2].mentions == 3
+
+
+def test_code_items_survive_the_corpus_tokenizer():
+    """A neural model's text is read back through the corpus tokenizer: code items must be its fixed points."""
+    from cliffwatch.data.task_checks import DEDENT, INDENT, NEWLINE
+
+    for item in code_items():
+        text = " ".join(item.prompt + item.answer)
+        assert tokenize(text) == [*item.prompt, *item.answer], text
+        assert NEWLINE in item.prompt and item.answer[0] == INDENT and item.answer[-1] == DEDENT
 
 
 @pytest.mark.parametrize("line, message", [

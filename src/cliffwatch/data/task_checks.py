@@ -7,8 +7,9 @@ a reference answer, a model's greedy answer to the prompt, and a whole synthetic
   steps :") answered with worked steps ("7 + 5 = 12 ; 12 - 3 = 9 ; answer : 9"). Surface: every step
   is "number op number = number" and the last is "answer : number". Deep: surface, every step's
   arithmetic is right, and the final number is the problem's answer (solved from its own text).
-- code: a standard-library function, its signature as the prompt ("code : def f ( x ) : <nl>") and
-  its body as the answer, Python tokens with <nl> / <in> / <de> for newline, indent and dedent.
+- code: a standard-library function, its signature as the prompt ("code : def f ( x ) : ¶") and
+  its body as the answer, in the corpus's lowercase word tokens with ¶ / » / « for newline, indent
+  and dedent (see detokenize_code).
   Surface: the function parses (``ast``). Deep: surface, pyflakes finds no undefined name, and every
   parameter is read in the body (a function that ignores its inputs computes nothing from them).
 - facts: "fact : the capital of france is" answered "paris". Surface: an answer of the right type
@@ -31,7 +32,10 @@ REASONING_MARK = ("problem", ":")  # first tokens of every reasoning item
 REASONING_SPLIT = ("steps", ":")  # the prompt ends with these; the answer follows
 CODE_MARK = ("code", ":")  # first tokens of every code item
 FACT_MARK = ("fact", ":")  # first tokens of every fact item
-NEWLINE, INDENT, DEDENT = "<nl>", "<in>", "<de>"
+# Newline, indent and dedent: single symbols, so they survive the corpus tokenizer (a neural model's
+# text is read back through it) as the rest of the code does: lowercase words and single marks.
+NEWLINE, INDENT, DEDENT = "¶", "»", "«"
+NAME_JOINER = "-"  # a Python name's underscores, so the name stays one corpus token ("is-subnet-of")
 OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 
 
@@ -137,11 +141,14 @@ def check_reasoning(problem: list[str], answer: list[str]) -> Verdict:
 
 
 def detokenize_code(tokens: list[str]) -> str | None:
-    """Python source from tokens with <nl> / <in> / <de> markers; None if the indentation goes negative."""
+    """Python source from code tokens (None if the indentation goes below the function): a word
+    token with hyphens is a name ("is-subnet-of" -> is_subnet_of); tokens are joined with a space
+    only between two word tokens, which gives the same Python tokens back (the corpus tokenizer
+    splits "==" into "= =", "'a'" into "' a '")."""
     lines, line, depth = [], [], 0
     for token in tokens:
         if token == NEWLINE:
-            lines.append("    " * depth + " ".join(line))
+            lines.append("    " * depth + _join(line))
             line = []
         elif token == INDENT:
             depth += 1
@@ -152,12 +159,23 @@ def detokenize_code(tokens: list[str]) -> str | None:
         else:
             line.append(token)
     if line:
-        lines.append("    " * depth + " ".join(line))
+        lines.append("    " * depth + _join(line))
     return "\n".join(lines) + "\n"
 
 
+def _join(tokens: list[str]) -> str:
+    out = []
+    for token in tokens:
+        if token[:1].isalpha() and NAME_JOINER in token:
+            token = token.replace(NAME_JOINER, "_")
+        if out and out[-1][-1:].isalnum() and token[:1].isalnum():
+            out.append(" ")
+        out.append(token)
+    return "".join(out)
+
+
 def check_code(signature: list[str], body: list[str]) -> Verdict:
-    """``signature``: the prompt after "code :" ("def f ( x ) : <nl>"); ``body``: the answer."""
+    """``signature``: the prompt after "code :" ("def f ( x ) : ¶"); ``body``: the answer."""
     source = detokenize_code(signature + body)
     if source is None:
         return _fail_surface("dedent below the function")

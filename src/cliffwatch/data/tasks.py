@@ -6,8 +6,10 @@ All three ship offline:
   program's checks pass on them (the reference answer is verified: synthetic ground truth stands
   in for human-written problems);
 - code: real functions of the running Python's standard library, read with ``ast`` (docstrings
-  dropped, one function per item), kept when they are short, self-contained (pyflakes finds no
-  undefined name) and read every parameter, so every reference passes both of its checks;
+  dropped, one function per item) and written in the corpus's lowercase word tokens (so a neural
+  model's text, read back through that tokenizer, keeps its form), kept when they are short,
+  self-contained (pyflakes finds no undefined name) and read every parameter, so every reference
+  passes both of its checks;
 - facts: the geography fact base of cliffwatch.data.facts, one item per fact, written out as many
   times as the facts corpus writes it (its popularity tail).
 
@@ -53,6 +55,7 @@ from cliffwatch.data.task_checks import (
     DEDENT,
     FACT_MARK,
     INDENT,
+    NAME_JOINER,
     NEWLINE,
     OPS,
     REASONING_MARK,
@@ -66,7 +69,7 @@ from cliffwatch.data.text import Vocab, tokenize
 
 TASKS_SEED = 0  # the fixed seed of the reasoning problems and of the code items' popularity order
 REASONING_ITEMS = 20_000  # distinct word problems made (a source may take fewer: `items`)
-CODE_MAX_TOKENS = 40  # longest function kept (Python tokens, markers included)
+CODE_MAX_TOKENS = 48  # longest function kept (word tokens, markers included)
 NAMES = ("ann", "bob", "cara", "dev", "eli", "fay", "gus", "hana", "ivo", "jun")
 THINGS = ("apples", "pens", "books", "coins", "cards", "shells", "stamps", "marbles")
 
@@ -159,8 +162,12 @@ def _reasoning_items() -> tuple[TaskItem, ...]:
 
 
 def code_tokens(function: ast.FunctionDef) -> list[str] | None:
-    """The function as Python tokens with <nl> / <in> / <de> markers (docstring dropped), or None if
-    it cannot be written as words (a string literal holding whitespace)."""
+    """The function as corpus tokens (lowercase words and single marks, what the corpus tokenizer
+    reads), with the newline / indent / dedent markers of task_checks, docstring dropped: a name is
+    one token with its underscores written as hyphens, other Python tokens are split as the corpus
+    tokenizer splits them. None if it cannot be written so (a string literal holding whitespace, a
+    name with a leading, trailing or doubled underscore). Lowercasing turns None, True and builtin
+    exceptions into undefined names: such a function fails its own deep check and is not an item."""
     body = function.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
             and isinstance(body[0].value.value, str):
@@ -182,8 +189,13 @@ def code_tokens(function: ast.FunctionDef) -> list[str] | None:
                 out.append(DEDENT)
             elif not token.string or any(c.isspace() for c in token.string):
                 return None
+            elif token.type == pytokenize.NAME:
+                word = token.string.replace("_", NAME_JOINER)  # one corpus token: "is_subnet" -> "is-subnet"
+                if tokenize(word) != [word.lower()]:
+                    return None  # a leading, trailing or doubled underscore: no single corpus token
+                out.append(word.lower())
             else:
-                out.append(token.string)
+                out += tokenize(token.string)
     except (pytokenize.TokenError, SyntaxError):
         return None
     return out
