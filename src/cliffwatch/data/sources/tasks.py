@@ -21,7 +21,7 @@ class TasksData(SourceSpec):
     """Built-in task items (see cliffwatch.data.tasks), a file of one's own, and running text."""
 
     source: Literal["tasks"]
-    tasks: tuple[TaskName, ...] = Field(("reasoning", "code", "facts"), description="built-in tasks to include")
+    tasks: list[TaskName] = Field(["reasoning", "code", "facts"], description="built-in tasks to include")
     items: int | None = Field(None, ge=1, description="most items per built-in task (a fixed random subset; default all)")
     file: str | None = Field(None, min_length=1, max_length=4096, pattern=r"^[^\x00]*$",
                              description="JSON-lines task items added to the built-in ones")
@@ -29,18 +29,23 @@ class TasksData(SourceSpec):
     text_sentences: int | None = Field(None, ge=1, description="most running-text sentences (default all)")
 
 
-@functools.lru_cache(maxsize=4)
 def task_corpus(spec: TasksData):
     """(corpus, task set) of a spec, built once per process: every lineage of a seed shares it."""
+    return _task_corpus(spec.model_dump_json())
+
+
+@functools.lru_cache(maxsize=4)
+def _task_corpus(key: str):
     from pathlib import Path
 
     from cliffwatch.data.corpora import TextCorpus, combine, load_corpus
     from cliffwatch.data.tasks import build_task_set, read_task_file, task_corpus_items
 
+    spec = TasksData.model_validate_json(key)
     file_items = read_task_file(Path(spec.file)) if spec.file else []
     if not spec.tasks and not file_items:
         raise DataError("no task items: name at least one task or a file")
-    items, sentences = task_corpus_items(spec.tasks, spec.items, file_items)
+    items, sentences = task_corpus_items(tuple(spec.tasks), spec.items, file_items)
     provenance = {"source": "tasks", "tasks": list(spec.tasks), "items": spec.items, "file": spec.file}
     corpus = TextCorpus.from_tokens("tasks", sentences, provenance)
     if spec.text is not None:
