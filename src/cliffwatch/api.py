@@ -261,13 +261,20 @@ def dry_run(config: str | Path | ExperimentConfig, out: str | Path | None = None
     return the_plan
 
 
-def demo_config() -> SweepConfig:
-    """The built-in demo: a word 4-gram model on Python's docs plus real geography facts."""
+DEMO_TRACKS = {"text": "demo.yaml", "tasks": "demo-tasks.yaml"}
+
+
+def demo_config(track: str = "text") -> SweepConfig:
+    """The built-in demo: a word 4-gram model on Python's docs plus real geography facts (``text``),
+    or a 6-gram on the task items, reasoning, code and facts (``tasks``)."""
     from importlib.resources import files
 
     import yaml
 
-    return parse(SweepConfig, yaml.safe_load(files("cliffwatch").joinpath("demo.yaml").read_text()), "demo.yaml")
+    if track not in DEMO_TRACKS:
+        raise ConfigError(f"unknown demo track {track!r}; known: {', '.join(DEMO_TRACKS)}")
+    name = DEMO_TRACKS[track]
+    return parse(SweepConfig, yaml.safe_load(files("cliffwatch").joinpath(name).read_text()), name)
 
 
 # ---- analysing and reporting ----------------------------------------------------------------------
@@ -567,8 +574,19 @@ def _lineage_records(store: RunStore) -> list[LineageRecord]:
             first[key] = i
     shown = set(first.values())
     return [LineageRecord(lineage.path.name, meta["seed"], meta.get("labels", {}), meta.get("fingerprint"),
-                          meta.get("provenance", {}), lineage.samples() if i in shown else None)
+                          meta.get("provenance", {}), lineage.samples() if i in shown else None,
+                          _task_items(lineage) if i in shown else None)
             for i, (lineage, meta) in enumerate(stored)]
+
+
+def _task_items(lineage) -> dict[str, list[list[str]]] | None:
+    """The task probes' sample items of the lineage's last generation (None if it kept none)."""
+    kept = lineage.artifacts()
+    if not kept:
+        return None
+    arrays = kept[max(kept)]
+    items = {key.removeprefix("task_items_"): arrays[key].tolist() for key in arrays if key.startswith("task_items_")}
+    return items or None
 
 
 def _located(result: RunAnalysis) -> RunAnalysis:

@@ -291,16 +291,20 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or progress lines."),
     dry_run: bool = typer.Option(False, "--dry-run", help=DRY_RUN_HELP),
     log_every: float = typer.Option(30.0, "--log-every", min=0.0, help=LOG_EVERY_HELP),
+    track: str = typer.Option("text", "--track", help="text: the default demo; tasks: reasoning, code and facts items with surface and deep checks (docs/tasks-track.md)."),
 ) -> None:
     """The main job on the built-in default: sweep, cliff, report.
 
     No arguments needed: sweeps the synthetic fraction (11 fractions x 3 seeds x 10 generations
     of a word 4-gram model on Python's documentation plus real geography facts), locates the
-    cliff, and writes the HTML report."""
+    cliff, and writes the HTML report. `--track tasks` sweeps a 6-gram on the task items (word
+    problems, standard-library functions, facts; 6 fractions x 3 seeds x 5 generations) and the
+    report shows each task's form and substance with sample items."""
     from cliffwatch import api
 
-    cfg = api.demo_config()
-    console.print(f"cliffwatch demo: {cfg.family.name} (order {cfg.family.params['order']}) on {cfg.data.corpus}, "
+    cfg = api.demo_config(track)
+    console.print(f"cliffwatch demo: {cfg.family.name} (order {cfg.family.params['order']}) on "
+                  f"{getattr(cfg.data, 'corpus', None) or cfg.data.source}, "
                   f"{len(cfg.sweep['policy.synthetic_fraction'])} synthetic fractions x {len(cfg.seeds)} seeds x "
                   f"{cfg.generations} generations", highlight=False)
     if dry_run:

@@ -34,6 +34,9 @@ class LineageRecord:
     fingerprint: str | None
     provenance: dict[str, Any]
     samples: list[dict] | None = None  # read for the smallest seed of each grid point only
+    # the task probes' sample items at the last generation (task -> rows of prompt, answer,
+    # reference, failed check), read with the samples
+    task_items: dict[str, list[list[str]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,13 @@ class RunAnalysis:
         """Per metric: generation 0 vs the last, paired by replicate (analysis.change.summarize),
         computed on first use (the terminal and summary.json show it; the page does not)."""
         return summarize(self.results)
+
+    @cached_property
+    def task_panels(self) -> dict:
+        """The tasks track's panels (analysis.tasks), computed on first use; empty without task probes."""
+        from cliffwatch.analysis.tasks import task_panels
+
+        return task_panels(self.results)
 
     @cached_property
     def metric_cliffs(self) -> dict[str, list[Cliff] | str]:

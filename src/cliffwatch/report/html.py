@@ -35,6 +35,7 @@ from cliffwatch.report.plots import (cliff_figure, cliff_for, direction, fluency
                                      note, parts, trajectories)
 from cliffwatch.report.prose import cliff_sentence, cost_sentence, risk_text, seeds_sentence
 from cliffwatch.report.routes_section import routes_section
+from cliffwatch.report.task_panels import task_section
 from cliffwatch.report.style import CSS, FIGURE_CHECK
 
 
@@ -95,6 +96,7 @@ def _page(analysis: RunAnalysis) -> str:
         body += ["<h2>Fluency vs truthfulness</h2>", *fluency_truth(df, groups, cliffs)]
         body += ["<h2>Gaming gap: automated benchmark vs human-anchored probe</h2>", *gaming_gap(df, groups, cliffs)]
         body += ["<h2>Cost of each mix</h2>", _cost_table(cost)]
+    body += task_section(analysis)
     body += ["<h2>Every metric</h2>", _metric_table(df, groups, index, metrics)]
     body += [glossary(metrics, index), "<h2>Provenance</h2>", _provenance(analysis)]
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"

@@ -1,0 +1,28 @@
+"""Task probe: facts (facts), both checks; see task_common.py and cliffwatch.data.task_checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cliffwatch.core.modality import TEXT
+from cliffwatch.core.registry import register_probe
+from cliffwatch.probes.base import Probe, ProbeContext
+from cliffwatch.probes.task_common import applies, scored_items, task_metrics, task_values
+
+
+@register_probe("task_facts")
+class TaskFacts(Probe):
+    modality = TEXT
+    metrics = task_metrics("facts", "facts")
+
+    @classmethod
+    def applies_to(cls, source: Any) -> bool:
+        return applies(source, "facts")
+
+    def prepare(self, source: Any) -> None:
+        scored_items(source.tasks, source.pool, "facts")
+
+    def __call__(self, ctx: ProbeContext) -> dict[str, np.ndarray]:
+        return task_values(ctx, "facts")
