@@ -17,6 +17,19 @@ from cliffwatch.loop.engine import LineageRunner
 from cliffwatch.loop.lineage import Lineage
 
 
+TASK_PROBES = ("task_reasoning", "task_code", "task_facts")  # run only on task data (source: tasks)
+
+
+def default_metrics(modality: str, without: tuple[str, ...] = ()) -> dict:
+    """Name -> declaration of every metric the default probes of ``modality`` report on running text
+    (task probes need task data; ``without`` names probes the data cannot feed)."""
+    from cliffwatch.core.registry import PROBES
+
+    skip = {*TASK_PROBES, *without}
+    return {m.name: m for _, p in PROBES.items()
+            if p.modality.name == modality and not p.opt_in and p.name not in skip for m in p.metrics}
+
+
 def experiment(**fields) -> ExperimentConfig:
     return ExperimentConfig.model_validate(fields)
 

@@ -131,11 +131,11 @@ PROBE_RUNS = {
 
 @pytest.mark.parametrize("modality", sorted(PROBE_RUNS))
 def test_every_probe_reports_in_range_per_chain(modality):
-    from conftest import run_lineage
+    from conftest import default_metrics, run_lineage
 
     chains = PROBE_RUNS[modality]["chains"]
     results = run_lineage(**PROBE_RUNS[modality], policy={"samples": 500}, generations=2, holdout=200, probe_samples=300)
-    declared = {m.name: m for _, p in PROBES.items() if p.modality.name == modality and not p.opt_in for m in p.metrics}
+    declared = default_metrics(modality)
     for result in results:
         assert set(result.metrics) == set(declared)
         for name, values in result.metrics.items():

@@ -103,13 +103,13 @@ def test_removed_facts_are_not_known_and_swapped_ones_are_hallucinated(facts_sou
 
 
 def test_fact_probes_run_in_the_loop():
-    from conftest import run_lineage
+    from conftest import default_metrics, run_lineage
 
     results = run_lineage(
         family={"name": "ngram", "order": 3}, data={"source": "corpus", "corpus": "facts", "max_sentences": 5000},
         policy={"samples": 2000, "synthetic_fraction": 1.0}, generations=2, holdout=300, probe_samples=300,
     )
-    declared = {m.name: m for _, p in PROBES.items() if p.modality.name == 'text' and not p.opt_in for m in p.metrics}
+    declared = default_metrics("text")
     for result in results:
         assert set(result.metrics) == set(declared)
         for name, values in result.metrics.items():

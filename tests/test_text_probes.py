@@ -190,13 +190,13 @@ def test_tail_mass_falls_when_the_model_never_saw_the_rare_words(pydocs):
 
 
 def test_text_probes_run_in_the_loop():
-    from conftest import run_lineage
+    from conftest import default_metrics, run_lineage
 
     results = run_lineage(
         family={"name": "ngram", "order": 3}, data={"source": "corpus", "corpus": "pydocs", "max_sentences": 3000},
         policy={"samples": 1000, "synthetic_fraction": 1.0}, generations=2, holdout=300, probe_samples=300,
     )
-    declared = {m.name: m for _, p in PROBES.items() if p.modality.name == 'text' and p.name != "facts" and not p.opt_in for m in p.metrics}
+    declared = default_metrics("text", without=("facts",))
     for result in results:
         assert set(result.metrics) == set(declared)  # pydocs has no fact base: no fact metrics
         for name, values in result.metrics.items():
