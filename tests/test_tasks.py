@@ -203,6 +203,42 @@ def test_task_probes_measure_each_task_in_range():
     assert values["facts_accuracy"][0] > 0.5
 
 
+def test_remembered_checks_give_the_numbers_of_checking_every_answer(monkeypatch):
+    from cliffwatch.core.registry import FAMILIES
+    from cliffwatch.data.sources.tasks import TasksData, TasksSource
+    from cliffwatch.probes import task_common
+    from cliffwatch.probes.base import ProbeContext
+
+    source = TasksSource(TasksData(source="tasks", items=60), 50, np.random.default_rng(0))
+    train = source.draw(600, np.random.default_rng(1), 1)
+    models = [FAMILIES.get("ngram")(source.info, {"order": 4}).fit(train, np.random.default_rng(2))]
+    models.append(FAMILIES.get("ngram")(source.info, {"order": 4}).fit(models[0].sample(600, np.random.default_rng(3)),
+                                                                         np.random.default_rng(4)))
+
+    def measure() -> list[tuple[dict, np.ndarray]]:
+        out = []
+        for generation, model in enumerate(models, 1):  # the second generation repeats some answers
+            for task in ("reasoning", "code", "facts"):
+                ctx = ProbeContext(model=model, generation=generation, train=train, draw_samples=lambda: None,
+                                   reference=source.reference(), info=source.info, make_rng=np.random.default_rng,
+                                   source=source)
+                out.append((task_common.task_values(ctx, task), ctx.artifacts[f"task_items_{task}"]))
+        return out
+
+    task_common.remembered_check.cache_clear()
+    remembered = measure()
+    assert task_common.remembered_check.cache_info().hits > 0  # some verdicts came from memory
+    with monkeypatch.context() as patch:
+        patch.setattr(task_common, "remembered_check",
+                      lambda task, p, a, r, kinds: check_answer(task, list(p), list(a), list(r), kinds))
+        plain = measure()
+    for (values, items), (plain_values, plain_items) in zip(remembered, plain, strict=True):
+        assert values.keys() == plain_values.keys()
+        for name in values:
+            np.testing.assert_array_equal(values[name], plain_values[name], err_msg=name)
+        np.testing.assert_array_equal(items, plain_items)
+
+
 def test_surface_critic_keeps_form_deep_verifier_keeps_substance():
     from cliffwatch.data.sources.tasks import TasksData, TasksSource
     from cliffwatch.families.ngram import NgramFamily

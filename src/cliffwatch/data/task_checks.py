@@ -185,24 +185,28 @@ def check_code(signature: list[str], body: list[str]) -> Verdict:
         return _fail_surface("does not parse")
     if len(tree.body) != 1 or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
         return _fail_surface("not one function definition")
-    undefined = undefined_names(tree)
+    function = tree.body[0]
+    names = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]  # one walk serves both deep checks
+    undefined = undefined_names(tree, {n.id for n in names})
     if undefined:
         return _fail_deep(f"undefined name {undefined[0]!r}")
-    function = tree.body[0]
-    unused = sorted(set(_parameters(function.args)) - _read_names(function))
+    read = {n.id for n in names if isinstance(n.ctx, ast.Load)}
+    unused = sorted(set(_parameters(function.args)) - read)
     if unused:
         return _fail_deep(f"parameter {unused[0]!r} is never used")
     return PASS
 
 
-def undefined_names(tree: ast.Module) -> list[str]:
-    """Names pyflakes reports as undefined (builtins count as defined)."""
+def undefined_names(tree: ast.Module, named: set[str] | None = None) -> list[str]:
+    """Names pyflakes reports as undefined (builtins count as defined); ``named``: the names the
+    tree's ``ast.Name`` nodes hold, where the caller has them."""
     from pyflakes import messages
 
     # pyflakes binds every builtin in each checker it makes (most of its time on a short function);
     # binding only the builtins the code names reports the same undefined names
-    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    found = _checker()(tree, builtins=read & _checker().builtins_of_python).messages
+    if named is None:
+        named = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    found = _checker()(tree, builtins=named & _checker().builtins_of_python).messages
     return [m.message_args[0] for m in found if isinstance(m, (messages.UndefinedName, messages.UndefinedLocal))]
 
 
@@ -214,6 +218,17 @@ def _checker() -> type:
         builtIns: set[str] = set()
         builtins_of_python = frozenset(Checker.builtIns)
 
+        # pyflakes asks on every node whether a __future__ import may still come (a scan of its
+        # scope stack, a quarter of its time here); the answer only decides LateFutureImport, a
+        # message these checks do not read, so it is always "no" (pyflakes==3.2.0, pinned)
+        @property
+        def futuresAllowed(self) -> bool:
+            return False
+
+        @futuresAllowed.setter
+        def futuresAllowed(self, value: bool) -> None:
+            pass
+
     return NamedBuiltins
 
 
@@ -221,10 +236,6 @@ def _parameters(args: ast.arguments) -> list[str]:
     names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
     names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
     return names
-
-
-def _read_names(function: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 # ---------------------------------------------------------------------------------------------- facts
