@@ -4,6 +4,7 @@ installed, and over the third-party family in tests/plugins/ (what a plugin auth
 import atexit
 import functools
 import importlib
+import importlib.util
 import shutil
 import sys
 import tempfile
@@ -14,7 +15,6 @@ import pytest
 
 from cliffwatch import testing
 from cliffwatch.core.registry import FAMILIES
-from cliffwatch.families.base import Family
 from cliffwatch.testing import check_family, parametrize_with_checks, registered_components
 
 PLUGINS = Path(__file__).parent / "plugins"
@@ -51,7 +51,13 @@ def _components() -> list:
     return out + [(plugin, {"factors": 1})] if plugin is not None else out
 
 
-@parametrize_with_checks(_components())
+def _marks(component, check: str):
+    # an opt-in probe is costly by declaration (the embedding probe's encoder): its lineage check
+    # is a full-size run (test_embed covers the probe in a lineage)
+    return pytest.mark.slow if check == "check_probe_reports_in_range" and component.opt_in else ()
+
+
+@parametrize_with_checks(_components(), marks=_marks)
 def test_conformance(component, check):
     check(component)
 

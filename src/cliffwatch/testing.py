@@ -38,7 +38,7 @@ from cliffwatch.families.base import Family, Model
 from cliffwatch.filters.base import Filter, FilterContext
 from cliffwatch.probes.base import Probe
 
-Params = dict | None
+Knobs = dict | None  # a component's knobs (None: its defaults)
 Check = Callable[[type], None]
 
 # knobs the checks use for cliffwatch's own components where the defaults do not fit a quick check
@@ -116,7 +116,7 @@ def _strict(params_cls: type, what: str) -> None:
 
 # -- families --------------------------------------------------------------------------------------
 
-def check_family_interface(family: type, params: Params = None) -> None:
+def check_family_interface(family: type, params: Knobs = None) -> None:
     """A Family subclass of a known modality, strict knobs, and ``fit(data, rng, init=None)``."""
     assert inspect.isclass(family) and issubclass(family, Family), f"{family!r} is not a Family subclass"
     assert family.modality in MODALITIES.values(), f"{family.__name__}.modality must be a cliffwatch modality"
@@ -126,7 +126,7 @@ def check_family_interface(family: type, params: Params = None) -> None:
         f"{family.__name__}.fit must take init=None (the previous generation's model; ignore it to fit from scratch)")
 
 
-def check_family_fit_sample_nll(family: type, params: Params = None) -> None:
+def check_family_fit_sample_nll(family: type, params: Knobs = None) -> None:
     """Fit (also from a previous model), sample and score with the shapes the loop relies on."""
     info, train, heldout = family_data(family.modality)
     fam = family(info, params)
@@ -147,7 +147,7 @@ def check_family_fit_sample_nll(family: type, params: Params = None) -> None:
     assert family.modality is TOKENS or np.isfinite(nll).all(), "held-out nll must be finite"
 
 
-def check_family_is_deterministic(family: type, params: Params = None) -> None:
+def check_family_is_deterministic(family: type, params: Knobs = None) -> None:
     """The same data and random streams give the same model and samples."""
     info, train, _ = family_data(family.modality)
     draws = [family(info, params).fit(train, np.random.default_rng(5)).sample(9, np.random.default_rng(6))
@@ -155,7 +155,7 @@ def check_family_is_deterministic(family: type, params: Params = None) -> None:
     assert _same(*draws), f"{family.__name__}: fit and sample are not deterministic given their random streams"
 
 
-def check_family_save_load(family: type, params: Params = None) -> None:
+def check_family_save_load(family: type, params: Knobs = None) -> None:
     """``Model.save`` then ``Family.load`` rebuild a model that scores and samples identically."""
     info, train, heldout = family_data(family.modality)
     fam = family(info, params)
@@ -174,7 +174,7 @@ FAMILY_CHECKS = (check_family_interface, check_family_fit_sample_nll, check_fami
 
 # -- probes ----------------------------------------------------------------------------------------
 
-def check_probe_declares_metrics(probe: type, params: Params = None) -> None:
+def check_probe_declares_metrics(probe: type, params: Knobs = None) -> None:
     """A Probe subclass of a known modality declaring uniquely named, described metrics."""
     assert inspect.isclass(probe) and issubclass(probe, Probe), f"{probe!r} is not a Probe subclass"
     assert probe.modality in MODALITIES.values(), f"{probe.__name__}.modality must be a cliffwatch modality"
@@ -197,7 +197,7 @@ def _run_probe(probe: type) -> list[dict[str, np.ndarray]]:
     return [dict(out.metrics) for out in LineageRunner(Lineage(config, 0)).generations()]
 
 
-def check_probe_reports_in_range(probe: type, params: Params = None) -> None:
+def check_probe_reports_in_range(probe: type, params: Knobs = None) -> None:
     """In a lineage, every declared metric per chain, within its declared range, reproducibly.
     The probe must be registered under its name (the lineage's config names it)."""
     name = getattr(probe, "name", None)
@@ -220,7 +220,7 @@ PROBE_CHECKS = (check_probe_declares_metrics, check_probe_reports_in_range)
 
 # -- filters ---------------------------------------------------------------------------------------
 
-def _filter_setup(filt: type, modality: Modality, params: Params):
+def _filter_setup(filt: type, modality: Modality, params: Knobs):
     """(filter, samples, a fresh FilterContext maker) on real data of the modality."""
     family_cls = FAMILIES.get(_SETUPS[modality.name]["family"]["name"])
     if modality is TEXT:
@@ -246,7 +246,7 @@ def _filter_setup(filt: type, modality: Modality, params: Params):
     return filt(params), samples, context
 
 
-def _filter_modalities(filt: type, params: Any) -> Iterator[tuple[Modality, Params]]:
+def _filter_modalities(filt: type, params: Any) -> Iterator[tuple[Modality, Knobs]]:
     for modality in filt.modalities:
         yield modality, params(modality) if callable(params) else params
 
@@ -288,12 +288,12 @@ FILTER_CHECKS = (check_filter_interface, check_filter_mask, check_filter_transfo
 
 # -- data sources ----------------------------------------------------------------------------------
 
-def _source(source: type, params: Params, holdout: int = 100) -> HumanSource:
+def _source(source: type, params: Knobs, holdout: int = 100) -> HumanSource:
     spec = source.Spec(source=source.name, **(params or {}))
     return source(spec, holdout, np.random.default_rng(0))
 
 
-def check_source_interface(source: type, params: Params = None) -> None:
+def check_source_interface(source: type, params: Knobs = None) -> None:
     """A HumanSource subclass with a strict Spec of its own name, of a known modality."""
     assert inspect.isclass(source) and issubclass(source, HumanSource), f"{source!r} is not a HumanSource subclass"
     assert source.modality in MODALITIES.values(), f"{source.__name__}.modality must be a cliffwatch modality"
@@ -301,7 +301,7 @@ def check_source_interface(source: type, params: Params = None) -> None:
     assert source.check(source.Spec(source=source.name, **(params or {}))) is None, "the check knobs must be valid"
 
 
-def check_source_draws(source: type, params: Params = None) -> None:
+def check_source_draws(source: type, params: Knobs = None) -> None:
     """Info, reference and draws of the source's modality and shapes; the same stream draws the same."""
     src = _source(source, params)
     info = src.info
@@ -323,7 +323,7 @@ def check_source_draws(source: type, params: Params = None) -> None:
     assert _same(reference, _source(source, params).reference()), "the same seed must hold out the same reference"
 
 
-def check_source_exact_law(source: type, params: Params = None) -> None:
+def check_source_exact_law(source: type, params: Knobs = None) -> None:
     """What an analytic source says about its law agrees with its own draws."""
     src = _source(source, params)
     moments, probs = src.true_moments(), src.true_probs()
@@ -373,7 +373,7 @@ def _run_all(component: type, params: Any) -> None:
         check(component)
 
 
-def check_family(family: type, params: Params = None) -> None:
+def check_family(family: type, params: Knobs = None) -> None:
     """Every family check (interface, fit/sample/nll shapes, determinism, save/load) on ``family``."""
     _run_all(family, params)
 
@@ -389,7 +389,7 @@ def check_filter(filt: type, params: Any = None) -> None:
     _run_all(filt, params)
 
 
-def check_source(source: type, params: Params = None) -> None:
+def check_source(source: type, params: Knobs = None) -> None:
     """Every data-source check (strict spec, shapes, determinism, its exact law) with ``params``
     as the spec's knobs."""
     _run_all(source, params)
@@ -399,11 +399,12 @@ def _name(component: type) -> str:
     return getattr(component, "name", None) or component.__name__
 
 
-def parametrize_with_checks(components: list) -> Any:
+def parametrize_with_checks(components: list, marks: Callable[[type, str], Any] | None = None) -> Any:
     """A ``pytest.mark.parametrize("component, check", ...)`` over every check of every component.
 
     ``components``: classes, or (class, knobs) pairs. The test receives the class and a check with
     the knobs bound, and calls ``check(component)``; each case is named ``<name>-<check>``.
+    ``marks(component, check name)`` may return pytest marks for a case (e.g. ``slow``).
     """
     import pytest
 
@@ -411,7 +412,8 @@ def parametrize_with_checks(components: list) -> Any:
     for item in components:
         component, params = item if isinstance(item, tuple) else (item, None)
         for check in checks_of(component, params):
-            cases.append(pytest.param(component, check, id=f"{_name(component)}-{check.__name__}"))
+            case_marks = marks(component, check.__name__) if marks else ()
+            cases.append(pytest.param(component, check, id=f"{_name(component)}-{check.__name__}", marks=case_marks or ()))
     return pytest.mark.parametrize("component, check", cases)
 
 
