@@ -45,7 +45,7 @@ Check = Callable[[type], None]
 # (GPU-sized networks, a required list, a critic of each modality); any other component runs on
 # its defaults unless its author passes knobs
 OWN_PARAMS: dict[tuple[str, str], Any] = {
-    ("family", "gpt"): {"width": 64, "steps": 20, "vocab_size": 400},
+    ("family", "gpt"): {"width": 64, "steps": 5, "vocab_size": 400},
     ("filter", "critic"): lambda modality: {"family": _CRITICS[modality.name]},
     ("source", "categorical"): {"probs": [0.5, 0.3, 0.2]},
     ("source", "corpus"): {"corpus": "pydocs+facts", "max_sentences": 3000},
