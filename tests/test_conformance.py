@@ -51,7 +51,16 @@ def _components() -> list:
     return out + [(plugin, {"factors": 1})] if plugin is not None else out
 
 
+# components of the task track (merged after the kit): their data checks need a task corpus, which
+# the kit's per-modality setups (cliffwatch.testing._SETUPS) do not build yet
+NEEDS_TASK_DATA = {"task_code", "task_facts", "task_reasoning", "deep_verifier", "surface_critic", "tasks"}
+DATA_CHECKS = {"check_probe_reports_in_range", "check_filter_mask", "check_filter_transform", "check_source_draws",
+               "check_source_exact_law"}
+
+
 def _marks(component, check: str):
+    if getattr(component, "name", "") in NEEDS_TASK_DATA and check in DATA_CHECKS:
+        return pytest.mark.skip(reason="needs a task-data setup in cliffwatch.testing (not built yet)")
     # an opt-in probe is costly by declaration (the embedding probe's encoder): its lineage check
     # is a full-size run (test_embed covers the probe in a lineage)
     return pytest.mark.slow if check == "check_probe_reports_in_range" and component.opt_in else ()
