@@ -15,7 +15,7 @@ LAYERS = [
     {"config"},
     {"data"},
     {"families", "probes", "filters"},
-    {"loop"},
+    {"loop", "testing"},  # testing: the conformance checks run components through the loop
     {"execution"},
     {"analysis"},
     {"guard", "report"},

@@ -67,3 +67,22 @@ def test_sample_moments_equal_numpy_cov(ddof):
         assert np.allclose(cov[chain], np.cov(x[chain], rowvar=False, ddof=ddof), rtol=1e-12, atol=1e-14)
     # a single unbatched (n, d) sample has the same moments as a batch of one
     assert all(np.array_equal(a, b[0]) for a, b in zip(sample_moments(x[0], ddof), sample_moments(x[:1], ddof)))
+
+
+@pytest.mark.parametrize("layout", ["items-contiguous", "interleaved", "pool", "one-chain", "table"])
+@pytest.mark.parametrize("dim", [1, 2, 5])
+def test_sample_moments_keep_the_einsum_numbers_of_every_layout(layout, dim):
+    """The item-after-item path for interleaved batches sums in the einsum's own order: bit for bit."""
+    rng = np.random.default_rng(dim)
+    x = {"items-contiguous": lambda: np.swapaxes(rng.standard_normal((30, dim, 400)), 1, 2),
+         "interleaved": lambda: rng.standard_normal((30, 400, dim)),
+         "pool": lambda: np.concatenate([np.swapaxes(rng.standard_normal((30, dim, 200)), 1, 2)] * 2, axis=1),
+         "one-chain": lambda: rng.standard_normal((1, 400, dim)),
+         "table": lambda: rng.standard_normal((400, dim))}[layout]() * 3.0 + 11.0
+    columns = np.swapaxes(x, -1, -2)
+    mean = np.add.reduce(columns, axis=-1) / 400
+    centred = columns - mean[..., None]
+    for ddof in (0, 1):
+        got = sample_moments(x, ddof)
+        assert np.array_equal(got[0], mean)
+        assert np.array_equal(got[1], np.einsum("...dn,...en->...de", centred, centred) / (400 - ddof))

@@ -202,13 +202,15 @@ def test_nll_adds_up_over_tokens():
     assert (model.continuation_nll(empty, held.take(np.arange(50))) < one_batch).all()
 
 
-def test_fit_is_deterministic_and_ignores_rng():
+def test_fit_is_deterministic_and_ignores_rng_and_init():
     vocab, train, _ = corpus()
     family = NgramFamily(DataInfo("text", vocab=vocab))
-    assert not family.warm_start  # a count-based estimator has nothing to warm-start
     a = family.fit(train, np.random.default_rng(1))
     b = family.fit(train, np.random.default_rng(2))
     assert all(np.array_equal(a.state()[k], b.state()[k]) for k in a.state())
+    # a count-based estimator has nothing to warm-start: a previous model changes nothing
+    c = family.fit(train, np.random.default_rng(1), init=family.fit(train.take(np.arange(20)), None))
+    assert all(np.array_equal(a.state()[k], c.state()[k]) for k in a.state())
     with pytest.raises(DataError):
         family.fit(Sentences.from_lists([]), np.random.default_rng(0))
 

@@ -57,7 +57,6 @@ class Family(ABC):
     modality: ClassVar[Modality]
     Params: ClassVar[type[Params]] = Params
     supports_top_p: ClassVar[bool] = True
-    warm_start: ClassVar[bool] = False  # fit() takes the previous generation's model as ``init``
     random_fit: ClassVar[bool] = True  # fit() draws random numbers; an exact fit is passed rng=None
 
     def __init__(self, info: DataInfo, params: Params | dict | None = None) -> None:
@@ -67,10 +66,12 @@ class Family(ABC):
         self.params = params if isinstance(params, Params) else self.Params(**(params or {}))
 
     @abstractmethod
-    def fit(self, data: Any, rng: np.random.Generator | None) -> Model:
-        """Fit one model per chain. A family with ``warm_start`` also receives ``init``, the
-        previous generation's model (None at generation 0); the others fit from scratch. A family
-        whose fit is exact (``random_fit = False``) receives no random stream from the loop."""
+    def fit(self, data: Any, rng: np.random.Generator | None, init: Model | None = None) -> Model:
+        """Fit one model per chain. ``init`` is this family's model of the previous generation (None
+        at generation 0 and outside the loop): a family that can continue from it does (``gpt`` and
+        ``hf`` keep its tokenizer, and its weights if asked); the others ignore it and fit from
+        scratch. A family whose fit is exact (``random_fit = False``) receives no random stream
+        from the loop."""
 
     @abstractmethod
     def from_state(self, state: dict[str, np.ndarray]) -> Model:

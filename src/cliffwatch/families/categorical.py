@@ -79,7 +79,7 @@ class CategoricalFamily(Family):
     Params = CategoricalParams
     random_fit = False  # the fit is the sample moments / frequencies
 
-    def fit(self, data: np.ndarray, rng: np.random.Generator) -> CategoricalModel:
+    def fit(self, data: np.ndarray, rng: np.random.Generator, init: Model | None = None) -> CategoricalModel:
         c, n = data.shape
         k = self.info.support
         counts = np.bincount((data + np.arange(c)[:, None] * k).ravel(), minlength=c * k).reshape(c, k)

@@ -86,7 +86,7 @@ class GaussianFamily(Family):
     Params = GaussianParams
     random_fit = False  # the fit is the sample moments / frequencies
 
-    def fit(self, data: np.ndarray, rng: np.random.Generator) -> GaussianModel:
+    def fit(self, data: np.ndarray, rng: np.random.Generator, init: Model | None = None) -> GaussianModel:
         mean, cov = sample_moments(data, ddof=1 if self.params.covariance == "unbiased" else 0)
         return GaussianModel(self, mean, cov)
 

@@ -83,7 +83,7 @@ class GMMFamily(Family):
     Params = GMMParams
     supports_top_p = False
 
-    def fit(self, data: np.ndarray, rng: np.random.Generator) -> GMMModel:
+    def fit(self, data: np.ndarray, rng: np.random.Generator, init: Model | None = None) -> GMMModel:
         p = self.params
         seeds = rng.integers(0, 2**31 - 1, size=data.shape[0])
         mixtures = []

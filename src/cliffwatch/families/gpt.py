@@ -347,7 +347,6 @@ class GPTFamily(Family):
     """A GPT trained from scratch each generation (or warm-started); needs the ``neural`` extra."""
 
     modality = TEXT
-    warm_start = True  # fit() receives the previous model: its tokenizer (and weights, if asked) carry over
     Params = GPTParams
 
     def __init__(self, info: DataInfo, params: GPTParams | dict | None = None) -> None:

@@ -287,7 +287,6 @@ class HFFamily(Family):
     """Fine-tunes a local Hugging Face causal LM; needs the ``neural`` extra (``smollm2``: that extra too)."""
 
     modality = TEXT
-    warm_start = True  # fit() receives the previous model: its tokenizer (and weights, if asked) carry over
     Params = HFParams
 
     def __init__(self, info: DataInfo, params: HFParams | dict | None = None) -> None:

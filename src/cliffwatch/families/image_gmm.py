@@ -76,7 +76,7 @@ class ImageGMMFamily(Family):
     Params = ImageGMMParams
     supports_top_p = False
 
-    def fit(self, data: np.ndarray, rng: np.random.Generator) -> ImageGMMModel:
+    def fit(self, data: np.ndarray, rng: np.random.Generator, init: Model | None = None) -> ImageGMMModel:
         p = self.params
         data = IMAGE.check(data, self.info.shape, "image_gmm: training data")
         flat = data.reshape(data.shape[0], data.shape[1], -1)

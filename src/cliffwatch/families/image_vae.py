@@ -99,7 +99,7 @@ class ImageVAEFamily(Family):
     Params = ImageVAEParams
     supports_top_p = False
 
-    def fit(self, data: np.ndarray, rng: np.random.Generator) -> ImageVAEModel:
+    def fit(self, data: np.ndarray, rng: np.random.Generator, init: Model | None = None) -> ImageVAEModel:
         p = self.params
         data = IMAGE.check(data, self.info.shape, "image_vae: training data")
         x_all = torch.from_numpy(data.reshape(data.shape[0], data.shape[1], -1).astype(np.float32))

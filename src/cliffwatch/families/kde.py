@@ -63,7 +63,7 @@ class KDEFamily(Family):
     Params = KDEParams
     supports_top_p = False
 
-    def fit(self, data: np.ndarray, rng: np.random.Generator) -> KDEModel:
+    def fit(self, data: np.ndarray, rng: np.random.Generator, init: Model | None = None) -> KDEModel:
         c, n, d = data.shape
         bw = self.params.bandwidth
         if isinstance(bw, str):

@@ -584,9 +584,9 @@ class NgramFamily(Family):
         if info.vocab is None:
             raise DataError("the ngram family needs the corpus vocabulary (DataInfo.vocab)")
 
-    def fit(self, data: Sentences, rng: np.random.Generator) -> NgramModel:
+    def fit(self, data: Sentences, rng: np.random.Generator, init: Model | None = None) -> NgramModel:
         """Count and smooth. Deterministic: rng is unused, and a count-based estimator has nothing
-        to warm-start (each generation is fitted to its own data only)."""
+        to warm-start (each generation is fitted to its own data only): ``init`` is ignored."""
         if not len(data):
             raise DataError("the ngram family cannot fit zero sentences")
         params, vocab_size = self.params, len(self.info.vocab)

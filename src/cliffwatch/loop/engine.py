@@ -326,7 +326,7 @@ class LineageRunner:
 
     def _fit(self, family: Family, generation: int, purpose: str, train: Any, previous: Model | None) -> Model:
         rng = self.lineage.rng(generation, purpose) if family.random_fit else None
-        return family.fit(train, rng, init=previous) if family.warm_start else family.fit(train, rng)
+        return family.fit(train, rng, init=previous)
 
     def _checkpoint(self, models: Models, pool: Any, pool_prov: Provenance | None, depth: np.ndarray) -> dict[str, np.ndarray]:
         state = {f"model.{k}": v for k, v in models.main.state().items()}

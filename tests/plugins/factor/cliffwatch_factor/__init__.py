@@ -53,7 +53,7 @@ class FactorFamily(Family):
     Params = FactorParams
     supports_top_p = False
 
-    def fit(self, data, rng):
+    def fit(self, data, rng, init=None):  # fitted from scratch: init (the previous model) is ignored
         fits = [FactorAnalysis(self.params.factors, random_state=int(rng.integers(2**31))).fit(x) for x in data]
         return FactorModel(self, np.stack([f.mean_ for f in fits]), np.stack([f.components_ for f in fits]),
                            np.stack([f.noise_variance_ for f in fits]))
