@@ -18,6 +18,7 @@ from cliffwatch.config.messages import describe_error
 from cliffwatch.config.schema import CompareConfig, ExperimentConfig, SweepConfig, config_class
 from cliffwatch.config.validate import check
 from cliffwatch.core.errors import ConfigError, WrongWorkflowError
+from cliffwatch.core.yamlshape import yaml_shape_problem
 
 M = TypeVar("M", bound=BaseModel)
 COMMANDS = {ExperimentConfig: "run", SweepConfig: "sweep", CompareConfig: "compare"}
@@ -96,19 +97,10 @@ def read_file_text(path: Path, what: str = "config", limit: int | None = MAX_CON
 
 
 def _check_shape(text: str, path: Path) -> None:
-    """Refuse deep nesting and alias bombs from the event stream, before anything is built."""
-    depth = aliases = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise ConfigError(f"{path}:{event.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep")
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
-        elif isinstance(event, yaml.AliasEvent):
-            aliases += 1
-            if aliases > MAX_ALIASES:
-                raise ConfigError(f"{path}:{event.start_mark.line + 1}: more than {MAX_ALIASES} YAML aliases (*name)")
+    problem = yaml_shape_problem(text, MAX_DEPTH, MAX_ALIASES)
+    if problem is not None:
+        line, what = problem
+        raise ConfigError(f"{path}:{line}: {what}")
 
 
 def read_yaml(path: str | Path) -> Any:

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from cliffwatch.core.errors import ConfigError, DataError, _first_line
 from cliffwatch.core.files import require_regular
+from cliffwatch.core.yamlshape import yaml_shape_problem
 from cliffwatch.data.manifest.hashing import text_hashes
 from cliffwatch.data.manifest.schema import MANIFEST_FIELDS
 from cliffwatch.data.tables import MAX_METADATA_BYTES, MAX_NESTING, file_bytes
@@ -200,18 +201,6 @@ def _card_metadata(path: Path) -> tuple[Path, dict]:
 
 
 def _check_yaml_shape(block: str, card: Path) -> None:
-    """Refuse deep nesting and alias bombs from YAML's event stream, before anything is built."""
-    import yaml
-
-    depth = aliases = 0
-    for event in yaml.parse(block, Loader=yaml.SafeLoader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_NESTING:
-                raise DataError(f"{card}: mapping hf-card: metadata nested more than {MAX_NESTING} levels deep")
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
-        elif isinstance(event, yaml.AliasEvent):
-            aliases += 1
-            if aliases > MAX_NESTING:
-                raise DataError(f"{card}: mapping hf-card: more than {MAX_NESTING} YAML aliases (*name) in the metadata")
+    problem = yaml_shape_problem(block, MAX_NESTING, MAX_NESTING)
+    if problem is not None:
+        raise DataError(f"{card}: mapping hf-card: metadata line {problem[0]}: {problem[1]}")
