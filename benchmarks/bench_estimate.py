@@ -61,7 +61,7 @@ def main() -> None:
         def classify_and_count():  # the same pipeline, the quantification replaced by a count
             detector = fit_detector(load_corpus(ref), [GeneratorSpec.parse("ngram")])
             scores = detector.score(_remap(load_corpus(corpus), detector.vocab))
-            cut = bin_edges(detector.calibration_human, detector.calibration_synthetic, "acc")[0]
+            cut = bin_edges(detector.calibration_human, np.concatenate(detector.calibration_copies), "acc")[0]
             return float(np.mean(scores > cut))
 
         rows = [("estimate (quantification + interval)", *_timed(estimate)),

@@ -5,20 +5,29 @@ estimator was not given).
     python benchmarks/study_estimate.py [--replicates 100] [--quick] [--figure docs/img/estimate-calibration.png]
 
 Data: Python's docs (pydocs), split by a seeded permutation into
-- T: what the *true* generators were trained on (the corpus's machine text comes from a chain
-  fitted to T, run g generations: fit, sample, refit, as the loop does with synthetic fraction 1;
-  T is as large as each of the estimator's own generator copies' training parts),
+- T: with H, what the *true* generators were trained on (the corpus's machine text comes from a
+  chain fitted to a draw of T's size from T and H, run g generations: fit, sample, refit, as the
+  loop does with synthetic fraction 1; T is as large as each of the estimator's own generator
+  copies' training draws),
 - R: the human reference the estimator is given (it fits its detector, its own copies of the
   suspected generators and its calibration sets from R alone, as ``fit_detector`` does),
 - H: held-out human text the corpora are made of.
 So the estimator never sees the corpus's documents, nor the data its true generators learnt from.
 
-Replicates work at the level of scores (the detector is fitted once per setting): each replicate
-draws a fresh human calibration set from the human population (R's held-out part and H pooled),
-a fresh synthetic calibration set from a large pool of the estimator's own generator samples, and
-a corpus of N documents, round(share N) of them from the true generator's pool and the rest from
-the human population, all with replacement. Redrawing the calibration sets is what makes the
-interval's claim (it includes the detector's error-rate uncertainty) testable.
+Replicates work at the level of scores (the detector is fitted once per setting). A chain past
+generation 1 is random, so neither the true generator nor the estimator's copies of it are one
+fixed thing: the setting makes TRUE_DRAWS draws of the true chain (each fitted to its own draw of
+T's size from T and H, own seeds: text the estimator never sees; that the true generator may have
+learnt from documents of the corpus's human part does not matter at the level of scores) and
+OWN_DRAWS copies of the estimator's (each fitted to its own draw of R's unseen text, as
+``fit_detector`` makes its calibration copies, own seeds). Each replicate picks one true draw and
+COPIES of the estimator's copies at random, draws a fresh human calibration set from the human
+population (R's held-out part and H pooled), a fresh synthetic calibration set from each chosen
+copy's pool, and a corpus of N documents, round(share N) of them from the true draw's pool and the
+rest from the human population, all with replacement; the estimate combines the copies as
+``estimate_with`` does. Redrawing the calibration sets and the generator draws is what makes the
+interval's claim (it includes the detector's error-rate uncertainty and the generator-draw spread)
+testable.
 """
 
 import _bench  # noqa: F401  (pins BLAS threads first)
@@ -29,15 +38,18 @@ import time
 
 import numpy as np
 
-from cliffwatch.analysis.quantify import quantify
+from cliffwatch.analysis.quantify import combine, quantify
 from cliffwatch.core.modality import TEXT, DataInfo
 from cliffwatch.data.corpora import load_corpus
-from cliffwatch.guard.estimate import GeneratorSpec, _chain, _remap, fit_detector
+from cliffwatch.guard.estimate import COPIES, GeneratorSpec, _chain, _remap, fit_detector
 
 SHARES = (0.0, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9)
 SIZES = (1_000, 10_000, 100_000)
 GENERATIONS = (1, 2, 3)
-POOL = 20_000  # generator samples per pool
+POOL = 20_000  # samples per draw of the true generator
+TRUE_DRAWS = 8  # draws of the true generator (each learnt from its own draw of T's size from T and H)
+OWN_DRAWS = 2 * COPIES  # copies of the estimator's chain, COPIES of them picked per replicate
+OWN_POOL = 20_000  # samples per copy (twice the synthetic calibration set)
 LIMITS = {  # what the estimator is given: ngram@1; what the corpus's machine text really is
     "given (ngram@1)": "ngram@1",
     "later generation (ngram@3)": "ngram@3",
@@ -60,30 +72,43 @@ def _reference_corpus(corpus, idx):
 
 
 def setting(corpus, parts, given: str, truths: list[str], seed: int):
-    """Score pools for one estimator setting: human population, own synthetic pool, true pools."""
+    """Score pools for one estimator setting: the human population, the estimator's OWN_DRAWS
+    copies of its generator, and TRUE_DRAWS draws of each true generator."""
     t_idx, r_idx, h_idx = parts
     reference = _reference_corpus(corpus, r_idx)
     detector = fit_detector(reference, [GeneratorSpec.parse(given)], seed=seed)
     info = DataInfo(TEXT, vocab=detector.vocab)
     ids = _remap(corpus, detector.vocab)
     human_pool = np.concatenate([detector.calibration_human, detector.score(ids.take(h_idx))])
-    # the estimator's own generator, made from R as fit_detector makes it (a fresh, larger pool)
-    own = _chain(GeneratorSpec.parse(given), info, detector.generator_training, POOL, seed + 1)
-    own_pool = detector.score(own)
+    # the estimator's copies, made as fit_detector makes them (own training draws and seeds, larger pools)
+    unseen, own_pools = detector.copy_training, []
+    for j in range(OWN_DRAWS):
+        draw = np.sort(np.random.default_rng([seed, 1, j]).choice(len(unseen), detector.copy_size, replace=False))
+        own_pools.append(detector.score(_chain(GeneratorSpec.parse(given), info, unseen.take(draw), OWN_POOL,
+                                               seed + 100 + j)))
     true_pools = {}
     for truth in truths:
         spec, _, size = truth.partition(" ")
-        train = ids.take(t_idx[: len(t_idx) // 4] if size == "small" else t_idx)
-        samples = _chain(GeneratorSpec.parse(spec), info, train, POOL, seed + 2)
-        true_pools[truth] = detector.score(samples)
-    return detector, human_pool, own_pool, true_pools
+        learnt = len(t_idx) // 4 if size == "small" else len(t_idx)
+        true_pools[truth] = []
+        for m in range(TRUE_DRAWS):
+            train = np.sort(np.random.default_rng([seed, 2, m]).choice(np.concatenate([t_idx, h_idx]), learnt, replace=False))
+            true_pools[truth].append(detector.score(_chain(GeneratorSpec.parse(spec), info, ids.take(train), POOL,
+                                                           seed + 2 + m)))
+    return detector, human_pool, own_pools, true_pools
 
 
-def replicate(rng, detector, human_pool, own_pool, true_pool, share, size):
-    n_h, n_s = len(detector.calibration_human), len(detector.calibration_synthetic)
+def replicate(rng, detector, human_pool, own_pools, true_draws, share, size):
+    """One corpus from a random true draw, estimated with COPIES random copies of the estimator's
+    generator (combined as estimate_with does)."""
+    n_h, n_s = len(detector.calibration_human), len(detector.calibration_copies[0])
     k = int(round(share * size))
+    true_pool = true_draws[rng.integers(len(true_draws))]
     corpus = np.concatenate([rng.choice(true_pool, k), rng.choice(human_pool, size - k)])
-    return quantify(rng.choice(human_pool, n_h), rng.choice(own_pool, n_s), corpus), k / size
+    human = rng.choice(human_pool, n_h)
+    copies = [quantify(human, rng.choice(own_pools[c], n_s), corpus)
+              for c in rng.choice(len(own_pools), COPIES, replace=False)]
+    return combine(copies, detector.copy_overlap), k / size, copies
 
 
 def _plugin_bootstrap(human, synthetic, corpus, rng, replicates: int = 400):
@@ -120,8 +145,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer cells and replicates (a smoke run)")
     parser.add_argument("--figure", default=None, help="write the coverage / error figure here (PNG)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--generations", type=int, nargs="+", default=GENERATIONS, help="calibration cells: generations")
+    parser.add_argument("--sizes", type=int, nargs="+", default=SIZES, help="calibration cells: corpus sizes")
+    parser.add_argument("--shares", type=float, nargs="+", default=SHARES, help="calibration cells: true shares")
+    parser.add_argument("--calibration-only", action="store_true", help="skip the limits and the methods tables")
     args = parser.parse_args()
-    shares, sizes, gens, reps = SHARES, SIZES, GENERATIONS, args.replicates
+    shares, sizes, gens, reps = args.shares, args.sizes, args.generations, args.replicates
     if args.quick:
         shares, sizes, gens, reps = (0.0, 0.5), (1_000, 10_000), (1,), 20
     started = time.perf_counter()
@@ -140,15 +169,21 @@ def main() -> None:
     cells = []
     print("\ncalibration: the estimator is given the generator at the corpus's generation")
     print(f"{'gen':>3} {'size':>7} {'share':>5}  {'coverage':>8} {'(se)':>6}  {'median |err|':>12}  {'mean width':>10}  "
-          f"{'fit rejects':>11}  {'at least <= truth':>17}  {'claim holds':>11}  {'classify-count |err|':>20}")
+          f"{'width/rmse':>9}  {'fit rejects':>11}  {'at least <= truth':>17}  {'claim holds':>11}  "
+          f"{'classify-count |err|':>20}  {'one copy: cov, width':>15}  {'no overlap corr.: cov, width':>15}")
+    print("(width/rmse: mean width over 2 x 1.96 x the root mean squared error; 1 for a right-sized normal interval)")
     for g in gens:
-        detector, human_pool, own_pool, true_pools = setting(corpus, parts, f"ngram@{g}", [f"ngram@{g}"], args.seed)
+        detector, human_pool, own_pools, true_pools = setting(corpus, parts, f"ngram@{g}", [f"ngram@{g}"], args.seed)
         for size in sizes:
             for share in shares:
                 covered, errors, widths, rejects, naive, bound, claims = [], [], [], [], [], [], []
+                one, plain = [], []  # ablations: one copy's profile interval; the copies combined without the overlap correction
                 for _ in range(reps):
-                    e, truth = replicate(rng, detector, human_pool, own_pool, true_pools[f"ngram@{g}"], share, size)
+                    e, truth, copies = replicate(rng, detector, human_pool, own_pools, true_pools[f"ngram@{g}"], share, size)
                     covered.append(e.low <= truth <= e.high)
+                    u = combine(copies)
+                    one.append((copies[0].low <= truth <= copies[0].high, copies[0].high - copies[0].low))
+                    plain.append((u.low <= truth <= u.high, u.high - u.low))
                     errors.append(abs(e.share - truth))
                     widths.append(e.high - e.low)
                     rejects.append(not e.fits)
@@ -157,10 +192,15 @@ def main() -> None:
                     # what the output claims: the interval when the fit holds, else "at least"
                     claims.append(e.low <= truth <= e.high if e.fits else e.at_least <= truth)
                 cov = float(np.mean(covered))
+                one_cov, one_width = np.mean(one, axis=0)
+                plain_cov, plain_width = np.mean(plain, axis=0)
+                rmse = float(np.sqrt(np.mean(np.square(errors))))
                 cells.append((g, size, share, cov, float(np.median(errors)), float(np.mean(widths)), float(np.mean(claims))))
                 print(f"{g:>3} {size:>7} {share:>5.2f}  {cov:>8.1%} {np.sqrt(cov * (1 - cov) / reps):>6.1%}  "
-                      f"{np.median(errors):>12.4f}  {np.mean(widths):>10.4f}  {np.mean(rejects):>11.1%}  "
-                      f"{np.mean(bound):>17.1%}  {np.mean(claims):>11.1%}  {np.median(naive):>20.4f}", flush=True)
+                      f"{np.median(errors):>12.4f}  {np.mean(widths):>10.4f}  {np.mean(widths) / (2 * 1.96 * rmse):>9.2f}  "
+                      f"{np.mean(rejects):>11.1%}  {np.mean(bound):>17.1%}  {np.mean(claims):>11.1%}  "
+                      f"{np.median(naive):>20.4f}  {one_cov:>8.1%} {one_width:>6.3f}  {plain_cov:>8.1%} {plain_width:>6.3f}",
+                      flush=True)
     coverage = np.array([c[3] for c in cells])
     claimed = np.array([c[6] for c in cells])
     print(f"\ncoverage over all {len(cells)} cells x {reps} replicates: {coverage.mean():.1%} "
@@ -168,17 +208,22 @@ def main() -> None:
     print(f"the output's claim (interval when the fit holds, else 'at least') held in {claimed.mean():.1%} "
           f"(lowest cell {claimed.min():.1%}; {np.sum(claimed >= 0.93)} cells at 93% or more)")
 
+    if args.calibration_only:
+        print(f"\nelapsed {time.perf_counter() - started:.0f} s; load average now {os.getloadavg()[0]:.2f}")
+        if args.figure:
+            _figure(cells, [], args.figure)
+        return
     print(f"\nlimits: the estimator is given ngram@1 only; corpus of {LIMIT_SIZE} documents")
     print(f"{'true generator':<48} {'share':>5}  {'mean estimate':>13}  {'bias':>7}  {'coverage':>8}  "
           f"{'low <= truth':>12}  {'fit rejects':>11}  {'at least':>8}  {'at least <= truth':>17}")
     limit_reps = max(reps // 2, 10)
-    detector, human_pool, own_pool, true_pools = setting(corpus, parts, "ngram@1", list(LIMITS.values()), args.seed)
+    detector, human_pool, own_pools, true_pools = setting(corpus, parts, "ngram@1", list(LIMITS.values()), args.seed)
     limits = []
     for name, truth_spec in LIMITS.items():
         for share in LIMIT_SHARES if not args.quick else (0.3,):
             est, cov, lower, rej, least, least_ok = [], [], [], [], [], []
             for _ in range(limit_reps):
-                e, truth = replicate(rng, detector, human_pool, own_pool, true_pools[truth_spec], share, LIMIT_SIZE)
+                e, truth, copies = replicate(rng, detector, human_pool, own_pools, true_pools[truth_spec], share, LIMIT_SIZE)
                 est.append(e.share)
                 cov.append(e.low <= truth <= e.high)
                 lower.append(e.low <= truth)
@@ -189,19 +234,20 @@ def main() -> None:
             print(f"{name:<48} {share:>5.2f}  {np.mean(est):>13.3f}  {np.mean(est) - share:>+7.3f}  {np.mean(cov):>8.0%}  "
                   f"{np.mean(lower):>12.0%}  {np.mean(rej):>11.0%}  {np.mean(least):>8.3f}  {np.mean(least_ok):>17.0%}",
                   flush=True)
-    print("\nmethods (generation 1): the joint-likelihood profile interval (ml: binned, acc: two bins at the best "
-          "threshold) against plug-in class distributions with a percentile bootstrap of all three samples")
+    print("\nmethods (generation 1, one copy, one true draw: the quantifiers alone, no combination): the joint-"
+          "likelihood profile interval (ml: binned, acc: two bins at the best threshold) against plug-in class "
+          "distributions with a percentile bootstrap of all three samples")
     print(f"{'method':<22} {'size':>7} {'share':>5}  {'coverage':>8}  {'mean width':>10}  {'median |err|':>12}")
-    detector, human_pool, own_pool, true_pools = setting(corpus, parts, "ngram@1", ["ngram@1"], args.seed)
+    detector, human_pool, own_pools, true_pools = setting(corpus, parts, "ngram@1", ["ngram@1"], args.seed)
     for size in (1_000, 100_000):
         for share in (0.0, 0.5, 0.9):
             for method in ("ml", "acc", "plug-in bootstrap"):
                 cov, width, err = [], [], []
                 for _ in range(reps):
-                    n_h, n_s = len(detector.calibration_human), len(detector.calibration_synthetic)
+                    n_h, n_s = len(detector.calibration_human), len(detector.calibration_copies[0])
                     k = int(round(share * size))
-                    corpus_scores = np.concatenate([rng.choice(true_pools["ngram@1"], k), rng.choice(human_pool, size - k)])
-                    h, s_ = rng.choice(human_pool, n_h), rng.choice(own_pool, n_s)
+                    corpus_scores = np.concatenate([rng.choice(true_pools["ngram@1"][0], k), rng.choice(human_pool, size - k)])
+                    h, s_ = rng.choice(human_pool, n_h), rng.choice(own_pools[0], n_s)
                     if method == "plug-in bootstrap":
                         est, low, high = _plugin_bootstrap(h, s_, corpus_scores, rng)
                     else:

@@ -65,42 +65,74 @@ def files(tmp_path_factory, pydocs):
 
 def test_interval_covers_at_nominal_rate_and_is_not_needlessly_wide(pydocs):
     """Seeded simulation on mixtures the loop makes: the detector is fitted once on a reference;
-    each replicate draws fresh calibration sets and a corpus (true share 0, 0.2, 0.5 or 0.9) from
-    score pools of held-out human text and of ngram samples made from human text the detector
-    never saw. Fails when coverage drops below 95% by more than Z standard errors, and when the
-    interval is wider than 1.5 times the spread the estimates actually have (a needlessly wide
-    interval covers too, so coverage alone cannot catch it)."""
+    each replicate picks one of 8 draws of the true generator (ngram, each learnt from its own
+    1,000 documents the detector never saw) and COPIES of 8 copies of the estimator's own
+    generator made as fit_detector makes them (own training draws and seeds),
+    and draws fresh calibration sets and a corpus of 20,000 documents (true share 0, 0.5 or 0.9)
+    from the score pools; the estimate combines the copies as estimate_with does. Fails when
+    coverage drops below 95% by more than Z standard errors (one copy's interval alone covers
+    about 75% here: it leaves out the generator-draw spread), and when the interval is wider than
+    1.5 times what the estimates' root mean squared error needs (a needlessly wide interval covers
+    too, so coverage alone cannot catch it)."""
+    from cliffwatch.analysis.quantify import combine
     from cliffwatch.core.modality import TEXT, DataInfo
     from cliffwatch.data.corpora import TextCorpus
-    from cliffwatch.guard.estimate import _remap
+    from cliffwatch.guard.estimate import COPIES, _remap
 
     order = np.random.default_rng(0).permutation(len(pydocs.sentences))
-    ref_idx, human_idx = order[:5000], order[5000:8000]
+    ref_idx, human_idx, unseen_idx = order[:5000], order[5000:8000], order[5000:9000]
     words = pydocs.vocab.words
     reference = TextCorpus.from_tokens("ref", [[words[i] for i in pydocs.sentences.sentence(j)] for j in ref_idx], {})
     spec = GeneratorSpec.parse("ngram")
     detector = fit_detector(reference, [spec], seed=0)
-    human_pool = np.concatenate([detector.calibration_human,
-                                 detector.score(_remap(pydocs, detector.vocab).take(human_idx))])
-    synthetic_pool = detector.score(_chain(spec, DataInfo(TEXT, vocab=detector.vocab), detector.generator_training,
-                                           8000, seed=7))
+    info, ids = DataInfo(TEXT, vocab=detector.vocab), _remap(pydocs, detector.vocab)
+    human_pool = np.concatenate([detector.calibration_human, detector.score(ids.take(human_idx))])
+    own, true = [], []
+    for j in range(8):
+        draw = np.random.default_rng([1, j]).choice(len(detector.copy_training), detector.copy_size, replace=False)
+        own.append(detector.score(_chain(spec, info, detector.copy_training.take(np.sort(draw)), 12_000, seed=100 + j)))
+        draw = np.random.default_rng([2, j]).choice(unseen_idx, detector.copy_size, replace=False)
+        true.append(detector.score(_chain(spec, info, ids.take(np.sort(draw)), 4_000, seed=200 + j)))
     rng = np.random.default_rng(2)
-    n_h, n_s, size, reps = len(detector.calibration_human), len(detector.calibration_synthetic), 2000, 50
-    covered, widths, spread = [], [], []
-    for share in (0.0, 0.2, 0.5, 0.9):
-        estimates = []
+    n_h, n_s, size, reps = len(detector.calibration_human), len(detector.calibration_copies[0]), 20_000, 25
+    covered, widths, errors = [], [], []
+    for share in (0.0, 0.5, 0.9):
+        k = int(round(share * size))
         for _ in range(reps):
-            k = int(round(share * size))
-            corpus = np.concatenate([rng.choice(synthetic_pool, k), rng.choice(human_pool, size - k)])
-            e = quantify(rng.choice(human_pool, n_h), rng.choice(synthetic_pool, n_s), corpus)
+            corpus = np.concatenate([rng.choice(true[rng.integers(len(true))], k), rng.choice(human_pool, size - k)])
+            human = rng.choice(human_pool, n_h)
+            e = combine([quantify(human, rng.choice(own[c], n_s), corpus)
+                         for c in rng.choice(len(own), COPIES, replace=False)], detector.copy_overlap)
             covered.append(e.low <= k / size <= e.high)
-            widths.append(e.high - e.low)
-            estimates.append(e.share)
-        if share > 0:  # at 0 the estimates pile up on the boundary: their spread is not the interval's
-            spread.append(np.std(estimates))
+            if share > 0:  # at 0 the estimates pile up on the boundary: their error is not the interval's
+                widths.append(e.high - e.low)
+                errors.append(e.share - k / size)
     coverage, n = np.mean(covered), len(covered)
     assert coverage >= 0.95 - Z * math.sqrt(0.95 * 0.05 / n), coverage
-    assert np.mean(widths[reps:]) <= 1.5 * 2 * 1.96 * np.mean(spread), (np.mean(widths), np.mean(spread))
+    rmse = math.sqrt(np.mean(np.square(errors)))
+    assert np.mean(widths) <= 1.5 * 2 * 1.96 * rmse, (np.mean(widths), rmse)
+
+
+def test_combine_is_the_profile_interval_for_agreeing_copies_and_widens_with_their_spread():
+    """Rubin's rules: copies that agree give back the one interval; copies that disagree widen it
+    by the t quantile of the between-copy spread (overlapping training draws widen it more)."""
+    from cliffwatch.analysis.quantify import combine
+
+    rng = np.random.default_rng(3)
+    human, corpus = rng.normal(0, 1, 2000), np.concatenate([rng.normal(0, 1, 5000), rng.normal(2, 1, 5000)])
+    one = quantify(human, rng.normal(2, 1, 2000), corpus)
+    same = combine([one] * 5)
+    assert (same.share, same.low, same.high, same.between_sd, same.copies) == (one.share, one.low, one.high, 0.0, 5)
+    copies = [quantify(human, rng.normal(mu, 1, 2000), corpus) for mu in (1.8, 1.9, 2.0, 2.1, 2.2)]
+    wide = combine(copies)
+    shares = np.array([c.share for c in copies])
+    assert wide.share == pytest.approx(shares.mean())
+    assert wide.between_sd == pytest.approx(shares.std(ddof=1))
+    assert wide.high - wide.low > max(c.high - c.low for c in copies)
+    wider = combine(copies, overlap=0.5)
+    assert wider.high - wider.low > wide.high - wide.low
+    with pytest.raises(AnalysisError):
+        combine(copies, overlap=1.0)
 
 
 def test_fit_check_rejects_a_corpus_that_is_no_mixture_of_the_classes():
@@ -158,7 +190,10 @@ def test_estimate_a_mixed_corpus_writes_json_and_history(files, tmp_path, monkey
     assert code == 0
     assert "as seen by detectors of: ngram" in stdout and "classify-and-count" in stdout
     result = json.loads(out.read_text())
-    assert result["low"] <= 0.4 <= result["high"] and result["generators"] == ["ngram"]
+    # one seeded corpus: within Z standard errors (the interval's half-width / 1.96) of the truth;
+    # the interval's coverage is the calibration test's business
+    assert abs(result["share"] - 0.4) <= Z * (result["high"] - result["low"]) / (2 * 1.96)
+    assert result["low"] <= result["share"] <= result["high"] and result["generators"] == ["ngram"]
     assert result["human_share_low"] == pytest.approx(1 - result["high"])
     # a second snapshot; monitor follows the conservative human share without being told its role
     invoke(monkeypatch, capsys, "estimate", files["human"], "--human", files["reference"], "-g", "ngram",

@@ -530,8 +530,12 @@ def estimate(
             + (f"; {result.uncovered} not covered by the reference, not scored)" if result.uncovered else ")"),
             f"estimate: {result.statement()}",
             f"method: {'binned maximum likelihood' if e.method == 'ml' else 'adjusted classify-and-count'} over {e.bins} "
-            f"score bins, profile-likelihood interval; detector: {result.detector}; calibrated on "
-            f"{e.calibration_human} human and {e.calibration_synthetic} synthetic held-out documents; fit p = {e.fit_p:.2g}",
+            f"score bins, profile-likelihood interval"
+            + (f" widened by the spread of {e.copies} copies of the generators (Rubin's rules; between-copy sd "
+               f"{e.between_sd:.3f})" if e.copies > 1 else "")
+            + f"; detector: {result.detector}; calibrated on {e.calibration_human} human and "
+            f"{e.calibration_synthetic} synthetic held-out documents" + (" per copy" if e.copies > 1 else "")
+            + f"; fit p = {e.fit_p:.2g}",
             f"classify-and-count at the best threshold (biased, for comparison): {e.classify_count:.1%}",
             "covers only these generators: text of another family, temperature or later generation is seen only as "
             "far as it resembles them (docs/guard.md)",

@@ -6,11 +6,19 @@ the output of each suspected generator (several generators: the log of their equ
 reference is split, by a seeded permutation, into
 
 - a part that fits the human model (its words seen twice are the vocabulary),
-- for generators given as cliffwatch families, two parts, each the training text of one copy of
-  the generator (the loop's fully synthetic chain: fit, sample, refit, for G generations): one
-  copy's samples fit the detector's model of the generator, the other's calibrate the synthetic
-  class. A real generator learnt from human text the detector never saw; so did both copies.
+- for generators given as cliffwatch families, a part that is the training text of the copy of
+  the generator (the loop's fully synthetic chain: fit, sample, refit, for G generations) whose
+  samples fit the detector's model of the generator, and
 - a held-out part whose scores calibrate the human class.
+
+The synthetic class is calibrated by ``COPIES`` further copies of each family generator, each
+fitted to its own seeded draw of text the detector never saw (the held-out part and a part kept
+for them) with its own seeds. A real generator learnt from human text the detector never saw; so
+did every copy. Past generation 1 a chain is random (each generation refits to its own samples),
+so a copy and the true generator are different draws of the same spec: the share is estimated
+with each copy's calibration set and the copies are combined by Rubin's rules
+(analysis.quantify.combine, the between-copy variance corrected for the overlap of the copies'
+training draws), so the interval carries the between-draw spread too.
 
 A generator given as a file of its output is split into a part that fits its model and a
 calibration part. analysis.quantify turns the three score samples into the share and its
@@ -35,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from cliffwatch.analysis.quantify import ShareEstimate, quantify
+from cliffwatch.analysis.quantify import ShareEstimate, combine, quantify
 from cliffwatch.core.errors import ConfigError, DataError, RegistryError
 from cliffwatch.core.files import replace_atomically
 from cliffwatch.core.modality import TEXT, DataInfo, Sentences
@@ -47,10 +55,13 @@ from cliffwatch.families.ngram import NgramFamily
 
 DETECTOR_ORDER = 3  # n of the detector's n-gram models (separates pydocs from its generators better than 2; docs/guard.md)
 MIN_REFERENCE = 1000  # documents: fewer cannot fit a detector and still hold out a calibration set
-MAX_CALIBRATION = 5000  # held-out documents per class; the rest of the reference fits the models
+MAX_CALIBRATION = 5000  # held-out human documents; the rest of the reference fits the models
+SYNTHETIC_CALIBRATION = 4  # synthetic calibration documents per copy, per human one: generated text is not scarce,
+# and a large set keeps its own sampling noise out of the between-copy spread (which Rubin's rules would count twice)
 UNCOVERED_SHARE = 0.5  # a document with more of its words unknown to the reference is not covered ...
 UNCOVERED_MIN_WORDS = 3  # ... if at least this many of them are unknown
 MAX_UNCOVERED = 0.01  # share of uncovered documents above which the estimate refuses to run
+COPIES = 5  # calibration copies of each family generator (between-draw spread; Rubin's rules need a few)
 HISTORY_METRICS = ("synthetic_share", "synthetic_share_low", "synthetic_share_high", "synthetic_share_at_least",
                    "estimated_human_share_low")
 LINEAGE = "estimate"  # the seeding key of every draw made here
@@ -118,8 +129,14 @@ class Detector:
     generators: list[object]
     labels: list[str]
     calibration_human: np.ndarray
-    calibration_synthetic: np.ndarray
-    generator_training: Sentences  # the reference part the calibration copies of family generators learnt from
+    calibration_copies: list[np.ndarray]  # synthetic calibration scores, one set per copy of the generators
+    copy_training: Sentences  # the unseen reference text each calibration copy draws its training text from
+    copy_size: int  # documents each copy learns from
+
+    @property
+    def copy_overlap(self) -> float:
+        """The expected share of one calibration copy's training text that another's also holds."""
+        return self.copy_size / len(self.copy_training) if len(self.calibration_copies) > 1 else 0.0
 
     def score(self, sentences: Sentences) -> np.ndarray:
         """log p_generators(x) - log p_human(x) per document, in nats."""
@@ -214,9 +231,10 @@ def fit_detector(reference: TextCorpus, specs: list[GeneratorSpec], *, seed: int
         raise DataError(f"{reference.name}: the human reference has {n} documents, too few to fit a detector and hold "
                         f"out a calibration set (need at least {need})")
     calibration = min(MAX_CALIBRATION, n // 4)
-    # family generators: two copies, made from two disjoint parts, one to fit the detector's
-    # model of the generator and one for the calibration documents, so the calibration documents
-    # relate to the detector as a real generator's do (made from human text it never saw)
+    # family generators: one copy, made from its own part, fits the detector's model of the
+    # generator; the calibration copies learn from text the detector never saw (the human
+    # calibration part and one more part), so their samples relate to the detector as a real
+    # generator's do
     training = n // 5 if made else 0
     fit_part, train_model, train_calibration, cal_part = _split(
         n, [n - calibration - 2 * training, training, training, calibration], seeded_rng(seed, LINEAGE, 0, "split reference"))
@@ -234,11 +252,18 @@ def fit_detector(reference: TextCorpus, specs: list[GeneratorSpec], *, seed: int
     fit_rng = seeded_rng(seed, LINEAGE, 0, "fit detector")
     human = detector_family.fit(ids.take(fit_part), fit_rng)
     per_generator = min(len(fit_part), 4 * calibration)  # documents that fit each generator's model
-    models, labels, calibrated = [], [], []
+    unseen = ids.take(np.concatenate([train_calibration, cal_part]))
+    copies = COPIES if made else 1
+    # each copy's training text: its own seeded draw of `training` unseen documents
+    draws = [np.sort(seeded_rng(seed, LINEAGE, 0, f"copy {k} training").choice(len(unseen), training, replace=False))
+             for k in range(copies)]
+    models, labels, calibrated = [], [], []  # calibrated: per generator, one sample set per copy
     for spec in specs:
         if spec.path is None:
             models.append(detector_family.fit(_chain(spec, info, ids.take(train_model), per_generator, seed, "model"), fit_rng))
-            calibrated.append(_chain(spec, info, ids.take(train_calibration), calibration, seed, "calibration"))
+            calibrated.append([_chain(spec, info, unseen.take(d), SYNTHETIC_CALIBRATION * calibration, seed,
+                                      f"calibration {k}")
+                               for k, d in enumerate(draws)])
         else:
             samples = _remap(dict((id(s), c) for s, c in files)[id(spec)], vocab)
             if len(samples) < 2 * min(calibration, MAX_CALIBRATION // 5):
@@ -248,13 +273,15 @@ def fit_detector(reference: TextCorpus, specs: list[GeneratorSpec], *, seed: int
             sample_fit, sample_cal = _split(len(samples), [len(samples) - own_cal, own_cal],
                                             seeded_rng(seed, LINEAGE, 0, f"split {spec.label}"))
             models.append(detector_family.fit(samples.take(sample_fit), fit_rng))
-            calibrated.append(samples.take(sample_cal))
+            calibrated.append([samples.take(sample_cal)] * copies)  # a file is one draw of its generator
         labels.append(spec.label)
-    detector = Detector(vocab, len(words) + 1, human, models, labels, np.zeros(0), np.zeros(0), ids.take(train_calibration))
+    detector = Detector(vocab, len(words) + 1, human, models, labels, np.zeros(0), [],
+                        unseen, training)
     detector.calibration_human = detector.score(ids.take(cal_part))
     # each generator's calibration documents in equal number: the synthetic class is their even mix
-    even = min(len(c) for c in calibrated)
-    detector.calibration_synthetic = detector.score(Sentences.concat([c.take(np.arange(even)) for c in calibrated]))
+    even = min(len(c[0]) for c in calibrated)
+    detector.calibration_copies = [detector.score(Sentences.concat([c[k].take(np.arange(even)) for c in calibrated]))
+                                   for k in range(copies)]
     return detector
 
 
@@ -299,9 +326,9 @@ def estimate_with(detector: Detector, text: TextCorpus, where: str, *, confidenc
         raise DataError(f"{where}: {int(flagged.sum())} of {len(flagged)} documents ({flagged.mean():.1%}; first: "
                         f"document {first + 1}) are mostly words the reference never uses (another language?); "
                         f"give a human reference that covers them")
-    kept = ids.take(np.flatnonzero(~flagged))
-    share = quantify(detector.calibration_human, detector.calibration_synthetic, detector.score(kept),
-                     method=method, confidence=confidence)
+    scores = detector.score(ids.take(np.flatnonzero(~flagged)))
+    share = combine([quantify(detector.calibration_human, synthetic, scores, method=method, confidence=confidence)
+                     for synthetic in detector.calibration_copies], detector.copy_overlap)
     return share, int(flagged.sum())
 
 
