@@ -305,6 +305,19 @@ def test_unreadable_files(files, tmp_path, monkeypatch, capsys):
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+def test_family_knobs_in_a_generator_spec_are_typed():
+    """`ngram@2:order=2,temperature=0.8` (the documented form): a knob's number reaches the strict
+    family config as a number, and the chain runs."""
+    from cliffwatch.core.modality import TEXT, DataInfo
+
+    spec = GeneratorSpec.parse("ngram@2:order=2,temperature=0.8")
+    assert spec.params == {"order": 2} and spec.generation == 2 and spec.temperature == 0.8
+    pydocs = load_corpus("pydocs")
+    info = DataInfo(TEXT, vocab=pydocs.vocab)
+    assert len(_chain(spec, info, pydocs.sentences.take(np.arange(300)), 50, seed=0)) == 50
+    assert GeneratorSpec.parse("ngram:order=x").params == {"order": "x"}  # left for the config to reject
+
+
 @FUZZ
 @given(st.text(max_size=40))
 def test_any_generator_spec_is_a_generator_or_one_config_error(spec):

@@ -106,7 +106,7 @@ class GeneratorSpec:
                 except ValueError:
                     raise ConfigError(f"generator {spec!r}: {key} must be a number") from None
             else:
-                params[key] = value
+                params[key] = _scalar(value)
         if sampling.get("temperature", 1.0) <= 0 or not 0 < sampling.get("top_p", 1.0) <= 1:
             raise ConfigError(f"generator {spec!r}: temperature must be > 0 and top_p in (0, 1]")
         try:
@@ -116,6 +116,17 @@ class GeneratorSpec:
         if family.modality is not TEXT:
             raise ConfigError(f"generator {spec!r}: family {name!r} models {family.modality} data, not text")
         return cls(label=spec, family=name, params=params, generation=g, **sampling)
+
+
+def _scalar(value: str) -> int | float | bool | str:
+    """A family knob's value as the strict family configs expect it: a whole number, a number,
+    true/false, or else the text."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(value.lower(), value)
 
 
 @dataclass
