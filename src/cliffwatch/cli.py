@@ -511,8 +511,10 @@ def estimate(
     Scores every document by an n-gram log-likelihood ratio between the human reference and the
     suspected generators, and estimates the share by quantification (not by counting documents
     over a threshold), with an interval that includes the uncertainty of the detector's error
-    rates. It sees only the generators it is given: when the corpus holds text that neither the
-    reference nor they explain, it says "at least X% synthetic, as seen by these detectors".
+    rates and of the generator's draw (it is estimated with 5 copies of each family generator,
+    each learnt from its own draw of unseen reference text, combined by Rubin's rules). It sees
+    only the generators it is given: when the corpus holds text that neither the reference nor
+    they explain, it says "at least X% synthetic, as seen by these detectors".
     Documents mostly in words the reference never uses are flagged, not scored.
     Exit 0 done, 1 over --max-share, 2 bad input."""
     import json
