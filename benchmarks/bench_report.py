@@ -6,7 +6,7 @@ one fresh process. Peer: the same call with the code at ``--previous REV`` (a gi
 repository, checked out into a temporary worktree and put first on PYTHONPATH), on the same run
 directory in the same run of this script, so that the ratio holds on a machine whose speed drifts.
 
-    python benchmarks/bench_report.py [RUN_DIR] [--previous REV]
+    python benchmarks/bench_report.py [RUN_DIR] [--previous REV | --previous-python PYTHON] [--previous-run DIR]
 
 RUN_DIR: a finished demo run (`cliffwatch demo --out RUN_DIR -q`); it is copied first, so it is
 only read. Without it the demo runs once into a temporary directory (1-2 minutes).
@@ -43,11 +43,11 @@ print(json.dumps({"wall": min(times)[0], "cpu": min(times)[1], "import": importe
 """
 
 
-def timed(run: Path, out: Path, src: Path | None) -> dict:
+def timed(run: Path, out: Path, src: Path | None, python: str = sys.executable) -> dict:
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, [env.get("PYTHONPATH")])])
-    done = subprocess.run([sys.executable, "-c", TIMED, str(run), str(out)], check=True, env=env,
+    done = subprocess.run([python, "-c", TIMED, str(run), str(out)], check=True, env=env,
                           capture_output=True, text=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if src is not None and not result["module"].startswith(str(src)):
@@ -59,6 +59,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", nargs="?", help="a finished demo run (copied first)")
     parser.add_argument("--previous", metavar="REV", help="a git revision (e.g. main, a commit): time its report too")
+    parser.add_argument("--previous-python", metavar="PYTHON",
+                        help="instead of --previous: the Python of an environment where the previous release is "
+                             "installed (its own entry points), reporting on --previous-run")
+    parser.add_argument("--previous-run", metavar="DIR",
+                        help="the demo run the previous release reports on: a run written by it (run directories "
+                             "of another release may not be readable by it; default: RUN_DIR)")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,11 +80,16 @@ def main() -> None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), args.previous],
                            check=True)
             peers.insert(0, (f"previous ({args.previous})", tree / "src"))
+        if args.previous_python:
+            peers.insert(0, (f"previous ({args.previous_python})", None))
         try:
             results = {}
             for label, src in peers:
                 load = os.getloadavg()[0]
-                results[label] = r = timed(run, Path(tmp) / label.split()[0], src)
+                previous = label.startswith("previous")
+                own = Path(args.previous_run) if previous and args.previous_run else run
+                python = args.previous_python if previous and args.previous_python else sys.executable
+                results[label] = r = timed(own, Path(tmp) / label.split()[0], src, python)
                 print(f"{label}: report of a demo run on {cores} cores, load {load:.1f}: best of 3 {r['wall']:.2f} s "
                       f"wall ({r['cpu']:.2f} s CPU), first import {r['import']:.2f} s; page {r['bytes'] / 1e3:.0f} kB")
         finally:
@@ -87,9 +98,9 @@ def main() -> None:
     mine = results["this tree"]
     verdict = "PASS" if mine["wall"] < TARGET_S and mine["bytes"] / 1e3 < TARGET_KB else "FAIL"
     line = f"this tree: {mine['wall']:.2f} s, {mine['bytes'] / 1e3:.0f} kB (target < {TARGET_S:g} s, < {TARGET_KB} kB) {verdict}"
-    if args.previous:
-        previous = results[f"previous ({args.previous})"]
-        line += f"; {previous['wall'] / mine['wall']:.2f}x the speed of {args.previous} in this run"
+    for label, previous in results.items():
+        if label.startswith("previous"):
+            line += f"; {previous['wall'] / mine['wall']:.2f}x the speed of {label} in this run"
     print(line)
 
 
