@@ -21,7 +21,7 @@ import yaml
 from matplotlib import rc_context
 
 from cliffwatch.analysis.cost import CostPlan
-from cliffwatch.analysis.quality_loss import FRACTION, REPLICATE, group_columns, run_metrics
+from cliffwatch.analysis.quality_loss import FRACTION, group_columns, run_metrics
 from cliffwatch.analysis.run import LineageRecord, RunAnalysis
 from cliffwatch.core.files import write_shared_text
 from cliffwatch.core.metrics import Metric
@@ -59,13 +59,13 @@ def _page(analysis: RunAnalysis) -> str:
     cliffs, cost, comparison = analysis.cliffs, analysis.cost, analysis.comparison
     groups = group_columns(df)
     fractions = np.sort(df[FRACTION].unique())
-    replicates = df[REPLICATE].drop_duplicates().shape[0]
+    replicates = df["seed"].nunique()  # replicates are seeds: chains are averaged within a seed
     name = snapshot.get("name", analysis.run_dir.name)
     data = snapshot.get("data", {})
     facts = (f"{meta.get('kind', 'run')} · family {', '.join(map(str, df['family'].unique()))} on "
              f"{data.get('corpus') or data.get('source', '?')} data · generations 0–{int(df['generation'].max())} · "
              f"{len(fractions)} synthetic fraction{'s' * (len(fractions) != 1)} · {replicates} replicates "
-             f"(seed × chain) · created {meta.get('created', '?')}")
+             f"(seeds; chains averaged within a seed) · created {meta.get('created', '?')}")
 
     lead = [] if comparison is None else [
         f"This run measures {len(comparison.routes)} escape routes against one all-human reference; each route's "
@@ -74,8 +74,8 @@ def _page(analysis: RunAnalysis) -> str:
     if cost is not None:
         summary.append(f"<p>{_e(cost_sentence(cost))}</p>")
     if replicates < 2:
-        summary.append("<p>Only one replicate (seed × chain): every confidence interval in this report is undefined "
-                       "(shown as nan or not drawn). Run more seeds or chains before trusting these numbers.</p>")
+        summary.append("<p>Only one replicate (seed): every confidence interval in this report is undefined "
+                       "(shown as nan or not drawn). Run more seeds before trusting these numbers.</p>")
     if analysis.problem:
         summary.append(f"<p>No cliff can be located in this run: {_e(analysis.problem.rstrip('.'))}. The trajectories "
                        "below still show how each metric moved over the generations.</p>")

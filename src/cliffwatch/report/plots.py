@@ -153,7 +153,7 @@ def cliff_figure(c: Cliff) -> str:
     kind = "relative change" if c.relative else "difference"
     caption = (f"ΔQ is the {kind} of {_e(c.metric)} ({_better(c.higher_is_better)}) against the all-human run (s = 0) at "
                f"generation {c.generation}, paired by replicate, so positive means worse. The left panel is zoomed on "
-               f"the decision region around τ; grey dots are the {c.replicates} replicates (seed × chain), the blue "
+               f"the decision region around τ; grey dots are the {c.replicates} replicates (seeds; chains averaged within a seed), the blue "
                "band the 95% Student-t band of their mean; the orange span is the cliff's 95% interval (the band "
                "inverted, widened for interpolation).")
     if off.any():

@@ -65,7 +65,7 @@ def _summary(c: RouteComparison) -> str:
     better = "higher" if c.higher_is_better else "lower"
     head = (f"<p>All routes run on one setup and are measured at generation {c.generation} against the all-human "
             f"run (s = 0), where {_e(c.metric)} is {ci_text(mean, low, high)} ({better} is better); ΔQ is the "
-            f"{'relative' if c.relative else 'absolute'} loss, positive = worse, paired by replicate (seed × chain). "
+            f"{'relative' if c.relative else 'absolute'} loss, positive = worse, paired by replicate (a seed; chains averaged within it). "
             f"The baseline is <b>{_e(c.baseline)}</b>.</p>")
     lines = "".join(f"<p>{_e(s)}</p>" for s in route_sentences(c))
     return f"<section class='summary'>{head}{lines}</section>"
