@@ -64,10 +64,28 @@ def _file_corpus(signature: tuple, path: str, field: str, max_sentences: int | N
     return load_corpus(path, field=field, max_sentences=max_sentences)
 
 
-@register_source("corpus")
-class TextSource(PoolSource):
-    Spec = CorpusData
+class SentencePool(PoolSource):
+    """A pool of sentences from a text corpus (``self.corpus``): one chain, drawn without
+    replacement while the pool lasts."""
+
     modality = TEXT
+    corpus: Any
+
+    @staticmethod
+    def _take(items: Sentences, idx: np.ndarray) -> Sentences:
+        return items.take(idx)
+
+    @property
+    def info(self) -> DataInfo:
+        return DataInfo(TEXT, vocab=self.corpus.vocab)
+
+    def draw(self, n: int, rng: np.random.Generator, chains: int) -> Sentences:
+        return self.pool.take(rng.choice(self.pool_size, n, replace=n > self.pool_size))
+
+
+@register_source("corpus")
+class TextSource(SentencePool):
+    Spec = CorpusData
 
     @classmethod
     def key_params(cls, spec: CorpusData) -> dict[str, Any]:
@@ -91,15 +109,3 @@ class TextSource(PoolSource):
             self._split(corpus.sentences, holdout, rng, len(corpus.sentences), spec.corpus)
         except DataError as err:  # name the config field that pointed to the file, too
             raise DataError(f"data.corpus: {err}") from None
-
-    @staticmethod
-    def _take(items: Sentences, idx: np.ndarray) -> Sentences:
-        return items.take(idx)
-
-    @property
-    def info(self) -> DataInfo:
-        return DataInfo(TEXT, vocab=self.corpus.vocab)
-
-    def draw(self, n: int, rng: np.random.Generator, chains: int) -> Sentences:
-        # one chain; without replacement while the pool lasts
-        return self.pool.take(rng.choice(self.pool_size, n, replace=n > self.pool_size))

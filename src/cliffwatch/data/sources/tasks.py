@@ -10,9 +10,9 @@ import numpy as np
 from pydantic import Field
 
 from cliffwatch.core.errors import DataError
-from cliffwatch.core.modality import TEXT, DataInfo, Sentences
 from cliffwatch.core.registry import register_source
-from cliffwatch.data.sources.base import PoolSource, SourceSpec
+from cliffwatch.data.sources.base import SourceSpec
+from cliffwatch.data.sources.corpus import SentencePool
 
 TaskName = Literal["reasoning", "code", "facts"]
 
@@ -54,9 +54,8 @@ def _task_corpus(key: str):
 
 
 @register_source("tasks")
-class TasksSource(PoolSource):
+class TasksSource(SentencePool):
     Spec = TasksData
-    modality = TEXT
 
     def __init__(self, spec: TasksData, holdout: int, rng: np.random.Generator) -> None:
         try:
@@ -66,14 +65,3 @@ class TasksSource(PoolSource):
         self.fingerprint = self.corpus.fingerprint
         self.provenance = self.corpus.provenance
         self._split(self.corpus.sentences, holdout, rng, len(self.corpus.sentences), "tasks")
-
-    @staticmethod
-    def _take(items: Sentences, idx: np.ndarray) -> Sentences:
-        return items.take(idx)
-
-    @property
-    def info(self) -> DataInfo:
-        return DataInfo(TEXT, vocab=self.corpus.vocab)
-
-    def draw(self, n: int, rng: np.random.Generator, chains: int) -> Sentences:
-        return self.pool.take(rng.choice(self.pool_size, n, replace=n > self.pool_size))
