@@ -30,10 +30,13 @@ measured 76% coverage at generation 2, share 0.9, 100,000 documents). So the sha
 once per copy, K copies, and combined by Rubin's rules for multiple imputation (Rubin 1987): the
 mean of the K shares; a total variance W + (1 + 1/K) B per side, W the mean squared half-width of
 the copies' intervals over z (1.96 at 95%; each side on its own: the profile interval is asymmetric) and B the
-variance between the copies' shares (divided by 1 - overlap when the copies' training texts are
-drawn from one pool and so overlap); and Student's t with Rubin's (K - 1)(1 + W / ((1 + 1/K) B))^2
-degrees of freedom, so that with copies that agree (B ~ 0, e.g. generation 1) it is the profile
-interval, and with few disagreeing copies it widens by the t quantile.
+variance between the copies' shares; and Student's t with Rubin's (K - 1)(1 + W / ((1 + 1/K) B))^2
+degrees of freedom, so that with copies that agree (B ~ 0) it is the profile interval, and with few
+disagreeing copies it widens by the t quantile. When the copies' training texts are drawn from one
+pool (the reference's unseen part), each pair shares a fraction r of its text: their spread B is
+then (1 - r) sigma^2 of a draw's variance sigma^2, and their mean keeps the pool's shared part
+r sigma^2, which averaging cannot remove. The mean misses a fresh draw (the true generator) by
+sigma^2 (1 + r + (1 - r) / K) in variance, which replaces (1 + 1/K) B (Rubin's rule is r = 0).
 
 Fit check: if the corpus holds items that neither class explains (text from a generator the
 detector was not given, another language), its histogram is not such a mixture. The deviance of
@@ -258,7 +261,10 @@ def combine(estimates: list[ShareEstimate], overlap: float = 0.0) -> ShareEstima
     z = stats.norm.ppf((1 + first.confidence) / 2)
     within_low = np.mean([((e.share - e.low) / z) ** 2 for e in estimates])
     within_high = np.mean([((e.high - e.share) / z) ** 2 for e in estimates])
-    between = float(np.var(shares, ddof=1)) / (1 - overlap) * (1 + 1 / k)
+    spread = float(np.var(shares, ddof=1)) / (1 - overlap)  # one draw's variance, sigma^2
+    # the mean of k copies misses a fresh draw by (the pool's shared part, overlap sigma^2, which
+    # averaging keeps) + (the copies' own parts, (1 - overlap) sigma^2 / k) + (the draw's, sigma^2)
+    between = spread * (1 + overlap + (1 - overlap) / k)
     share = float(shares.mean())
     bounds = []
     for within in (within_low, within_high):
@@ -268,4 +274,4 @@ def combine(estimates: list[ShareEstimate], overlap: float = 0.0) -> ShareEstima
         share, float(max(share - bounds[0], 0.0)), float(min(share + bounds[1], 1.0)), first.confidence, first.method,
         first.bins, max(e.fit_p for e in estimates), min(e.at_least for e in estimates),
         float(np.mean([e.classify_count for e in estimates])), first.documents, first.calibration_human,
-        first.calibration_synthetic, k, float(np.sqrt(between / (1 + 1 / k))))
+        first.calibration_synthetic, k, float(np.sqrt(spread)))
