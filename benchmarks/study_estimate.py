@@ -171,14 +171,14 @@ def main() -> None:
     print("\ncalibration: the estimator is given the generator at the corpus's generation")
     print(f"{'gen':>3} {'size':>7} {'share':>5}  {'coverage':>8} {'(se)':>6}  {'median |err|':>12}  {'mean width':>10}  "
           f"{'width/rmse':>9}  {'fit rejects':>11}  {'at least <= truth':>17}  {'claim holds':>11}  "
-          f"{'classify-count |err|':>20}  {'one copy: cov, width':>15}  {'no overlap corr.: cov, width':>15}")
+          f"{'classify-count |err|':>20}  {'one copy: cov, width':>15}  {'Rubin plain rule: cov, width':>15}")
     print("(width/rmse: mean width over 2 x 1.96 x the root mean squared error; 1 for a right-sized normal interval)")
     for g in gens if not args.limits_only else ():
         detector, human_pool, own_pools, true_pools = setting(corpus, parts, f"ngram@{g}", [f"ngram@{g}"], args.seed)
         for size in sizes:
             for share in shares:
                 covered, errors, widths, rejects, naive, bound, claims = [], [], [], [], [], [], []
-                one, plain = [], []  # ablations: one copy's profile interval; the copies combined without the overlap correction
+                one, plain = [], []  # ablations: one copy's profile interval; the copies combined by Rubin's plain rule (independent copies)
                 for _ in range(reps):
                     e, truth, copies = replicate(rng, detector, human_pool, own_pools, true_pools[f"ngram@{g}"], share, size)
                     covered.append(e.low <= truth <= e.high)

@@ -7,7 +7,7 @@ from cliffwatch.core.moments import sample_moments
 from cliffwatch.families.base import DataInfo
 from cliffwatch.families.gaussian import GaussianFamily
 from cliffwatch.probes.vector_moments import _norm
-from cliffwatch.probes.vector_wasserstein import quantiles
+from cliffwatch.probes.vector_wasserstein import quantiles, wasserstein_1d
 
 
 @pytest.mark.parametrize("dim", [1, 2, 4, 12])
@@ -55,6 +55,10 @@ def test_wasserstein_quantiles_equal_numpy_quantile_to_the_bit(shape, kind):
         assert np.array_equal(quantiles(x, q, axis=1), np.quantile(x, q, axis=1), equal_nan=True)
     reference = rng.standard_normal((shape[1], shape[2]))
     assert np.array_equal(quantiles(reference, q, axis=0), np.quantile(reference, q, axis=0))
+    if kind == "normal":  # the probe: the textbook formula on np.quantile, to rounding (it sums in another order)
+        grid = (np.arange(512) + 0.5) / 512
+        textbook = np.abs(np.quantile(x, grid, axis=1) - np.quantile(reference, grid, axis=0)[:, None, :]).mean(axis=(0, 2))
+        np.testing.assert_allclose(wasserstein_1d(x, reference), textbook, rtol=1e-13)
 
 
 @pytest.mark.parametrize("ddof", [0, 1])

@@ -236,8 +236,8 @@ def test_a_worker_that_keeps_dying_is_reported_in_one_line_and_holds_no_lock(tmp
 
     written, write = [], LineageStore.write_generation
 
-    def counted(self, generation, table, checkpoint):
-        write(self, generation, table, checkpoint)
+    def counted(self, generation, table, checkpoint, pool_part=None):
+        write(self, generation, table, checkpoint, pool_part)
         written.append((self.path.name, generation))
 
     monkeypatch.setattr(LineageStore, "write_generation", counted)
@@ -308,3 +308,57 @@ def test_damaged_side_files_are_one_line(tmp_path, monkeypatch, capsys, damage, 
     damage(out, RunStore.open(out).lineages()[0].path)
     code, _, err = invoke(monkeypatch, capsys, "report", out)
     assert code == 2 and len(err.strip().splitlines()) == 1 and expected in err, err
+
+
+@pytest.mark.parametrize("mode, filters", [("accumulate", []), ("accumulate-subsample", []),
+                                           ("accumulate", [{"name": "dedup", "against_train": True}])])
+def test_a_growing_pool_is_checkpointed_in_parts_and_resumes_identically(tmp_path, monkeypatch, mode, filters):
+    """An accumulating pool is stored as one part per generation (written once), not rewritten
+    whole: the checkpoint lists the parts and holds none of the pool. A run stopped after
+    generation 3 resumes to the uninterrupted run's results (manifests included); a needed part
+    that goes missing is named, and the lineage recomputed to the same numbers."""
+    config = {**SWEEP, "policy": {"samples": 60, "synthetic_fraction": 1.0, "mode": mode, "filters": filters},
+              "generations": 6, "seeds": 1, "manifests": True}
+    config.pop("sweep")
+    if filters:  # text: dedup reads what the generators were fitted on
+        config.update(family={"name": "ngram", "order": 2}, probes=["text_fidelity"], chains=1,
+                      data={"source": "corpus", "corpus": "pydocs", "max_sentences": 2000})
+    cfg = ExperimentConfig.model_validate(config)
+    api.run(cfg, tmp_path / "whole", workers=1, progress=False)
+
+    write = LineageStore.write_generation
+
+    def stop_after_3(self, generation, table, checkpoint, pool_part=None):
+        write(self, generation, table, checkpoint, pool_part)
+        if generation == 3:
+            raise StoreWriteError("stopped here by the test")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LineageStore, "write_generation", stop_after_3)
+        with pytest.raises(RunStoreError):
+            api.run(cfg, tmp_path / "run", workers=1, progress=False)
+    lineage, = RunStore.open(tmp_path / "run").lineages()
+    assert lineage.checkpoint_generation() == 3
+    assert sorted(p.name for p in lineage.path.glob("pool-*.npz")) == [f"pool-{g:06d}.npz" for g in (1, 2, 3)]
+    with np.load(lineage.path / "checkpoint.npz") as ckpt:  # it lists the parts and holds none of the pool
+        assert list(ckpt["pool_parts"]) == [1, 2, 3] and not [k for k in ckpt.files if k.startswith(("pool.", "train."))]
+    with np.load(lineage.path / "pool-000003.npz") as part:  # only what generation 3 added
+        assert {k.split(".")[-2] if k.startswith("provenance") else k.split(".")[1] for k in part.files} == {"000003"}
+    api.run(cfg, tmp_path / "run", workers=1, progress=False)
+    pd.testing.assert_frame_equal(_table(tmp_path / "run"), _table(tmp_path / "whole"))
+    for g in range(1, 7):
+        name = f"manifest-{g:06d}.parquet"
+        assert pd.read_parquet(lineage.path / name).equals(pd.read_parquet(tmp_path / "whole" / "lineages" / lineage.path.name / name))
+    assert not list(lineage.path.glob("pool-*.npz")) and not (lineage.path / "checkpoint.npz").exists()
+
+    # a needed part that is missing: named, and the lineage recomputed from generation 0
+    with monkeypatch.context() as patch:
+        patch.setattr(LineageStore, "write_generation", stop_after_3)
+        with pytest.raises(RunStoreError):
+            api.run(cfg, tmp_path / "again", workers=1, progress=False)
+    damaged, = RunStore.open(tmp_path / "again").lineages()
+    (damaged.path / "pool-000002.npz").unlink()
+    assert damaged.problems() == [f"{damaged.name}/pool-000002.npz: missing"]
+    result = api.run(cfg, tmp_path / "again", workers=1, progress=False)
+    assert list(result.outcome.repaired.values()) == [f"{damaged.name}/pool-000002.npz: missing"]
+    pd.testing.assert_frame_equal(_table(tmp_path / "again"), _table(tmp_path / "whole"))

@@ -96,8 +96,9 @@ def atomic_write(path: Path, write, written=None) -> None:
         raise StoreWriteError(_cannot(path, "write", err)) from None
 
 
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True, default=str)))
+def write_json(path: Path, obj: Any, *, indent: int | None = 2) -> None:
+    """``obj`` as JSON; ``indent=None`` for files rewritten every generation (json's C encoder)."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=indent, sort_keys=True, default=str)))
 
 
 def _read_json(path: Path) -> Any:
@@ -107,6 +108,18 @@ def _read_json(path: Path) -> Any:
         raise RunStoreError(f"{path}: missing") from None
     except (OSError, ValueError) as err:
         raise RunStoreError(f"{path}: unreadable ({err.__class__.__name__})") from None
+
+
+POOL_PARTS = "pool_parts"  # checkpoint key: the generations whose pool parts it needs
+
+
+def _pool_part(generation: int) -> str:
+    return f"pool-{generation:06d}.npz"
+
+
+def _savez(tmp: str, arrays: dict[str, np.ndarray]) -> None:
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _sha256(path: Path) -> str:
@@ -177,7 +190,7 @@ class LineageStore:
         def record(tmp: Path) -> None:
             manifest = self._manifest()
             manifest[name] = {"rows": rows, "sha256": _sha256(tmp)}
-            write_json(self.path / "checksums.json", manifest)
+            write_json(self.path / "checksums.json", manifest, indent=None)
 
         return record
 
@@ -201,6 +214,9 @@ class LineageStore:
             else:
                 last = self.checkpoint_generation()
                 names = [f"gen-{g:06d}.parquet" for g in range(-1 if last is None else last + 1)]
+                if last is not None:
+                    found += [f"{self.name}/{_pool_part(g)}: missing" for g in self._pool_parts()
+                              if not (self.path / _pool_part(g)).is_file()]
         except RunStoreError as err:
             return [str(err)]
         for name in names:
@@ -250,35 +266,55 @@ class LineageStore:
             name = "results.parquet" if self.finished else "checkpoint.npz"
             raise RunStoreError(f"{self.name}/{name}: unreadable ({err.__class__.__name__})") from None
 
-    def load_checkpoint(self) -> dict[str, np.ndarray]:
+    def _pool_parts(self) -> list[int]:
+        """The generations whose pool parts the checkpoint needs (see :meth:`write_generation`)."""
         try:
             with np.load(self.path / "checkpoint.npz", allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}
-        except Exception as err:
+                return [int(g) for g in f[POOL_PARTS]] if POOL_PARTS in f.files else []
+        except Exception as err:  # numpy raises many kinds on a damaged file
             raise RunStoreError(f"{self.name}/checkpoint.npz: unreadable ({err.__class__.__name__})") from None
+
+    def load_checkpoint(self) -> dict[str, np.ndarray]:
+        """The checkpoint's arrays, with those of every pool part it needs (their keys name their
+        generation)."""
+        state = {}
+        for name in ["checkpoint.npz", *(_pool_part(g) for g in self._pool_parts())]:
+            try:
+                with np.load(self.path / name, allow_pickle=False) as f:
+                    state.update({k: f[k] for k in f.files})
+            except FileNotFoundError:
+                raise RunStoreError(f"{self.name}/{name}: missing") from None
+            except Exception as err:
+                raise RunStoreError(f"{self.name}/{name}: unreadable ({err.__class__.__name__})") from None
+        return state
 
     def manifest_path(self, generation: int) -> Path:
         return self.path / f"manifest-{generation:06d}.parquet"
 
-    def write_generation(self, generation: int, table: pa.Table, checkpoint: dict[str, np.ndarray]) -> None:
+    def write_generation(self, generation: int, table: pa.Table, checkpoint: dict[str, np.ndarray],
+                         pool_part: dict[str, np.ndarray] | None = None) -> None:
         """Results first, then the checkpoint (none after the last generation: the lineage is
-        finished next): a crash in between only repeats this generation."""
+        finished next): a crash in between only repeats this generation. ``pool_part``: what this
+        generation added to a growing pool, in a file of its own, written once; the checkpoint
+        lists every generation's part it needs, so a pool of G generations costs G small writes,
+        not G rewrites of the whole pool."""
         name = f"gen-{generation:06d}.parquet"
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"lineage": self.path.name})
         atomic_write(self.path / name, lambda tmp: pq.write_table(table, tmp), self._record(name, table.num_rows))
         if not checkpoint:
             return
-
-        def save(tmp: str) -> None:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, generation=np.int64(generation), **checkpoint)
-
-        atomic_write(self.path / "checkpoint.npz", save)
+        parts = self._pool_parts() if (self.path / "checkpoint.npz").exists() else []
+        if pool_part:
+            atomic_write(self.path / _pool_part(generation), lambda tmp: _savez(tmp, pool_part))
+            parts = [g for g in parts if g < generation] + [generation]
+        extra = {POOL_PARTS: np.array(parts, np.int64)} if parts else {}
+        atomic_write(self.path / "checkpoint.npz", lambda tmp: _savez(tmp, {"generation": np.int64(generation),
+                                                                            **checkpoint, **extra}))
 
     def write_samples(self, generation: int, items: list) -> None:
         """A few of this generation's model samples (the report shows them); nothing if none."""
         if items:
-            write_json(self.path / f"samples-{generation:06d}.json", {"generation": generation, "items": items})
+            write_json(self.path / f"samples-{generation:06d}.json", {"generation": generation, "items": items}, indent=None)
 
     def samples(self) -> list[dict]:
         """[{"generation": g, "items": [...]}, ...] in generation order (empty for runs without samples);
@@ -327,7 +363,7 @@ class LineageStore:
             atomic_write(self.path / "samples.jsonl", lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
         atomic_write(self.path / "results.parquet", lambda tmp: pq.write_table(table, tmp),
                      self._record("results.parquet", table.num_rows))
-        for p in [*parts, *samples]:
+        for p in [*parts, *samples, *self.path.glob("pool-*.npz")]:
             p.unlink()
         (self.path / "checkpoint.npz").unlink(missing_ok=True)
         write_json(self.path / "checksums.json", {"results.parquet": self._manifest()["results.parquet"]})

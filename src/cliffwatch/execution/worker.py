@@ -39,7 +39,7 @@ def run_lineage(lineage: Lineage, path: str) -> Iterator[Event]:
                 write_manifest(store.manifest_path(output.generation), **output.manifest())
             store.write_samples(output.generation, output.samples_preview)
             store.write_artifacts(output.generation, output.artifacts)
-            store.write_generation(output.generation, output.table(), output.state)
+            store.write_generation(output.generation, output.table(), output.state, output.pool_part)
             yield Advanced(lineage.id, 1)
         store.finish(lineage.config.generations)
         yield Finished(lineage.id)

@@ -85,6 +85,7 @@ class GenerationOutput:
     probes: dict[str, str]  # metric -> probe name
     loop: LoopStats | None
     state: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # to resume after this generation
+    pool_part: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # what it added to a growing pool
     samples_preview: list[Any] = field(default_factory=list)  # a few of this model's samples, JSON-ready
     artifacts: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # arrays probes kept (sample images)
     train: Any = field(repr=False, default=None)  # the training set the model was fitted on
@@ -267,13 +268,14 @@ class LineageRunner:
         return self.modality.concat(kept), drawn
 
     def _training_set(self, generation: int, models: Models, anchor: Any, pool: Any, pool_prov: Provenance | None,
-                      depth: np.ndarray) -> tuple[Any, Provenance, Any, Provenance | None, LoopStats | None]:
-        """(training set, its provenance, accumulated pool, its provenance, loop statistics) for this
-        generation. ``depth`` (chains,): the recursion depth of the data the models were fitted on."""
+                      depth: np.ndarray) -> tuple[Any, Provenance, Any, Provenance | None, LoopStats | None, Any, Provenance | None]:
+        """(training set, its provenance, accumulated pool, its provenance, loop statistics, the batch
+        this generation added to the pool and its provenance) for this generation. ``depth``
+        (chains,): the recursion depth of the data the models were fitted on."""
         p, track = self.config.policy, self.config.manifests  # provenance only feeds the manifests
         if generation == 0:
             prov = Provenance.human(self.config.chains, 0, p.samples) if track else None
-            return anchor, prov, anchor, prov, None
+            return anchor, prov, anchor, prov, None, None, None
         synthetic, stats, sizes = self._synthetic(generation, mixing.synthetic_count(p.synthetic_fraction, p.samples), models, anchor)
         # an accumulating pool already holds the fixed anchor (from generation 0): adding it again
         # would only duplicate it, so only fresh human data joins the pool
@@ -284,14 +286,14 @@ class LineageRunner:
             Provenance.synthetic(generation, sizes, depth, self.verifies) if synthetic is not None else None,
         ]) if track else None
         if p.mode == "replace":
-            return fresh, fresh_prov, None, None, stats
+            return fresh, fresh_prov, None, None, stats, None, None
         pool, pool_prov = self.modality.concat([pool, fresh]), Provenance.concat([pool_prov, fresh_prov])
         if p.mode == "accumulate":
-            return pool, pool_prov, pool, pool_prov, stats
+            return pool, pool_prov, pool, pool_prov, stats, fresh, fresh_prov
         # the provenance replays the pool's subsample from a second generator of the same stream
         train = self.modality.subsample(pool, p.samples, self.lineage.rng(generation, "subsample"))
         train_prov = pool_prov.subsample(self.modality, p.samples, self.lineage.rng(generation, "subsample")) if track else None
-        return train, train_prov, pool, pool_prov, stats
+        return train, train_prov, pool, pool_prov, stats, fresh, fresh_prov
 
     # -- the loop -------------------------------------------------------------------------------
     def generations(self, resume: tuple[int, dict[str, np.ndarray]] | None = None) -> Iterator[GenerationOutput]:
@@ -302,11 +304,12 @@ class LineageRunner:
         start, models, pool, pool_prov, depth = 0, Models(), None, None, np.zeros(cfg.chains, np.int64)
         if resume is not None:
             done, state = resume
-            models, pool, pool_prov, depth = self._restore(state)
+            models, pool, pool_prov, depth = self._restore(state, anchor, done)
             start = done + 1
         prev_samples = None  # the previous generation's probe samples, if a probe drew them
         for generation in range(start, cfg.generations + 1):
-            train, train_prov, pool, pool_prov, stats = self._training_set(generation, models, anchor, pool, pool_prov, depth)
+            train, train_prov, pool, pool_prov, stats, added, added_prov = self._training_set(
+                generation, models, anchor, pool, pool_prov, depth)
             if train_prov is not None:
                 depth = train_prov.max_depth()  # every model of this generation is fitted on train
             prev_model = models.main
@@ -319,8 +322,9 @@ class LineageRunner:
             metrics, owners, samples, artifacts = self._probe(generation, models.main, prev_model, train, prev_samples)
             prev_samples = samples
             last = generation == cfg.generations
-            state = {} if last else self._checkpoint(models, pool, pool_prov, depth)
-            yield GenerationOutput(generation, models.main, metrics, owners, stats, state,
+            state = {} if last else self._checkpoint(models, depth)
+            pool_part = {} if last else self._pool_part(generation, added, added_prov)
+            yield GenerationOutput(generation, models.main, metrics, owners, stats, state, pool_part,
                                    samples_preview=preview(samples, self.info), artifacts=artifacts,
                                    train=train, provenance=train_prov, sources=self.sources)
 
@@ -328,30 +332,49 @@ class LineageRunner:
         rng = self.lineage.rng(generation, purpose) if family.random_fit else None
         return family.fit(train, rng, init=previous)
 
-    def _checkpoint(self, models: Models, pool: Any, pool_prov: Provenance | None, depth: np.ndarray) -> dict[str, np.ndarray]:
+    def _checkpoint(self, models: Models, depth: np.ndarray) -> dict[str, np.ndarray]:
+        """The state to resume after this generation, but the pool (see :meth:`_pool_part`)."""
         state = {f"model.{k}": v for k, v in models.main.state().items()}
         state["provenance.depth"] = depth
         for i, m in enumerate(models.generators):
             state.update({f"gen{i}.{k}": v for k, v in m.state().items()})
-        if pool is not None and self.config.policy.mode != "replace":
-            state.update(self.modality.to_arrays("pool", pool))
-            if pool_prov is not None:
-                state.update(pool_prov.to_arrays("provenance.pool"))
-        if self.filters:  # filters may look at what the generators were fitted on
+        # filters may look at what the generators were fitted on; an accumulating pool is that set
+        if self.filters and self.config.policy.mode != "accumulate":
             state.update(self.modality.to_arrays("train", models.train))
         return state
 
-    def _restore(self, state: dict[str, np.ndarray]) -> tuple[Models, Any, Provenance | None, np.ndarray]:
+    def _pool_part(self, generation: int, added: Any, added_prov: Provenance | None) -> dict[str, np.ndarray]:
+        """What this generation added to an accumulating pool, under keys naming the generation:
+        the pool is generation 0's anchor (drawn again on resume) and these parts in order."""
+        if added is None:
+            return {}
+        part = self.modality.to_arrays(f"pool.{generation:06d}", added)
+        if added_prov is not None:
+            part.update(added_prov.to_arrays(f"provenance.pool.{generation:06d}"))
+        return part
+
+    def _restore(self, state: dict[str, np.ndarray], anchor: Any,
+                 done: int) -> tuple[Models, Any, Provenance | None, np.ndarray]:
         def part(prefix: str) -> dict[str, np.ndarray]:
             return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
         main = self.family.from_state(part("model."))
         generators = [fam.from_state(part(f"gen{i}.")) for i, (_, fam, _) in enumerate(self.generators)]
-        train = self.modality.from_arrays("train", state)
         if "provenance.depth" not in state:
             raise LineageError("the checkpoint predates provenance manifests; start the run afresh (--overwrite)")
-        return (Models(main, generators, train), self.modality.from_arrays("pool", state),
-                Provenance.from_arrays("provenance.pool", state), state["provenance.depth"])
+        pool = pool_prov = None
+        if self.config.policy.mode != "replace":
+            added = [self.modality.from_arrays(f"pool.{g:06d}", state) for g in range(1, done + 1)]
+            if any(a is None for a in added):
+                raise LineageError("the checkpoint lacks part of its pool (written by an older cliffwatch?); "
+                                   "start the run afresh (--overwrite)")
+            pool = self.modality.concat([anchor, *added])
+            if self.config.manifests:
+                pool_prov = Provenance.concat([Provenance.human(self.config.chains, 0, self.config.policy.samples),
+                                               *(Provenance.from_arrays(f"provenance.pool.{g:06d}", state)
+                                                 for g in range(1, done + 1))])
+        train = pool if self.filters and self.config.policy.mode == "accumulate" else self.modality.from_arrays("train", state)
+        return Models(main, generators, train), pool, pool_prov, state["provenance.depth"]
 
     def _probe_samples(self, model: Model, generation: int) -> Any:
         p = self.config.policy

@@ -12,14 +12,19 @@ from cliffwatch.core.registry import register_probe
 def wasserstein_1d(samples: np.ndarray, reference: np.ndarray, grid: int = 512) -> np.ndarray:
     """Mean over dimensions of W1 between (C, n, d) samples and (m, d) reference, by quantile matching."""
     q = (np.arange(grid) + 0.5) / grid
-    gaps = quantiles(samples, q, axis=1)
-    gaps -= quantiles(reference, q, axis=0)[:, None, :]
-    return np.abs(gaps, out=gaps).mean(axis=(0, 2))
+    gaps = quantiles_last(samples, q, axis=1)  # (C, d, grid): each chain's numbers contiguous
+    gaps -= quantiles_last(reference, q, axis=0)
+    return np.abs(gaps, out=gaps).mean(axis=(1, 2))
 
 
 def quantiles(x: np.ndarray, q: np.ndarray, axis: int) -> np.ndarray:
     """``np.quantile(x, q, axis=axis)`` (its default linear method, the same numbers to the bit): one
     sort, then interpolation, where np.quantile partitions the data around every quantile again."""
+    return np.ascontiguousarray(np.moveaxis(quantiles_last(x, q, axis), -1, 0))  # np.quantile's layout
+
+
+def quantiles_last(x: np.ndarray, q: np.ndarray, axis: int) -> np.ndarray:
+    """:func:`quantiles` with the quantiles on the last axis, in place of ``axis``."""
     x = np.sort(np.moveaxis(x, axis, -1), axis=-1)  # along the last axis: contiguous rows sort fastest
     n = x.shape[-1]
     h = (n - 1) * q
@@ -35,7 +40,7 @@ def quantiles(x: np.ndarray, q: np.ndarray, axis: int) -> np.ndarray:
     nan = np.isnan(x[..., -1])  # a slice holding NaN (sorted last) has NaN quantiles
     if nan.any():
         out[nan] = np.nan
-    return np.ascontiguousarray(np.moveaxis(out, -1, 0))  # quantiles first, in np.quantile's layout
+    return out
 
 
 @register_probe("wasserstein")
