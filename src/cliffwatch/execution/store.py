@@ -151,6 +151,7 @@ def _checksums_problem(manifest: Any) -> str | None:
 class LineageStore:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._parts: list[int] | None = None  # the checkpoint's pool parts, once read or written here
 
     def write_meta(self, meta: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -247,6 +248,7 @@ class LineageStore:
     def reset(self) -> None:
         """Forget everything stored for this lineage (it is recomputed from generation 0)."""
         shutil.rmtree(self.path, ignore_errors=True)
+        self._parts = None
 
     @property
     def finished(self) -> bool:
@@ -303,13 +305,16 @@ class LineageStore:
         atomic_write(self.path / name, lambda tmp: pq.write_table(table, tmp), self._record(name, table.num_rows))
         if not checkpoint:
             return
-        parts = self._pool_parts() if (self.path / "checkpoint.npz").exists() else []
+        if self._parts is None:  # read once; this writer keeps it from then on
+            self._parts = self._pool_parts() if (self.path / "checkpoint.npz").exists() else []
+        parts = self._parts
         if pool_part:
             atomic_write(self.path / _pool_part(generation), lambda tmp: _savez(tmp, pool_part))
             parts = [g for g in parts if g < generation] + [generation]
         extra = {POOL_PARTS: np.array(parts, np.int64)} if parts else {}
         atomic_write(self.path / "checkpoint.npz", lambda tmp: _savez(tmp, {"generation": np.int64(generation),
                                                                             **checkpoint, **extra}))
+        self._parts = parts
 
     def write_samples(self, generation: int, items: list) -> None:
         """A few of this generation's model samples (the report shows them); nothing if none."""
@@ -366,6 +371,7 @@ class LineageStore:
         for p in [*parts, *samples, *self.path.glob("pool-*.npz")]:
             p.unlink()
         (self.path / "checkpoint.npz").unlink(missing_ok=True)
+        self._parts = None
         write_json(self.path / "checksums.json", {"results.parquet": self._manifest()["results.parquet"]})
 
     def verify(self) -> None:
