@@ -362,3 +362,15 @@ def test_a_growing_pool_is_checkpointed_in_parts_and_resumes_identically(tmp_pat
     result = api.run(cfg, tmp_path / "again", workers=1, progress=False)
     assert list(result.outcome.repaired.values()) == [f"{damaged.name}/pool-000002.npz: missing"]
     pd.testing.assert_frame_equal(_table(tmp_path / "again"), _table(tmp_path / "whole"))
+
+    # and one that is truncated
+    with monkeypatch.context() as patch:
+        patch.setattr(LineageStore, "write_generation", stop_after_3)
+        with pytest.raises(RunStoreError):
+            api.run(cfg, tmp_path / "third", workers=1, progress=False)
+    damaged, = RunStore.open(tmp_path / "third").lineages()
+    part = damaged.path / "pool-000001.npz"
+    part.write_bytes(part.read_bytes()[:40])
+    assert damaged.problems() == [f"{damaged.name}/pool-000001.npz: unreadable (BadZipFile)"]
+    api.run(cfg, tmp_path / "third", workers=1, progress=False)
+    pd.testing.assert_frame_equal(_table(tmp_path / "third"), _table(tmp_path / "whole"))

@@ -216,8 +216,7 @@ class LineageStore:
                 last = self.checkpoint_generation()
                 names = [f"gen-{g:06d}.parquet" for g in range(-1 if last is None else last + 1)]
                 if last is not None:
-                    found += [f"{self.name}/{_pool_part(g)}: missing" for g in self._pool_parts()
-                              if not (self.path / _pool_part(g)).is_file()]
+                    found += [problem for g in self._pool_parts() if (problem := self._part_problem(g))]
         except RunStoreError as err:
             return [str(err)]
         for name in names:
@@ -275,6 +274,18 @@ class LineageStore:
                 return [int(g) for g in f[POOL_PARTS]] if POOL_PARTS in f.files else []
         except Exception as err:  # numpy raises many kinds on a damaged file
             raise RunStoreError(f"{self.name}/checkpoint.npz: unreadable ({err.__class__.__name__})") from None
+
+    def _part_problem(self, generation: int) -> str | None:
+        """What is wrong with a pool part the checkpoint needs (None if it opens)."""
+        path = self.path / _pool_part(generation)
+        if not path.is_file():
+            return f"{self.name}/{path.name}: missing"
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                f.files  # the zip's directory: a truncated or overwritten file fails here
+        except Exception as err:  # numpy and zipfile raise many kinds on a damaged file
+            return f"{self.name}/{path.name}: unreadable ({err.__class__.__name__})"
+        return None
 
     def load_checkpoint(self) -> dict[str, np.ndarray]:
         """The checkpoint's arrays, with those of every pool part it needs (their keys name their
