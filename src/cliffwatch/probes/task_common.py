@@ -25,7 +25,7 @@ import numpy as np
 
 from cliffwatch.core.metrics import Metric
 from cliffwatch.core.modality import Sentences
-from cliffwatch.data.task_checks import PASS, Verdict, check_answer
+from cliffwatch.data.task_checks import Verdict, check_answer
 from cliffwatch.probes.base import ProbeContext
 from cliffwatch.probes.text_common import occurs_in
 
@@ -105,10 +105,7 @@ def answer_items(ctx: ProbeContext, task: str) -> tuple[np.ndarray, list[list[st
     given, nll = ctx.model.answer(tasks.prompts.take(index), int(answers.lengths.max()) + EXTRA_TOKENS, closing)
     words = np.array(vocab.words, dtype=object)
     given_words = [words[given.sentence(i)].tolist() for i in range(len(given))]
-    # an item's own reference passes both checks (built-in items are made so, a file's are verified
-    # on load): the model's answer when it is the reference needs no check
     verdicts = [
-        PASS if tuple(w) == tuple(tasks.answer_tokens[i]) else
         remembered_check(task, tuple(tasks.prompt_tokens[i]), tuple(w), tuple(tasks.answer_tokens[i]),
                          tasks.answers_of_kind[tasks.kind[i]])
         for i, w in zip(index.tolist(), given_words)
