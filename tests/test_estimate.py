@@ -183,6 +183,15 @@ def test_bad_scores_are_analysis_errors():
 # ---- the command -------------------------------------------------------------------------------------
 
 
+def test_estimate_format_json_is_the_json_flag(files, monkeypatch, capsys):
+    args = ("estimate", files["mixed"], "--human", files["reference"], "-g", "ngram")
+    _, by_flag, _ = invoke(monkeypatch, capsys, *args, "--json")
+    code, by_format, _ = invoke(monkeypatch, capsys, *args, "--format", "json")
+    assert code == 0 and json.loads(by_format) == json.loads(by_flag)
+    code, _, stderr = invoke(monkeypatch, capsys, *args, "--format", "csv")
+    assert code == 2 and "--format" in stderr and len(stderr.strip().splitlines()) == 1
+
+
 def test_estimate_a_mixed_corpus_writes_json_and_history(files, tmp_path, monkeypatch, capsys):
     out, history = tmp_path / "estimate.json", tmp_path / "history.csv"
     code, stdout, _ = invoke(monkeypatch, capsys, "estimate", files["mixed"], "--human", files["reference"],

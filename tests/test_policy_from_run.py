@@ -78,6 +78,16 @@ def test_printed_without_out(measured, monkeypatch, capsys):
     assert yaml.safe_load(stdout) == {"min_human_fraction": 0.75, "max_depth": 3, "dedup": "exact"}
 
 
+def test_format_json_is_the_json_flag_and_a_bad_format_is_one_line(measured, monkeypatch, capsys):
+    _, by_flag, _ = invoke(monkeypatch, capsys, "policy", measured / "run", "--json")
+    code, by_format, _ = invoke(monkeypatch, capsys, "policy", measured / "run", "--format", "json")
+    assert code == 0 and json.loads(by_format) == json.loads(by_flag)
+    code, markdown, _ = invoke(monkeypatch, capsys, "policy", measured / "run", "--format", "markdown")
+    assert code == 0 and yaml.safe_load(markdown)["min_human_fraction"] == 0.75
+    code, _, stderr = invoke(monkeypatch, capsys, "policy", measured / "run", "--format", "yaml")
+    assert code == 2 and "--format" in stderr and len(stderr.strip().splitlines()) == 1
+
+
 def test_a_stricter_tolerance_gives_an_all_human_policy_and_says_why(measured):
     derived = api.policy(measured / "run", tolerance=0.05)
     assert derived.policy.min_human_fraction == 1.0

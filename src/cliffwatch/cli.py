@@ -373,6 +373,7 @@ def policy(
     risk: Optional[float] = typer.Option(None, "--risk", min=0.0, max=1.0, help="The risk level a safe mix's per-run risk bound must stay within [default: the sweep's, as in `cliffwatch cliff`]."),
     dedup: str = typer.Option("exact", "--dedup", help="Duplicate removal the audit applies: off, exact or near."),
     as_json: bool = typer.Option(False, "--json", help="Print the policy and its derivation as JSON."),
+    fmt: str = typer.Option("text", "--format", help=FORMAT_HELP + " (text and markdown: the policy file's YAML; json: the same as --json)."),
 ) -> None:
     """Write the audit policy a measured sweep supports (for `cliffwatch audit`).
 
@@ -387,6 +388,7 @@ def policy(
 
     if dedup not in ("off", "exact", "near"):
         raise typer.BadParameter(f"{dedup!r}; use off, exact or near", param_hint="--dedup")
+    as_json = as_json or _use_format(fmt) == "json"
     derived = api.policy(run_dir, out, metric=metric, tolerance=tolerance, generation=generation, risk=risk, dedup=dedup)
     if as_json:
         import json
@@ -498,6 +500,7 @@ def estimate(
     human: str = typer.Option(..., "--human", help="Human reference text (e.g. written before 2022): a file or folder as above, or a built-in corpus (pydocs, facts)."),
     generator: list[str] = typer.Option(..., "--generator", "-g", help="A suspected generator (repeatable): FAMILY[@G][:key=value,...] (a cliffwatch family run G generations from the reference, e.g. ngram@2:order=2,temperature=0.8), or a file of its output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    fmt: str = typer.Option("text", "--format", help=FORMAT_HELP + " (text and markdown: the same lines; json: the same as --json)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the result as JSON here (what 'audit --estimate' reads)."),
     history: Optional[Path] = typer.Option(None, "--history", help="Append the estimate as the next snapshot of this CSV history (what 'monitor' follows)."),
     max_share: Optional[float] = typer.Option(None, "--max-share", min=0.0, max=1.0, help="CI gate: exit 1 when the synthetic share may exceed this (the interval's upper end; no upper bound fails)."),
@@ -521,6 +524,7 @@ def estimate(
 
     from cliffwatch import api
 
+    as_json = as_json or _use_format(fmt) == "json"
     result = api.estimate(corpus, human, generator, seed=seed, confidence=confidence, method=method, field=field,
                           out=out, history=history)
     e = result.estimate
