@@ -36,8 +36,8 @@ def writes(monkeypatch) -> list[tuple[str, int]]:
     """(lineage, generation) of every generation stored in this process (the inline executor)."""
     log, write = [], store.LineageStore.write_generation
 
-    def counted(self, generation, table, checkpoint, pool_part=None):
-        write(self, generation, table, checkpoint, pool_part)
+    def counted(self, generation, *args):
+        write(self, generation, *args)
         log.append((self.path.name, generation))
 
     monkeypatch.setattr(store.LineageStore, "write_generation", counted)

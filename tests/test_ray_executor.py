@@ -47,8 +47,8 @@ import os
 if os.environ.get("CW_WRITE_LOG"):
     from cliffwatch.execution import store
     write = store.LineageStore.write_generation
-    def counted(self, generation, table, checkpoint, pool_part=None):
-        write(self, generation, table, checkpoint, pool_part)
+    def counted(self, generation, *args):
+        write(self, generation, *args)
         with open(os.environ["CW_WRITE_LOG"], "a") as fh:
             fh.write(f"{os.getpid()} {self.path.name} {generation}\\n")
     store.LineageStore.write_generation = counted

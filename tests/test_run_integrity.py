@@ -236,8 +236,8 @@ def test_a_worker_that_keeps_dying_is_reported_in_one_line_and_holds_no_lock(tmp
 
     written, write = [], LineageStore.write_generation
 
-    def counted(self, generation, table, checkpoint, pool_part=None):
-        write(self, generation, table, checkpoint, pool_part)
+    def counted(self, generation, *args):
+        write(self, generation, *args)
         written.append((self.path.name, generation))
 
     monkeypatch.setattr(LineageStore, "write_generation", counted)
@@ -328,8 +328,8 @@ def test_a_growing_pool_is_checkpointed_in_parts_and_resumes_identically(tmp_pat
 
     write = LineageStore.write_generation
 
-    def stop_after_3(self, generation, table, checkpoint, pool_part=None):
-        write(self, generation, table, checkpoint, pool_part)
+    def stop_after_3(self, generation, *args):
+        write(self, generation, *args)
         if generation == 3:
             raise StoreWriteError("stopped here by the test")
 
@@ -340,6 +340,11 @@ def test_a_growing_pool_is_checkpointed_in_parts_and_resumes_identically(tmp_pat
     lineage, = RunStore.open(tmp_path / "run").lineages()
     assert lineage.checkpoint_generation() == 3
     assert sorted(p.name for p in lineage.path.glob("pool-*.npz")) == [f"pool-{g:06d}.npz" for g in (1, 2, 3)]
+    # the sample previews ride in the results files' metadata: no file of their own, still readable
+    whole, = RunStore.open(tmp_path / "whole").lineages()
+    assert not list(lineage.path.glob("samples-*.json"))
+    assert lineage.samples() == [d for d in whole.samples() if d["generation"] <= 3]
+    assert filters or [d["generation"] for d in whole.samples()] == list(range(7))  # the vector probes draw samples
     with np.load(lineage.path / "checkpoint.npz") as ckpt:  # it lists the parts and holds none of the pool
         assert list(ckpt["pool_parts"]) == [1, 2, 3] and not [k for k in ckpt.files if k.startswith(("pool.", "train."))]
     with np.load(lineage.path / "pool-000003.npz") as part:  # only what generation 3 added

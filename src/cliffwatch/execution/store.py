@@ -15,11 +15,11 @@ Layout::
                                malformed one is damage too, never "nothing to check"
         gen-000003.parquet     one generation's probe results (while the lineage runs); every results
                                file carries its lineage's id in its metadata, so one copied in from
-                               another lineage is caught even with its checksums
+                               another lineage is caught even with its checksums, and a few of the
+                               generation's model samples (metadata "samples")
         checkpoint.npz         model + loop state after the last finished generation (while the
                                lineage runs; removed when it finishes)
         results.parquet        every generation's results, once the lineage has finished
-        samples-000003.json    a few of that generation's model samples (while the lineage runs)
         samples.jsonl          one line per generation: {"generation": g, "items": [...]}, once finished
         artifacts/gen-000003.npz  arrays probes kept for the report (e.g. sample images), if any
         manifest-000003.parquet  the provenance manifest of generation 3's training set (one row
@@ -111,6 +111,7 @@ def _read_json(path: Path) -> Any:
 
 
 POOL_PARTS = "pool_parts"  # checkpoint key: the generations whose pool parts it needs
+SAMPLES = b"samples"  # results-file metadata key: a few of the generation's model samples, as JSON
 
 
 def _pool_part(generation: int) -> str:
@@ -305,14 +306,18 @@ class LineageStore:
         return self.path / f"manifest-{generation:06d}.parquet"
 
     def write_generation(self, generation: int, table: pa.Table, checkpoint: dict[str, np.ndarray],
-                         pool_part: dict[str, np.ndarray] | None = None) -> None:
+                         pool_part: dict[str, np.ndarray] | None = None, samples: list | None = None) -> None:
         """Results first, then the checkpoint (none after the last generation: the lineage is
-        finished next): a crash in between only repeats this generation. ``pool_part``: what this
-        generation added to a growing pool, in a file of its own, written once; the checkpoint
-        lists every generation's part it needs, so a pool of G generations costs G small writes,
-        not G rewrites of the whole pool."""
+        finished next): a crash in between only repeats this generation. ``samples``: a few of
+        this generation's model samples (the report shows them), kept in the results file's
+        metadata. ``pool_part``: what this generation added to a growing pool, in a file of its
+        own, written once; the checkpoint lists every generation's part it needs, so a pool of G
+        generations costs G small writes, not G rewrites of the whole pool."""
         name = f"gen-{generation:06d}.parquet"
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"lineage": self.path.name})
+        metadata = {**(table.schema.metadata or {}), b"lineage": self.path.name}
+        if samples:
+            metadata[SAMPLES] = json.dumps({"generation": generation, "items": samples}, ensure_ascii=False)
+        table = table.replace_schema_metadata(metadata)
         atomic_write(self.path / name, lambda tmp: pq.write_table(table, tmp), self._record(name, table.num_rows))
         if not checkpoint:
             return
@@ -327,11 +332,6 @@ class LineageStore:
                                                                             **checkpoint, **extra}))
         self._parts = parts
 
-    def write_samples(self, generation: int, items: list) -> None:
-        """A few of this generation's model samples (the report shows them); nothing if none."""
-        if items:
-            write_json(self.path / f"samples-{generation:06d}.json", {"generation": generation, "items": items}, indent=None)
-
     def samples(self) -> list[dict]:
         """[{"generation": g, "items": [...]}, ...] in generation order (empty for runs without samples);
         RunStoreError naming a damaged file."""
@@ -341,7 +341,16 @@ class LineageStore:
                 return [_sample(json.loads(line), merged) for line in merged.read_text().splitlines() if line]
             except (OSError, ValueError) as err:
                 raise RunStoreError(f"{self.name}/samples.jsonl: unreadable ({err.__class__.__name__})") from None
-        return [_sample(_read_json(p), p) for p in sorted(self.path.glob("samples-*.json"))]
+        return [record for p in sorted(self.path.glob("gen-*.parquet")) if (record := self._gen_samples(p))]
+
+    def _gen_samples(self, path: Path, metadata: dict | None = None) -> dict | None:
+        """The samples record a results file carries (None if it carries none)."""
+        try:
+            if metadata is None:
+                metadata = pq.read_schema(path).metadata or {}
+            return _sample(json.loads(metadata[SAMPLES]), path) if SAMPLES in metadata else None
+        except (OSError, ValueError, pa.ArrowException) as err:
+            raise RunStoreError(f"{self.name}/{path.name}: unreadable ({err.__class__.__name__})") from None
 
     def write_artifacts(self, generation: int, arrays: dict[str, np.ndarray]) -> None:
         """Arrays probes kept beside one generation's results (nothing is written if there are none)."""
@@ -369,17 +378,18 @@ class LineageStore:
     def finish(self, last_generation: int) -> None:
         """Compact the per-generation files into results.parquet (and samples.jsonl) and drop them."""
         parts = sorted(self.path.glob("gen-*.parquet"))
-        table = pa.concat_tables([pq.read_table(p) for p in parts]).cast(RESULT_SCHEMA)
+        tables = [pq.read_table(p) for p in parts]
+        kept = [d for p, t in zip(parts, tables) if (d := self._gen_samples(p, t.schema.metadata or {}))
+                and d["generation"] <= last_generation]
+        table = pa.concat_tables(tables).cast(RESULT_SCHEMA)
         table = table.filter(pc.less_equal(table["generation"], last_generation))
         table = table.replace_schema_metadata({"last_generation": str(last_generation), "lineage": self.path.name})
-        samples = sorted(self.path.glob("samples-*.json"))
-        if samples:  # before results.parquet: once that exists the lineage counts as finished
-            kept = [d for d in (_sample(_read_json(p), p) for p in samples) if d["generation"] <= last_generation]
+        if kept:  # before results.parquet: once that exists the lineage counts as finished
             lines = [json.dumps(d, ensure_ascii=False) for d in kept]
             atomic_write(self.path / "samples.jsonl", lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
         atomic_write(self.path / "results.parquet", lambda tmp: pq.write_table(table, tmp),
                      self._record("results.parquet", table.num_rows))
-        for p in [*parts, *samples, *self.path.glob("pool-*.npz")]:
+        for p in [*parts, *self.path.glob("pool-*.npz")]:
             p.unlink()
         (self.path / "checkpoint.npz").unlink(missing_ok=True)
         self._parts = None

@@ -37,9 +37,9 @@ def run_lineage(lineage: Lineage, path: str) -> Iterator[Event]:
             if lineage.config.manifests:
                 # the manifest first: a crash before the checkpoint repeats the generation and rewrites it
                 write_manifest(store.manifest_path(output.generation), **output.manifest())
-            store.write_samples(output.generation, output.samples_preview)
             store.write_artifacts(output.generation, output.artifacts)
-            store.write_generation(output.generation, output.table(), output.state, output.pool_part)
+            store.write_generation(output.generation, output.table(), output.state, output.pool_part,
+                                   output.samples_preview)
             yield Advanced(lineage.id, 1)
         store.finish(lineage.config.generations)
         yield Finished(lineage.id)
