@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cliffwatch.core.moments import sample_moments
+from cliffwatch.core.moments import SMALL_DIM, sample_moments
 from cliffwatch.families.base import DataInfo
 from cliffwatch.families.gaussian import GaussianFamily
 from cliffwatch.probes.vector_moments import _norm
@@ -74,19 +74,25 @@ def test_sample_moments_equal_numpy_cov(ddof):
 
 
 @pytest.mark.parametrize("layout", ["items-contiguous", "interleaved", "pool", "one-chain", "table"])
-@pytest.mark.parametrize("dim", [1, 2, 5])
-def test_sample_moments_keep_the_einsum_numbers_of_every_layout(layout, dim):
-    """The item-after-item path for interleaved batches sums in the einsum's own order: bit for bit."""
+@pytest.mark.parametrize("dim", [1, 2, 5, 12])
+def test_sample_moments_are_the_einsum_numbers_of_the_item_contiguous_layout(layout, dim):
+    """A batch of chains of few dimensions gets the numbers of its item-contiguous layout, bit for bit,
+    whatever its own (a pool the loop concatenated fits as the model's own samples would); a single
+    chain, a table and many dimensions get the einsum's numbers on their own layout."""
     rng = np.random.default_rng(dim)
     x = {"items-contiguous": lambda: np.swapaxes(rng.standard_normal((30, dim, 400)), 1, 2),
          "interleaved": lambda: rng.standard_normal((30, 400, dim)),
          "pool": lambda: np.concatenate([np.swapaxes(rng.standard_normal((30, dim, 200)), 1, 2)] * 2, axis=1),
          "one-chain": lambda: rng.standard_normal((1, 400, dim)),
          "table": lambda: rng.standard_normal((400, dim))}[layout]() * 3.0 + 11.0
-    columns = np.swapaxes(x, -1, -2)
+    batch = layout in ("items-contiguous", "interleaved", "pool") and dim <= SMALL_DIM
+    columns = np.ascontiguousarray(np.swapaxes(x, -1, -2)) if batch else np.swapaxes(x, -1, -2)
     mean = np.add.reduce(columns, axis=-1) / 400
     centred = columns - mean[..., None]
     for ddof in (0, 1):
         got = sample_moments(x, ddof)
         assert np.array_equal(got[0], mean)
         assert np.array_equal(got[1], np.einsum("...dn,...en->...de", centred, centred) / (400 - ddof))
+        if batch:  # the same values in the other layout: the same bits
+            other = np.ascontiguousarray(x) if x.strides[-2] == x.itemsize else np.swapaxes(columns.copy(), -1, -2)
+            assert all(np.array_equal(a, b) for a, b in zip(got, sample_moments(other, ddof)))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from cliffwatch.analysis.quality_loss import run_metrics
 from cliffwatch.analysis.stats import mean_ci, t_interval
@@ -24,6 +23,8 @@ def _paired_change(first: pd.Series, last: pd.Series) -> dict:
     change = change[~np.isnan(change)]
     up, down = int((change > 0).sum()), int((change < 0).sum())
     _, low, high = mean_ci(change)
+    from scipy import stats  # here: commands that summarise no run start without its import
+
     sign_p = float(stats.binomtest(up, up + down).pvalue) if up + down else 1.0
     return {"change_kind": "log ratio" if log else "difference", "change_low": low, "change_high": high,
             "up": up, "down": down, "sign_p": sign_p, "paired": len(change)}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import special  # Student's t as scipy.stats computes it, without that module's import
 
 from cliffwatch.analysis.stats import LEVEL, t_interval, t_quantile
 
@@ -92,7 +92,7 @@ def steep_cells(fractions: np.ndarray, r: np.ndarray, level: float = LEVEL) -> n
     contrast = slopes - STEEP * np.where(flatter_mean[..., None, :] > 0, flatter, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         se = contrast.std(axis=-2, ddof=1) / np.sqrt(n)
-        lower = contrast.mean(axis=-2) - stats.t.ppf(level, n - 1) * se
+        lower = contrast.mean(axis=-2) - special.stdtrit(n - 1, level) * se
     return peak & (lower > 0)
 
 
@@ -283,6 +283,8 @@ def _knot_design(grid: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def _refine(fractions: np.ndarray, curve: np.ndarray, knots: np.ndarray, best: int) -> float:
     """The least-squares knee near candidate ``best``: the profile is continuous in k, not a grid."""
+    from scipy import optimize  # here: the sweeps' knee needs it, every other command starts faster without
+
     lo_k, hi_k = knots[max(best - 1, 0)], knots[min(best + 1, len(knots) - 1)]
     return float(optimize.minimize_scalar(lambda x: _hinge_sse(fractions, curve, x), bounds=(lo_k, hi_k),
                                           method="bounded", options={"xatol": 1e-6}).x)
@@ -323,11 +325,11 @@ def knee_analysis(fractions: np.ndarray, r: np.ndarray, alpha: float = 0.05) -> 
     linear = np.column_stack([np.ones(k), fractions])
     p_linear = np.eye(k) - linear @ np.linalg.pinv(linear)
     t_curve = _t_stats(r, (p_linear @ fractions**2)[None, :])[0]
-    p_value = float(2 * stats.t.sf(abs(t_curve), n - 1)) if np.isfinite(t_curve) else 1.0
+    p_value = float(2 * special.stdtr(n - 1, -abs(t_curve))) if np.isfinite(t_curve) else 1.0
     nonlinear = p_value < alpha
 
     knots, proj, shift, curvature = _knot_design(tuple(fractions.tolist()))
-    critical = stats.t.ppf(1 - alpha / 4, n - 1)
+    critical = special.stdtrit(n - 1, 1 - alpha / 4)
     t_both = np.stack([_t_stats(r, shift), _t_stats(r, curvature)])
     accepted = ~(np.abs(t_both) > critical).any(axis=0)  # nan: no evidence against this knot
 

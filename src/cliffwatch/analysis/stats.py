@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special  # its quantiles are scipy.stats' own (the same functions), without that module's import
 
 LEVEL = 0.95  # every interval in a report
 RISK_LEVEL = 0.25  # default: the safe mix needs P(a run crosses τ) ≤ this, at 95% confidence (11 seeds, none crossing)
@@ -28,7 +28,7 @@ def t_quantile(level: float, n: np.ndarray | int) -> np.ndarray:
     """The two-sided ``level`` quantile of Student's t with n − 1 degrees of freedom (nan for n < 2)."""
     n = np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore"):
-        return np.where(n >= 2, stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)), np.nan)
+        return np.where(n >= 2, special.stdtrit(np.maximum(n - 1, 1), 0.5 + level / 2), np.nan)
 
 
 def t_interval(values: np.ndarray, axis: int = 0, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,7 +70,7 @@ def risk_bound(crossed: np.ndarray | int, n: np.ndarray | int, level: float = LE
     ``crossed`` of ``n`` independent runs did (Clopper–Pearson): 0 of 3 gives 63%. 1 where n = 0."""
     k, n = np.asarray(crossed, dtype=float), np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore"):
-        bound = stats.beta.ppf(level, k + 1, np.maximum(n - k, 1e-300))
+        bound = special.betaincinv(k + 1, np.maximum(n - k, 1e-300), level)
     return np.where((n > 0) & (k < n), bound, 1.0)
 
 

@@ -174,6 +174,11 @@ class _Vector(_ArrayModality):
     name = "vector"
     default_metric = "wasserstein"
 
+    def join(self, parts: list[np.ndarray]) -> np.ndarray:
+        # in the layout a model's samples come in, each chain's items contiguous per dimension: a
+        # growing pool refitted every generation then needs no transposing copy (core/moments.py)
+        return np.swapaxes(np.concatenate([np.swapaxes(p, 1, 2) for p in parts], axis=2), 1, 2)
+
 
 class _Tokens(_ArrayModality):
     name = "tokens"

@@ -4,44 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 
-SMALL_DIM = 8  # up to this many dimensions, interleaved batches take the item-first path (see below)
+SMALL_DIM = 8  # up to this many dimensions, a batch of chains is moved to its item-contiguous layout
 
 
 def sample_moments(x: np.ndarray, ddof: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(mean, covariance) over the item axis of ``x`` shaped (..., n, d): (..., d) and (..., d, d).
 
-    ``ddof=1`` gives the unbiased covariance, ``ddof=0`` the maximum-likelihood one. The numbers are
-    numpy's einsum's, to the bit, whatever the layout; only the speed depends on it.
+    ``ddof=1`` gives the unbiased covariance, ``ddof=0`` the maximum-likelihood one. A batch of
+    chains of at most SMALL_DIM dimensions gets the same numbers, to the bit, whatever its memory
+    layout: those of numpy's einsum over each chain's contiguous items (a model's samples come
+    that way; a pool the loop concatenated interleaves them, and einsum over interleaved items runs
+    its innermost loop over the few dimensions alone, 3x slower than one transposing copy).
     """
     x = np.asarray(x, dtype=float)
     n, d = x.shape[-2], x.shape[-1]
-    if x.ndim > 2 and x[..., 0, 0].size > 1 and n > 1 and x.strides[-2] != x.itemsize and d <= SMALL_DIM:
-        return _item_first(x, ddof)
     columns = np.swapaxes(x, -1, -2)  # (..., d, n)
-    mean = np.add.reduce(columns, axis=-1) / n
-    centred = columns - mean[..., None]
+    if x.ndim > 2 and x[..., 0, 0].size > 1 and n > 1 and x.strides[-2] != x.itemsize and d <= SMALL_DIM:
+        columns = np.ascontiguousarray(columns)
+        mean = np.add.reduce(columns, axis=-1) / n
+        columns -= mean[..., None]  # a copy of its own: centred in place
+        centred = columns
+    else:
+        mean = np.add.reduce(columns, axis=-1) / n
+        centred = columns - mean[..., None]
     return mean, np.einsum("...dn,...en->...de", centred, centred) / max(n - ddof, 1)
-
-
-def _item_first(x: np.ndarray, ddof: int) -> tuple[np.ndarray, np.ndarray]:
-    """The moments of a batch of chains whose items interleave (a pool the loop concatenated).
-
-    For such a batch the einsum adds item after item, with its innermost loop over the few
-    dimensions alone. Here the items come first (n, ..., d), so each of the same additions, in the
-    same order, is one vectorised step over every chain; the copy is made a block of items at a
-    time (a whole transposed copy reads one item of every chain per row, far apart in memory) and
-    then centred in place (a pool of thousands of items per chain is refitted every generation).
-    """
-    n, d = x.shape[-2], x.shape[-1]
-    rows = np.empty((n,) + x.shape[:-2] + (d,))
-    for start in range(0, n, 256):
-        rows[start:start + 256] = np.moveaxis(x[..., start:start + 256, :], -2, 0)
-    mean = np.add.reduce(rows, axis=0) / n
-    rows -= mean
-    cov = np.empty(mean.shape + (d,))
-    product = np.empty(rows.shape[:-1])
-    for i in range(d):
-        for j in range(i, d):
-            np.multiply(rows[..., i], rows[..., j], out=product)
-            cov[..., i, j] = cov[..., j, i] = np.add.reduce(product, axis=0)
-    return mean, cov / max(n - ddof, 1)
