@@ -116,6 +116,25 @@ def test_exact_risk_bound_and_seeds_needed():
     assert seeds_needed(0, 30, 0.25) == 0 and seeds_needed(0, 3, 0.0) is None
 
 
+def test_the_student_t_and_binomial_formulas_are_scipy_stats_own():
+    """analysis/ computes them from scipy.special (scipy.stats' own functions, without its import):
+    the t quantiles and the exact risk bound to the bit, the sign test to rounding."""
+    from scipy import stats
+
+    from cliffwatch.analysis.change import sign_test
+    from cliffwatch.analysis.stats import t_quantile
+
+    n = np.arange(0, 60)
+    assert np.array_equal(t_quantile(0.95, n), np.where(n >= 2, stats.t.ppf(0.975, np.maximum(n - 1, 1)), np.nan),
+                          equal_nan=True)
+    k, m = np.meshgrid(np.arange(12), np.arange(1, 40))
+    assert np.array_equal(risk_bound(k, m), np.where(k < m, stats.beta.ppf(0.95, k + 1, np.maximum(m - k, 1e-300)), 1.0))
+    for up in range(25):
+        for down in range(25):
+            expected = stats.binomtest(up, up + down).pvalue if up + down else 1.0
+            assert sign_test(up, down) == pytest.approx(expected, rel=1e-11)
+
+
 def test_chains_of_one_seed_are_one_replicate():
     """Four chains per seed correlated 0.3: counted as independent replicates the curvature test
     fired on 15-17% of straight lines; averaged per seed it keeps its 5% level."""

@@ -52,9 +52,9 @@ def _components() -> list:
 
 
 def _marks(component, check: str):
-    # an opt-in probe is costly by declaration (the embedding probe's encoder): its lineage check
-    # is a full-size run (test_embed covers the probe in a lineage)
-    return pytest.mark.slow if check == "check_probe_reports_in_range" and component.opt_in else ()
+    # the embedding probe's lineage check loads its neural encoder: a full-size run (test_embed
+    # covers the probe in a lineage)
+    return pytest.mark.slow if check == "check_probe_reports_in_range" and component.name == "embedding" else ()
 
 
 @parametrize_with_checks(_components(), marks=_marks)

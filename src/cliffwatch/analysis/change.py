@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from cliffwatch.analysis.quality_loss import run_metrics
 from cliffwatch.analysis.stats import mean_ci, t_interval
@@ -23,11 +24,17 @@ def _paired_change(first: pd.Series, last: pd.Series) -> dict:
     change = change[~np.isnan(change)]
     up, down = int((change > 0).sum()), int((change < 0).sum())
     _, low, high = mean_ci(change)
-    from scipy import stats  # here: commands that summarise no run start without its import
-
-    sign_p = float(stats.binomtest(up, up + down).pvalue) if up + down else 1.0
+    sign_p = sign_test(up, down)
     return {"change_kind": "log ratio" if log else "difference", "change_low": low, "change_high": high,
             "up": up, "down": down, "sign_p": sign_p, "paired": len(change)}
+
+
+def sign_test(up: int, down: int) -> float:
+    """Exact two-sided sign test: P(a split at least as uneven as up : down | no direction), i.e.
+    2 P(X <= min(up, down)) for X ~ Binomial(up + down, 1/2), at most 1 (scipy.stats.binomtest's
+    p-value to rounding, without that module's import on every summary)."""
+    n = up + down
+    return min(1.0, 2.0 * float(special.bdtr(min(up, down), n, 0.5))) if n and up != down else 1.0
 
 
 def _per_seed(values: pd.Series) -> pd.Series:

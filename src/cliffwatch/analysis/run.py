@@ -122,7 +122,7 @@ def analyze_run(run_dir: Path, kind: str, adaptive: bool, meta: dict[str, Any], 
     """The analysis of a finished run's results. An override naming a metric or generation the
     run lacks is an AnalysisError; a run whose structure allows no cliff (one fraction, no s = 0)
     gets ``problem`` saying why."""
-    present = set(results["metric"])
+    present = set(results["metric"].unique())
     if options.metric is not None and options.metric not in present:
         raise AnalysisError(f"metric {options.metric!r} is not in this run; present: {', '.join(sorted(present))}")
     if options.generation is not None and options.generation not in set(results["generation"]):

@@ -62,7 +62,7 @@ class Probe(ABC):
     name: ClassVar[str]
     modality: ClassVar[Modality]
     metrics: ClassVar[tuple[Metric, ...]]
-    opt_in: ClassVar[bool] = False  # costly probes (a neural encoder) run only when a config names them
+    opt_in: ClassVar[bool] = False  # costly probes (a neural encoder, exact k-NN) run only when a config names them
 
     @classmethod
     def applies_to(cls, source: Any) -> bool:
