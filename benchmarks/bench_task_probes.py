@@ -4,7 +4,8 @@ Target: the task probes (reasoning, code, facts) cost at most 10% of a generatio
 here is what examples/tasks-cliff.yaml runs (a 6-gram on 400 items per task, 4,000 training
 sentences, 300 probe samples) and, with --gpt, what examples/tasks-gpt-cpu.yaml runs at its size.
 Every part is timed once on one core (best of --repeats), in the same run, so the split compares
-like with like. The probes remember the checks' verdicts per process (task_common.remembered_check):
+like with like. A task probe's time includes the model's greedy answers to its items (inference
+the probe asks for, printed apart: with a free checker the probes could cost no less). The probes remember the checks' verdicts per process (task_common.remembered_check):
 the split is timed with none remembered (the first generation); a second line times the task probes
 of a later generation (a model fit on this one's samples) with this generation's verdicts remembered,
 as the loop runs it.
@@ -15,6 +16,7 @@ as the loop runs it.
 from _bench import best_of  # first: it pins BLAS/OpenMP to one thread before numpy loads
 
 import argparse
+import time
 
 import numpy as np
 
@@ -51,7 +53,18 @@ def main() -> None:
 
     times = {"fit": best_of(args.repeats, fit)}
     times["sample training set"] = best_of(args.repeats, lambda: model.sample(samples, np.random.default_rng(3)))
+    times["sample for the probes"] = best_of(args.repeats, lambda: model.sample(probe_samples, np.random.default_rng(4)))
     probe_draw = model.sample(probe_samples, np.random.default_rng(4))
+    answering = []  # seconds inside model.answer: the model's greedy answers the task probes ask for
+    plain_answer = model.answer
+
+    def timed_answer(*args):
+        start = time.perf_counter()
+        out = plain_answer(*args)
+        answering[-1] += time.perf_counter() - start
+        return out
+
+    model.answer = timed_answer
 
     def context(model=model, generation=1) -> ProbeContext:
         return ProbeContext(model=model, generation=generation, train=train, draw_samples=lambda: probe_draw,
@@ -65,10 +78,14 @@ def main() -> None:
 
     def cold(probe):
         remembered_check.cache_clear()  # every repeat checks every answer
+        answering.append(0.0)
         probe(context())
 
+    answers = 0.0
     for name, probe in probes.items():
+        answering.clear()
         times[f"probe {name}"] = best_of(args.repeats, lambda: cold(probe))
+        answers += min(answering)
     total = sum(times.values())
     task = sum(times[f"probe {n}"] for n in TASK_PROBES)
     print(f"one generation of {family} on the tasks source ({len(train)} training sentences):")
@@ -77,6 +94,8 @@ def main() -> None:
     verdict = "meets" if task <= TARGET_SHARE * total else "misses"
     print(f"task probes together: {task:.3f} s of {total:.3f} s = {task / total:.1%} "
           f"({verdict} the {TARGET_SHARE:.0%} target)")
+    print(f"  of which the model's greedy answers to the items: {answers:.3f} s ({answers / total:.1%}); "
+          f"checking them and the rest: {task - answers:.3f} s ({(task - answers) / total:.1%})")
     later = fam.fit(model.sample(samples, np.random.default_rng(6)), np.random.default_rng(7))
     warm = {}
     for name in TASK_PROBES:
@@ -89,8 +108,8 @@ def main() -> None:
     parts = ", ".join(f"{n.removeprefix('task_')} {s:.3f} s" for n, s in warm.items())
     print(f"a later generation, the first one's verdicts remembered: task probes {sum(warm.values()):.2f} s ({parts})")
     largest = max(times[f"probe {n}"] for n in probes)
-    print(f"slowest probe {largest:.3f} s, the model's own work (fit + sample) "
-          f"{times['fit'] + times['sample training set']:.3f} s")
+    model_work = times["fit"] + times["sample training set"] + times["sample for the probes"]
+    print(f"slowest probe {largest:.3f} s, the model's own work (fit + both samplings) {model_work:.3f} s")
 
 
 if __name__ == "__main__":
