@@ -68,6 +68,9 @@ def test_markdown_and_json_formats(runs, monkeypatch, capsys):
     tables = json.loads(stdout)["tables"]
     assert {t["title"] for t in tables} >= {"family components", "probes"}
     assert any(row["name"] == "gaussian" for t in tables for row in t["rows"] if "name" in row)
+    probes = next(t["rows"] for t in tables if t["title"] == "probes")  # the costly ones run where named
+    assert {r["probe"]: r["runs"] for r in probes}["precision_recall"] == "if named"
+    assert {r["probe"]: r["runs"] for r in probes}["wasserstein"] == "default"
     code, _, stderr = invoke(monkeypatch, capsys, "list", "--format", "yaml")
     assert code == 2 and "--format" in stderr
 

@@ -560,7 +560,8 @@ def list_components(
 ) -> None:
     """List the registered families, probes, filters, data sources and executors.
 
-    Components whose optional extra is not installed are listed with the command that installs
+    A probe runs by default on data of its modality, or (costly ones) only if a config's `probes:`
+    names it. Components whose optional extra is not installed are listed with the command that installs
     it; a plugin that fails to import is listed with its error."""
     from rich.table import Table
 
@@ -578,16 +579,18 @@ def list_components(
             table.add_row(name, *cells, entry.package)
         _show(table)
     probes = Table(title="probes")
-    for col in ("probe", "modality", "metric", "better", "meaning"):
+    for col in ("probe", "modality", "runs", "metric", "better", "meaning"):
         probes.add_column(col)
     for name in PROBES.names():
         try:
             probe = PROBES.get(name)
         except RegistryError as err:
-            probes.add_row(name, "–", "–", "–", _unavailable(err))
+            probes.add_row(name, "–", "–", "–", "–", _unavailable(err))
             continue
+        runs = "if named" if probe.opt_in else "default"  # opt-in: costly, run where `probes:` names it
         for m in probe.metrics:
-            probes.add_row(name, str(probe.modality), m.name, {True: "higher", False: "lower", None: "–"}[m.higher_is_better], m.description)
+            probes.add_row(name, str(probe.modality), runs, m.name,
+                           {True: "higher", False: "lower", None: "–"}[m.higher_is_better], m.description)
     _show(probes)
     _flush()
 
