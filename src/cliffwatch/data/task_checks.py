@@ -10,7 +10,8 @@ a reference answer, a model's greedy answer to the prompt, and a whole synthetic
 - code: a standard-library function, its signature as the prompt ("code : def f ( x ) : ¶") and
   its body as the answer, in the corpus's lowercase word tokens with ¶ / » / « for newline, indent
   and dedent (see detokenize_code).
-  Surface: the function parses (``ast``). Deep: surface, pyflakes finds no undefined name, and every
+  Surface: the function parses (``ast``). Deep: surface, pyflakes finds no undefined name (code_names.py
+  gives pyflakes' answer in one quick pass for most functions), and every
   parameter is read in the body (a function that ignores its inputs computes nothing from them).
 - facts: "fact : the capital of france is" answered "paris". Surface: an answer of the right type
   (any answer of that relation: a capital for a capital). Deep: the right one.
@@ -26,6 +27,8 @@ import ast
 import functools
 import re
 from dataclasses import dataclass
+
+from cliffwatch.data import code_names
 
 TASKS = ("reasoning", "code", "facts")
 REASONING_MARK = ("problem", ":")  # first tokens of every reasoning item
@@ -186,11 +189,15 @@ def check_code(signature: list[str], body: list[str]) -> Verdict:
     if len(tree.body) != 1 or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
         return _fail_surface("not one function definition")
     function = tree.body[0]
-    names = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]  # one walk serves both deep checks
-    undefined = undefined_names(tree, {n.id for n in names})
+    quick = code_names.scan(tree)
+    if quick is not None:
+        undefined, read = quick
+    else:
+        names = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]  # one walk serves both deep checks
+        undefined = pyflakes_undefined_names(tree, {n.id for n in names})
+        read = {n.id for n in names if isinstance(n.ctx, ast.Load)}
     if undefined:
         return _fail_deep(f"undefined name {undefined[0]!r}")
-    read = {n.id for n in names if isinstance(n.ctx, ast.Load)}
     unused = sorted(set(_parameters(function.args)) - read)
     if unused:
         return _fail_deep(f"parameter {unused[0]!r} is never used")
@@ -198,8 +205,16 @@ def check_code(signature: list[str], body: list[str]) -> Verdict:
 
 
 def undefined_names(tree: ast.Module, named: set[str] | None = None) -> list[str]:
-    """Names pyflakes reports as undefined (builtins count as defined); ``named``: the names the
-    tree's ``ast.Name`` nodes hold, where the caller has them."""
+    """Names pyflakes reports as undefined (UndefinedName, UndefinedLocal; builtins count as
+    defined), in its order: from one quick pass where that mirrors pyflakes (code_names.py: most
+    functions), else from pyflakes itself. ``named``: the names the tree's ``ast.Name`` nodes hold,
+    where the caller has them."""
+    quick = code_names.undefined_names(tree)
+    return quick if quick is not None else pyflakes_undefined_names(tree, named)
+
+
+def pyflakes_undefined_names(tree: ast.Module, named: set[str] | None = None) -> list[str]:
+    """:func:`undefined_names` from pyflakes, for any module."""
     from pyflakes import messages
 
     # pyflakes binds every builtin in each checker it makes (most of its time on a short function);
@@ -207,7 +222,9 @@ def undefined_names(tree: ast.Module, named: set[str] | None = None) -> list[str
     if named is None:
         named = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     found = _checker()(tree, builtins=named & _checker().builtins_of_python).messages
-    return [m.message_args[0] for m in found if isinstance(m, (messages.UndefinedName, messages.UndefinedLocal))]
+    # an UndefinedLocal of a builtin carries its name alone, not in a tuple
+    return [m.message_args if isinstance(m.message_args, str) else m.message_args[0]
+            for m in found if isinstance(m, (messages.UndefinedName, messages.UndefinedLocal))]
 
 
 @functools.lru_cache(maxsize=None)
