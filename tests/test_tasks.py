@@ -41,6 +41,12 @@ def test_reasoning_checks_tell_form_from_substance():
         assert not verdict.surface and not verdict.deep and verdict.failed.startswith("surface")
 
 
+def test_code_checks_are_silent_on_odd_literals(recwarn):
+    """ast.parse warns on "1if x" (a model writes such things); the check says nothing on the terminal."""
+    assert check_code(words("def f ( x ) : <nl>"), words("<in> return 1if x else 2 <nl>")).deep
+    assert not [w for w in recwarn if issubclass(w.category, SyntaxWarning)]
+
+
 def test_code_checks_tell_form_from_substance():
     signature = words("def f ( x , y ) : <nl>")
     assert check_code(signature, words("<in> return x + y <nl> <de>")).deep

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import warnings
 from dataclasses import dataclass
 
 from cliffwatch.data import code_names
@@ -183,7 +184,9 @@ def check_code(signature: list[str], body: list[str]) -> Verdict:
     if source is None:
         return _fail_surface("dedent below the function")
     try:
-        tree = ast.parse(source)
+        with warnings.catch_warnings():  # a model's "1if x" is a SyntaxWarning: noise on the user's terminal
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: a NUL byte
         return _fail_surface("does not parse")
     if len(tree.body) != 1 or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
