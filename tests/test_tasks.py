@@ -41,6 +41,19 @@ def test_reasoning_checks_tell_form_from_substance():
         assert not verdict.surface and not verdict.deep and verdict.failed.startswith("surface")
 
 
+def test_deeply_nested_code_is_a_verdict_or_one_line_not_a_crash(tmp_path):
+    """Hundreds of chained operators overflow Python's recursion in ast.unparse, pyflakes and the quick
+    pass: a model's answer gets a verdict, a task file one line naming its item."""
+    chain = " + ".join(["x"] * 1500)  # ast.parse reads it; the walks over it overflow
+    verdict = check_code(words("def f ( x ) : <nl>"), words(f"<in> return {chain} <nl>"))
+    assert verdict.surface and not verdict.deep and "too deeply" in verdict.failed
+    for terms in (700, 3000):  # unparse overflows first, then ast.parse itself
+        path = tmp_path / f"deep{terms}.jsonl"
+        path.write_text(json.dumps({"task": "code", "prompt": "def f(x):", "answer": "    return " + "+".join(["x"] * terms)}))
+        with pytest.raises(DataError, match=r"deep\d+\.jsonl: item on line 1: the code is nested too deeply"):
+            read_task_file(path)
+
+
 def test_code_checks_are_silent_on_odd_literals(recwarn):
     """ast.parse warns on "1if x" (a model writes such things); the check says nothing on the terminal."""
     assert check_code(words("def f ( x ) : <nl>"), words("<in> return 1if x else 2 <nl>")).deep

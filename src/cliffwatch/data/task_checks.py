@@ -192,13 +192,16 @@ def check_code(signature: list[str], body: list[str]) -> Verdict:
     if len(tree.body) != 1 or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
         return _fail_surface("not one function definition")
     function = tree.body[0]
-    quick = code_names.scan(tree)
-    if quick is not None:
-        undefined, read = quick
-    else:
-        names = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]  # one walk serves both deep checks
-        undefined = pyflakes_undefined_names(tree, {n.id for n in names})
-        read = {n.id for n in names if isinstance(n.ctx, ast.Load)}
+    try:
+        quick = code_names.scan(tree)
+        if quick is not None:
+            undefined, read = quick
+        else:
+            names = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]  # one walk serves both deep checks
+            undefined = pyflakes_undefined_names(tree, {n.id for n in names})
+            read = {n.id for n in names if isinstance(n.ctx, ast.Load)}
+    except RecursionError:  # both walks recurse once per level: hundreds of chained operators
+        return _fail_deep("nested too deeply to check")
     if undefined:
         return _fail_deep(f"undefined name {undefined[0]!r}")
     unused = sorted(set(_parameters(function.args)) - read)

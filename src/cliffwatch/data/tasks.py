@@ -359,9 +359,14 @@ def _source_tokens(source: str, where: str) -> list[str]:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         raise DataError(f"{where}: the code does not parse") from None
+    except (RecursionError, MemoryError):
+        raise DataError(f"{where}: the code is nested too deeply to read") from None
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):
         raise DataError(f"{where}: the code is not one function definition")
-    tokens = code_tokens(tree.body[0])
+    try:
+        tokens = code_tokens(tree.body[0])
+    except RecursionError:  # ast.unparse recurses once per level of nesting
+        raise DataError(f"{where}: the code is nested too deeply to read") from None
     if tokens is None:
         raise DataError(f"{where}: the code has a string literal with whitespace or no body")
     return tokens
