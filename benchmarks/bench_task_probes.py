@@ -5,10 +5,10 @@ here is what examples/tasks-cliff.yaml runs (a 6-gram on 400 items per task, 4,0
 sentences, 300 probe samples) and, with --gpt, what examples/tasks-gpt-cpu.yaml runs at its size.
 Every part is timed once on one core (best of --repeats), in the same run, so the split compares
 like with like. A task probe's time includes the model's greedy answers to its items (inference
-the probe asks for, printed apart: with a free checker the probes could cost no less). The probes remember the checks' verdicts per process (task_common.remembered_check):
-the split is timed with none remembered (the first generation); a second line times the task probes
-of a later generation (a model fit on this one's samples) with this generation's verdicts remembered,
-as the loop runs it.
+the probe asks for, printed apart: with a free checker the probes could cost no less). The probes
+remember the checks' verdicts per process (task_common.remembered_check): the split is timed with
+none remembered (the first generation); a second line times the task probes of a later generation
+(a model fit on this one's samples) with this generation's verdicts remembered, as the loop runs it.
 
     python benchmarks/bench_task_probes.py [--gpt] [--repeats 3]
 """

@@ -19,12 +19,9 @@ def sample_moments(x: np.ndarray, ddof: int = 1) -> tuple[np.ndarray, np.ndarray
     x = np.asarray(x, dtype=float)
     n, d = x.shape[-2], x.shape[-1]
     columns = np.swapaxes(x, -1, -2)  # (..., d, n)
-    if x.ndim > 2 and x[..., 0, 0].size > 1 and n > 1 and x.strides[-2] != x.itemsize and d <= SMALL_DIM:
+    copied = x.ndim > 2 and x[..., 0, 0].size > 1 and n > 1 and x.strides[-2] != x.itemsize and d <= SMALL_DIM
+    if copied:
         columns = np.ascontiguousarray(columns)
-        mean = np.add.reduce(columns, axis=-1) / n
-        columns -= mean[..., None]  # a copy of its own: centred in place
-        centred = columns
-    else:
-        mean = np.add.reduce(columns, axis=-1) / n
-        centred = columns - mean[..., None]
+    mean = np.add.reduce(columns, axis=-1) / n
+    centred = np.subtract(columns, mean[..., None], out=columns if copied else None)  # a copy: centred in place
     return mean, np.einsum("...dn,...en->...de", centred, centred) / max(n - ddof, 1)

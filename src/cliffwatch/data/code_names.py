@@ -53,12 +53,6 @@ def scan(tree: ast.Module) -> tuple[list[str], set[str]] | None:
     return found.names, found.read
 
 
-def undefined_names(tree: ast.Module) -> list[str] | None:
-    """:func:`scan`'s undefined names alone."""
-    found = scan(tree)
-    return None if found is None else found[0]
-
-
 class _Pass:
     def __init__(self, function: ast.FunctionDef) -> None:
         if function.decorator_list or function.returns or getattr(function, "type_params", None):

@@ -193,13 +193,7 @@ def check_code(signature: list[str], body: list[str]) -> Verdict:
         return _fail_surface("not one function definition")
     function = tree.body[0]
     try:
-        quick = code_names.scan(tree)
-        if quick is not None:
-            undefined, read = quick
-        else:
-            names = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]  # one walk serves both deep checks
-            undefined = pyflakes_undefined_names(tree, {n.id for n in names})
-            read = {n.id for n in names if isinstance(n.ctx, ast.Load)}
+        undefined, read = names_of(tree)
     except RecursionError:  # both walks recurse once per level: hundreds of chained operators
         return _fail_deep("nested too deeply to check")
     if undefined:
@@ -210,17 +204,26 @@ def check_code(signature: list[str], body: list[str]) -> Verdict:
     return PASS
 
 
-def undefined_names(tree: ast.Module, named: set[str] | None = None) -> list[str]:
-    """Names pyflakes reports as undefined (UndefinedName, UndefinedLocal; builtins count as
-    defined), in its order: from one quick pass where that mirrors pyflakes (code_names.py: most
-    functions), else from pyflakes itself. ``named``: the names the tree's ``ast.Name`` nodes hold,
-    where the caller has them."""
-    quick = code_names.undefined_names(tree)
-    return quick if quick is not None else pyflakes_undefined_names(tree, named)
+def names_of(tree: ast.Module) -> tuple[list[str], set[str]]:
+    """(the names pyflakes reports as undefined, UndefinedName and UndefinedLocal, in its order;
+    builtins count as defined. Every name the code reads.) From one quick pass where that mirrors
+    pyflakes (code_names.py: most functions), else from pyflakes and one walk."""
+    quick = code_names.scan(tree)
+    if quick is not None:
+        return quick
+    names = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]
+    return (pyflakes_undefined_names(tree, {n.id for n in names}),
+            {n.id for n in names if isinstance(n.ctx, ast.Load)})
+
+
+def undefined_names(tree: ast.Module) -> list[str]:
+    """:func:`names_of`'s undefined names."""
+    return names_of(tree)[0]
 
 
 def pyflakes_undefined_names(tree: ast.Module, named: set[str] | None = None) -> list[str]:
-    """:func:`undefined_names` from pyflakes, for any module."""
+    """:func:`undefined_names` from pyflakes, for any module; ``named``: the names the tree's
+    ``ast.Name`` nodes hold, where the caller has them."""
     from pyflakes import messages
 
     # pyflakes binds every builtin in each checker it makes (most of its time on a short function);
